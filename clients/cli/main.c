@@ -1,0 +1,41 @@
+/* main.c: rosa-cli entry point; dispatches to one file per subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: rosa-cli COMMAND [options]\n"
+            "  logits     --model DIR [--adapter F] [run options] --prompt-ids F.json --out F.f32 [--dest-out F.i32]\n"
+            "  generate   --model DIR [--adapter F] [run options] --prompt-ids F.json -n N [--temperature T] [--seed S]\n"
+            "  info       --model DIR [--adapter F] [run options]\n"
+            "  bench rosa --routes R --tokens T [--bits M] [--threads N]\n"
+            "  bench decode [--tokens N] [--threads N] [--model DIR]\n"
+            "  bench tokenize --tokenizer F [--text F]\n"
+            "  tokenize   --tokenizer F [--special] TEXT|-\n"
+            "  detokenize --tokenizer F ID...|-\n"
+            "run options: --window W --global-layers G --rosa-bits M --rosa-mode post_attn|pre_attn\n"
+            "             --no-rosa --threads N --device cpu\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *c = argv[1];
+    if (!strcmp(c, "logits")) return cli_logits(argc - 1, argv + 1);
+    if (!strcmp(c, "generate")) return cli_generate(argc - 1, argv + 1);
+    if (!strcmp(c, "info")) return cli_info(argc - 1, argv + 1);
+    if (!strcmp(c, "tokenize")) return cli_tokenize(argc - 1, argv + 1);
+    if (!strcmp(c, "detokenize")) return cli_detokenize(argc - 1, argv + 1);
+    if (!strcmp(c, "bench") && argc >= 3) {
+        if (!strcmp(argv[2], "rosa")) return cli_bench_rosa(argc - 2, argv + 2);
+        if (!strcmp(argv[2], "decode")) return cli_bench_decode(argc - 2, argv + 2);
+        if (!strcmp(argv[2], "tokenize")) return cli_bench_tokenize(argc - 2, argv + 2);
+    }
+    fprintf(stderr, "rosa-cli: unknown command '%s'\n", c);
+    usage(stderr);
+    return 2;
+}

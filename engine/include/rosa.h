@@ -1,0 +1,110 @@
+/* rosa.h: the public engine API of rosa-serve.
+ *
+ * A rosa_model is a loaded Qwen3 checkpoint (+ optional ROSA adapter) bound to one backend.
+ * A rosa_session is one token history: its attention caches and its per-(layer, route) ROSA
+ * suffix automata.  Feed tokens in any chunking; the result equals one whole-sequence pass.
+ *
+ * Threading: a model and its sessions are driven from one thread at a time (the server's
+ * engine thread); the backend parallelises internally over its own worker threads.
+ * Every function returning int returns 0 (ROSA_OK) or a negative rosa_err. */
+#ifndef ROSA_H
+#define ROSA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum rosa_err {
+    ROSA_OK = 0,
+    ROSA_ERR_IO = -1,          /* a file could not be opened, read or mapped */
+    ROSA_ERR_FORMAT = -2,      /* a file is malformed or inconsistent */
+    ROSA_ERR_UNSUPPORTED = -3, /* valid but not supported (dtype, architecture, option) */
+    ROSA_ERR_NOMEM = -4,       /* allocation failed */
+    ROSA_ERR_INVALID = -5,     /* bad argument (token id out of range, bad option value) */
+    ROSA_ERR_LIMIT = -6,       /* a configured size limit would be exceeded */
+    ROSA_ERR_BACKEND = -7,     /* the compute backend failed */
+};
+
+/* Human-readable name of an error code; never NULL. */
+const char *rosa_strerror(int err);
+
+typedef enum { ROSA_INJECT_POST_ATTN = 0, ROSA_INJECT_PRE_ATTN = 1 } rosa_inject_mode;
+
+/* Load options.  Fields left at -1 / NULL fall back to the adapter's rosa_config.json sidecar,
+ * then to config.json and the ROSA-SPEC defaults (M = 4, post_attn). */
+typedef struct rosa_load_opts {
+    const char *adapter;   /* rosa_adapters.pt or *.safetensors with ROSA tensors; NULL: none
+                              (ROSA tensors merged into the base checkpoint are still used) */
+    int window;            /* attention window of windowed layers; -1: unset */
+    int global_layers;     /* layers 0..global_layers-1 are global; -1: unset */
+    int bits_per_route;    /* M; -1: unset */
+    int inject_mode;       /* rosa_inject_mode; -1: unset */
+    int threads;           /* CPU worker threads; 0: one per online core */
+    const char *device;    /* "cpu" (default) */
+    int no_rosa;           /* 1: ignore all ROSA weights (window-only baseline) */
+} rosa_load_opts;
+
+void rosa_load_opts_init(rosa_load_opts *o);
+
+typedef struct rosa_model rosa_model;
+typedef struct rosa_session rosa_session;
+
+/* What a loaded model is.  Arrays point into the model and live as long as it. */
+typedef struct rosa_model_info {
+    int vocab, hidden, layers, heads, kv_heads, head_dim, ffn;
+    float rope_theta, rms_eps;
+    int tied_embeddings;
+    int bos_token, eos_token;  /* -1 when absent */
+    int max_positions;
+    const int *layer_window;   /* [layers]: 0 = global attention, else the window W */
+    const int *layer_rosa;     /* [layers]: 1 if the layer carries ROSA weights */
+    int n_rosa_layers;
+    int bits_per_route;        /* M */
+    int routes;                /* R = hidden / M (0 without ROSA) */
+    int inject_mode;           /* rosa_inject_mode */
+    size_t weight_bytes;       /* bytes of all weights as stored (base + adapter) */
+    const char *weight_dtype;  /* "bf16", "f16", "f32" or "mixed" */
+    const char *backend;       /* "cpu", ... */
+    int threads;
+} rosa_model_info;
+
+/* Load a Hugging Face Qwen3 directory (config.json + model.safetensors or sharded index).
+ * On failure returns < 0 and writes one message naming the file / tensor into err. */
+int rosa_model_load(const char *model_dir, const rosa_load_opts *opts, rosa_model **out,
+                    char *err, size_t errlen);
+void rosa_model_free(rosa_model *m);
+const rosa_model_info *rosa_model_get_info(const rosa_model *m);
+
+int rosa_session_new(rosa_model *m, rosa_session **out);
+void rosa_session_free(rosa_session *s);
+
+/* Process n tokens.  logits: NULL, or [n, vocab] floats to receive the logits of every fed
+ * position.  The logits after the last fed token are always kept (rosa_session_logits). */
+int rosa_session_feed(rosa_session *s, const int32_t *tokens, int n, float *logits);
+
+/* Logits after the last fed token ([vocab]), or NULL before any token. */
+const float *rosa_session_logits(const rosa_session *s);
+int64_t rosa_session_length(const rosa_session *s);
+
+/* Advance n sessions by one token each in one backend call (continuous batching).  The sessions
+ * must be distinct and belong to one model.  logits: NULL or [n, vocab]. */
+int rosa_step_batch(rosa_session *const *ss, const int32_t *tokens, int n, float *logits);
+
+/* Record ROSA destinations of positions 0..T-1 into buf laid out [n_rosa_layers, R, T]
+ * (the golden dest.i32 layout), -1 for none.  buf must hold n_rosa_layers*R*T int32. */
+void rosa_session_trace_dest(rosa_session *s, int32_t *buf, int64_t T);
+
+typedef struct rosa_session_mem {
+    size_t kv_bytes;   /* attention caches allocated for this session */
+    size_t rosa_bytes; /* ROSA automata, run tables (allocated bytes) */
+    int64_t rosa_runs; /* total k-runs over all (layer, route) */
+} rosa_session_mem;
+void rosa_session_memory(const rosa_session *s, rosa_session_mem *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,10 @@
+/* errors.h: formatting of error messages into caller buffers. */
+#ifndef ROSA_ERRORS_H
+#define ROSA_ERRORS_H
+#include <stddef.h>
+#include "rosa.h"
+
+/* snprintf into err (if non-NULL) and return code; for `return rosa__err(...)`. */
+int rosa__err(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#endif

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# run-all.sh: the whole test suite, as CI runs it: a warnings-as-errors build with
+# AddressSanitizer + UBSan, then every ctest test.  Usage: tests/run-all.sh [build-dir]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build-asan}
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DROSA_WERROR=ON -DROSA_SANITIZE=ON >/dev/null
+cmake --build "$build" -j "$jobs"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+ctest --test-dir "$build" --output-on-failure -j "$jobs"
