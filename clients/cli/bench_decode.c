@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -265,7 +266,22 @@ int cli_bench_decode(int argc, char **argv) {
         dir = def;
     }
     if (threads == 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    double bw = measure_read_bw(threads);
+    /* measure bandwidth in a child process so its 1 GiB buffer does not count in our peak RSS */
+    double bw = 0;
+    int fds[2];
+    if (pipe(fds) == 0) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            double b = measure_read_bw(threads);
+            ssize_t w = write(fds[1], &b, sizeof b);
+            _exit(w == sizeof b ? 0 : 1);
+        }
+        close(fds[1]);
+        if (pid > 0 && read(fds[0], &bw, sizeof bw) != sizeof bw) bw = 0;
+        close(fds[0]);
+        if (pid > 0) waitpid(pid, NULL, 0);
+    }
+    if (bw <= 0) { fprintf(stderr, "bench decode: bandwidth measurement failed\n"); return 1; }
     char adapter[4200];
     snprintf(adapter, sizeof adapter, "%s/rosa_adapter.safetensors", dir);
     int rc = run_one(dir, adapter, threads, prompt, ntok, bw, "rosa");
