@@ -20,6 +20,7 @@ typedef struct vm {
     int32_t sp, capstack;
     int32_t marks[ROSA_PK_MAX_MARKS];
     int nmarks;
+    int32_t scalar[3];          /* shared None, False, True objects; -1 until first used */
     int32_t *memo;              /* -1: unset */
     size_t capmemo, nmemo_set;
     const rosa__pk_global *globals;
@@ -60,6 +61,7 @@ static int grow(void **p, int32_t *cap, int64_t need, size_t elem) {
 
 static int32_t new_obj(vm *v, int kind) {
     rosa__pickle *pk = v->pk;
+    if (pk->nobj >= ROSA_PK_MAX_OBJECTS) return -2;
     if (grow((void **)&pk->obj, &pk->capobj, (int64_t)pk->nobj + 1, sizeof *pk->obj)) return -1;
     rosa__pk_obj *o = &pk->obj[pk->nobj];
     memset(o, 0, sizeof *o);
@@ -70,6 +72,7 @@ static int32_t new_obj(vm *v, int kind) {
 /* ---- stack ---- */
 
 static int push(vm *v, int32_t id) {
+    if (id == -2) FAIL(ROSA_ERR_LIMIT, "more than %d objects", ROSA_PK_MAX_OBJECTS);
     if (id < 0) FAIL(ROSA_ERR_NOMEM, "out of memory");
     if (v->sp >= ROSA_PK_MAX_STACK) FAIL(ROSA_ERR_LIMIT, "stack deeper than %d entries", ROSA_PK_MAX_STACK);
     if (grow((void **)&v->stack, &v->capstack, (int64_t)v->sp + 1, sizeof *v->stack))
@@ -105,7 +108,8 @@ static int depth_ok(vm *v, int32_t parent, int32_t child) {
 static int make_tuple(vm *v, int32_t k) {
     rosa__pickle *pk = v->pk;
     int32_t t = new_obj(v, ROSA__PK_TUPLE);
-    if (t < 0 || grow((void **)&pk->items, &pk->capitems, (int64_t)pk->nitems + k, sizeof *pk->items))
+    if (t < 0) return push(v, t); /* reports the limit or out of memory */
+    if (grow((void **)&pk->items, &pk->capitems, (int64_t)pk->nitems + k, sizeof *pk->items))
         FAIL(ROSA_ERR_NOMEM, "out of memory");
     pk->obj[t].n = k;
     pk->obj[t].u.first = pk->nitems;
@@ -198,9 +202,10 @@ static int read_line(vm *v, const char **s, size_t *len) {
 
 static int memo_put(vm *v, uint64_t idx) {
     if (avail(v) < 1) FAIL(ROSA_ERR_FORMAT, "memo store with an empty stack");
-    /* a real pickler numbers memo entries from 0, one per stored object: an index can never
-     * reach the pickle's length, which bounds the table by the input size */
-    if (idx >= v->n) FAIL(ROSA_ERR_FORMAT, "memo index %llu out of range", (unsigned long long)idx);
+    /* CPython's pickler numbers memo entries 0, 1, 2, ... as it stores them: an index past the
+     * next free one never occurs, and refusing it bounds the table by the opcodes seen */
+    if (idx > v->nmemo_set)
+        FAIL(ROSA_ERR_FORMAT, "memo index %llu out of range (next free index %zu)", (unsigned long long)idx, v->nmemo_set);
     if (idx >= v->capmemo) {
         size_t nc = v->capmemo ? v->capmemo : 64;
         while (nc <= idx) nc *= 2;
@@ -247,12 +252,17 @@ static int step(vm *v, int *done) {
         pk->root = v->stack[0];
         *done = 1;
         return 0;
-    case 'N': return push(v, new_obj(v, ROSA__PK_NONE));
-    case 0x88: /* NEWTRUE */
+    case 'N':  /* NONE */
     case 0x89: /* NEWFALSE */
-        a = new_obj(v, ROSA__PK_BOOL);
-        if (a >= 0) pk->obj[a].u.i = op == 0x88;
-        return push(v, a);
+    case 0x88: /* NEWTRUE */
+        c = op == 'N' ? 0 : op == 0x89 ? 1 : 2;
+        if (v->scalar[c] < 0) {
+            a = new_obj(v, c == 0 ? ROSA__PK_NONE : ROSA__PK_BOOL);
+            if (a < 0) return push(v, a);
+            pk->obj[a].u.i = c == 2;
+            v->scalar[c] = a;
+        }
+        return push(v, v->scalar[c]);
     case 'K': /* BININT1 */
         if ((rc = read_uint(v, 1, &x))) return rc;
         return push_int(v, (int64_t)x);
@@ -384,6 +394,7 @@ int rosa__pickle_run(rosa__pickle *pk, const unsigned char *p, size_t n,
     v.what = what;
     v.err = err;
     v.errlen = errlen;
+    v.scalar[0] = v.scalar[1] = v.scalar[2] = -1;
     int rc = 0, done = 0;
     if (n > ROSA_PK_MAX_BYTES)
         rc = vm_fail(&v, ROSA_ERR_LIMIT, "pickle of %zu bytes exceeds the %u-byte limit", n, ROSA_PK_MAX_BYTES);

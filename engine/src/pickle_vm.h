@@ -59,7 +59,8 @@ typedef struct rosa__pickle {
 } rosa__pickle;
 
 /* Bounds on untrusted input */
-#define ROSA_PK_MAX_BYTES (256u << 20) /* pickle size */
+#define ROSA_PK_MAX_BYTES (64u << 20)  /* pickle size (~100 bytes per tensor in practice) */
+#define ROSA_PK_MAX_OBJECTS (1 << 24)  /* objects built (~15 per tensor) */
 #define ROSA_PK_MAX_STACK (1 << 22)    /* stack entries */
 #define ROSA_PK_MAX_MARKS 32           /* open MARKs */
 #define ROSA_PK_MAX_DEPTH 32           /* container nesting */
