@@ -92,6 +92,8 @@ static int find_archive(pt_ctx *c, int *pkl) {
         *pkl = i;
         c->prefix = e->name;
         c->prefix_len = e->name_len - tl;
+        if (c->prefix_len > MAX_KEY_LEN)
+            return rosa__err(c->err, c->errlen, ROSA_ERR_FORMAT, "%s: archive folder name longer than %d bytes", c->path, MAX_KEY_LEN);
     }
     if (!found)
         return rosa__err(c->err, c->errlen, ROSA_ERR_FORMAT,
@@ -153,10 +155,11 @@ static int add_tensor(pt_ctx *c, int idx, const rosa__pk_obj *key, const rosa__p
     const char *P = c->path;
     if (key->kind != ROSA__PK_STR)
         return TERR(ROSA_ERR_FORMAT, "%s: entry %d of the top-level dict has a key that is not a string", P, idx);
-    char q[256];
+    char q[ROSA_MAX_NAME + 4]; /* the name as messages show it */
     rosa__quote(q, sizeof q, key->u.str.s, key->u.str.len);
     if (key->u.str.len == 0 || key->u.str.len > ROSA_MAX_NAME || memchr(key->u.str.s, 0, key->u.str.len))
-        return TERR(ROSA_ERR_FORMAT, "%s: tensor name '%s' is empty, longer than %d bytes or holds a NUL byte", P, q, ROSA_MAX_NAME);
+        return TERR(ROSA_ERR_FORMAT, "%s: tensor name '%s' (%zu bytes) is empty, longer than %d bytes or holds a NUL byte", P,
+                    rosa__quote(q, 64, key->u.str.s, key->u.str.len), key->u.str.len, ROSA_MAX_NAME);
     char name[ROSA_MAX_NAME + 1];
     memcpy(name, key->u.str.s, key->u.str.len);
     name[key->u.str.len] = 0;
@@ -164,40 +167,40 @@ static int add_tensor(pt_ctx *c, int idx, const rosa__pk_obj *key, const rosa__p
     /* nn.Parameter: _rebuild_parameter(tensor, requires_grad, hooks) */
     if (val->kind == ROSA__PK_CALL && val->u.call.global == G_REBUILD_PARAMETER) {
         const rosa__pk_obj *a = obj(c, val->u.call.args);
-        if (a->n < 1) return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': _rebuild_parameter without a tensor", P, name);
+        if (a->n < 1) return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': _rebuild_parameter without a tensor", P, q);
         val = rosa__pk_item(&c->pk, a, 0);
     }
     if (val->kind != ROSA__PK_CALL || val->u.call.global != G_REBUILD_TENSOR)
-        return TERR(ROSA_ERR_UNSUPPORTED, "%s: tensor '%s': value is not a plain tensor (torch._utils._rebuild_tensor_v2)", P, name);
+        return TERR(ROSA_ERR_UNSUPPORTED, "%s: tensor '%s': value is not a plain tensor (torch._utils._rebuild_tensor_v2)", P, q);
     const rosa__pk_obj *args = obj(c, val->u.call.args);
     if (args->n != 6 && args->n != 7)
-        return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': _rebuild_tensor_v2 takes 6 or 7 arguments, got %d", P, name, args->n);
+        return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': _rebuild_tensor_v2 takes 6 or 7 arguments, got %d", P, q, args->n);
     const rosa__pk_obj *a_st = rosa__pk_item(&c->pk, args, 0), *a_off = rosa__pk_item(&c->pk, args, 1),
                        *a_size = rosa__pk_item(&c->pk, args, 2), *a_stride = rosa__pk_item(&c->pk, args, 3),
                        *a_grad = rosa__pk_item(&c->pk, args, 4), *a_hooks = rosa__pk_item(&c->pk, args, 5);
     if (args->n == 7) {
         const rosa__pk_obj *meta = rosa__pk_item(&c->pk, args, 6);
         if (meta->kind != ROSA__PK_DICT || meta->n != 0)
-            return TERR(ROSA_ERR_UNSUPPORTED, "%s: tensor '%s': tensor metadata (conjugate/negative bits) is not supported", P, name);
+            return TERR(ROSA_ERR_UNSUPPORTED, "%s: tensor '%s': tensor metadata (conjugate/negative bits) is not supported", P, q);
     }
     if (a_grad->kind != ROSA__PK_BOOL || (a_hooks->kind != ROSA__PK_DICT && a_hooks->kind != ROSA__PK_NONE))
-        return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': malformed requires_grad or backward hooks argument", P, name);
+        return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': malformed requires_grad or backward hooks argument", P, q);
 
     /* the storage: ('storage', <Type>Storage, key, location, numel) */
     const rosa__pk_obj *pid = a_st->kind == ROSA__PK_PERSID ? obj(c, a_st->u.pid) : NULL;
     if (!pid || pid->kind != ROSA__PK_TUPLE || pid->n != 5 || !str_eq(rosa__pk_item(&c->pk, pid, 0), "storage") ||
         rosa__pk_item(&c->pk, pid, 1)->kind != ROSA__PK_GLOBAL || rosa__pk_item(&c->pk, pid, 2)->kind != ROSA__PK_STR ||
         rosa__pk_item(&c->pk, pid, 3)->kind != ROSA__PK_STR || !is_int(rosa__pk_item(&c->pk, pid, 4)))
-        return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': storage reference is not ('storage', type, key, location, numel)", P, name);
+        return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': storage reference is not ('storage', type, key, location, numel)", P, q);
     int g = rosa__pk_item(&c->pk, pid, 1)->u.global;
     const rosa__pk_obj *skey = rosa__pk_item(&c->pk, pid, 2);
     int64_t st_numel = rosa__pk_item(&c->pk, pid, 4)->u.i;
     if (g < G_FLOAT || g >= N_GLOBALS)
-        return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': storage type %s.%s is not a storage class", P, name,
+        return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': storage type %s.%s is not a storage class", P, q,
                     pt_globals[g].module, pt_globals[g].name);
     if (g >= G_FIRST_UNSUPPORTED_STORAGE)
         return TERR(ROSA_ERR_UNSUPPORTED, "%s: tensor '%s': unsupported storage dtype torch.%s (FloatStorage, HalfStorage and BFloat16Storage are supported)",
-                    P, name, pt_globals[g].name);
+                    P, q, pt_globals[g].name);
     rosa__tensor t;
     memset(&t, 0, sizeof t);
     t.name = name;
@@ -205,21 +208,21 @@ static int add_tensor(pt_ctx *c, int idx, const rosa__pk_obj *key, const rosa__p
     t.dtype = (rosa_dtype)(g - G_FLOAT);
     size_t es = rosa__dtype_size(t.dtype);
     if (st_numel < 0 || st_numel > MAX_NUMEL)
-        return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': storage numel %lld is not a valid size", P, name, (long long)st_numel);
+        return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': storage numel %lld is not a valid size", P, q, (long long)st_numel);
 
     /* shape, stride, offset */
     int64_t size[ROSA_MAX_DIMS], stride[ROSA_MAX_DIMS];
     int nd, nds;
     if (int_tuple(c, a_size, size, &nd) || int_tuple(c, a_stride, stride, &nds) || !is_int(a_off))
-        return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': size, stride or storage offset is not made of integers", P, name);
+        return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': size, stride or storage offset is not made of integers", P, q);
     if (nd > ROSA_MAX_DIMS)
-        return TERR(ROSA_ERR_UNSUPPORTED, "%s: tensor '%s': %d dimensions (at most %d)", P, name, nd, ROSA_MAX_DIMS);
+        return TERR(ROSA_ERR_UNSUPPORTED, "%s: tensor '%s': %d dimensions (at most %d)", P, q, nd, ROSA_MAX_DIMS);
     if (nds != nd)
-        return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': %d sizes but %d strides", P, name, nd, nds);
+        return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': %d sizes but %d strides", P, q, nd, nds);
     int64_t numel = 1;
     for (int i = 0; i < nd; i++) {
         if (size[i] < 0 || size[i] > MAX_DIM_SIZE || (size[i] && numel > MAX_NUMEL / size[i]))
-            return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': size %lld of dimension %d is not valid", P, name, (long long)size[i], i);
+            return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': size %lld of dimension %d is not valid", P, q, (long long)size[i], i);
         numel *= size[i];
         t.shape[i] = size[i];
     }
@@ -232,7 +235,7 @@ static int add_tensor(pt_ctx *c, int idx, const rosa__pk_obj *key, const rosa__p
                 fmt_dims(sz, sizeof sz, size, nd);
                 fmt_dims(sd, sizeof sd, stride, nd);
                 return TERR(ROSA_ERR_UNSUPPORTED, "%s: tensor '%s' is not contiguous (size [%s], stride [%s]); save it after .contiguous()",
-                            P, name, sz, sd);
+                            P, q, sz, sd);
             }
             want *= size[i];
         }
@@ -240,37 +243,37 @@ static int add_tensor(pt_ctx *c, int idx, const rosa__pk_obj *key, const rosa__p
     int64_t off = a_off->u.i;
     if (off < 0 || off > st_numel || numel > st_numel - off)
         return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': storage offset %lld + %lld elements exceed the storage's %lld elements",
-                    P, name, (long long)off, (long long)numel, (long long)st_numel);
+                    P, q, (long long)off, (long long)numel, (long long)st_numel);
 
     /* the record holding the storage */
     char kq[MAX_KEY_LEN];
     rosa__quote(kq, sizeof kq, skey->u.str.s, skey->u.str.len);
     char rest[MAX_KEY_LEN + 8];
     if (skey->u.str.len == 0 || skey->u.str.len > MAX_KEY_LEN)
-        return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': storage key '%s' is empty or too long", P, name, kq);
+        return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': storage key '%s' is empty or too long", P, q, kq);
     memcpy(rest, "data/", 5);
     memcpy(rest + 5, skey->u.str.s, skey->u.str.len);
     int ri = find_record(c, rest, 5 + skey->u.str.len);
     if (ri < 0)
-        return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': storage record '%.*s/data/%s' is missing", P, name,
+        return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': storage record '%.*s/data/%s' is missing", P, q,
                     (int)c->prefix_len, c->prefix, kq);
     storage_seen *sn = &c->seen[ri];
     if (sn->dtype >= 0 && (sn->dtype != (int)t.dtype || sn->numel != st_numel))
         return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': storage '%s' was described with another dtype or numel by an earlier tensor",
-                    P, name, kq);
+                    P, q, kq);
     sn->dtype = (int)t.dtype;
     sn->numel = st_numel;
     const unsigned char *rec;
     int rc = rosa__zip_data(&c->z, ri, &rec, c->err, c->errlen);
     if (rc) {
         size_t l = strlen(c->err ? c->err : "");
-        if (c->err && l + 1 < c->errlen) snprintf(c->err + l, c->errlen - l, " (storage of tensor '%s')", name);
+        if (c->err && l + 1 < c->errlen) snprintf(c->err + l, c->errlen - l, " (storage of tensor '%s')", q);
         return rc;
     }
     uint64_t rec_size = c->z.e[ri].size;
     if (rec_size != (uint64_t)st_numel * es)
         return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s': storage record '%s' holds %llu bytes but %lld %s elements need %llu",
-                    P, name, kq, (unsigned long long)rec_size, (long long)st_numel, rosa__dtype_name(t.dtype),
+                    P, q, kq, (unsigned long long)rec_size, (long long)st_numel, rosa__dtype_name(t.dtype),
                     (unsigned long long)st_numel * es);
     t.data = rec + (size_t)off * es;
     t.nbytes = (size_t)numel * es;
@@ -283,9 +286,9 @@ static int add_tensor(pt_ctx *c, int idx, const rosa__pk_obj *key, const rosa__p
         memcpy(cp, t.data, t.nbytes);
         t.data = cp;
     }
-    if (rosa__tset_find(c->s, name)) return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s' appears twice", P, name);
+    if (rosa__tset_find(c->s, name)) return TERR(ROSA_ERR_FORMAT, "%s: tensor '%s' appears twice", P, q);
     rc = rosa__tset_add(c->s, &t);
-    if (rc == ROSA_ERR_LIMIT) return TERR(rc, "%s: tensor '%s': more than %d tensors", P, name, ROSA_MAX_TENSORS);
+    if (rc == ROSA_ERR_LIMIT) return TERR(rc, "%s: tensor '%s': more than %d tensors", P, q, ROSA_MAX_TENSORS);
     if (rc) return TERR(rc, "%s: out of memory", P);
     return 0;
 }
