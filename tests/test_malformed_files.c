@@ -1,10 +1,9 @@
 /* test_malformed_files.c: checkpoint readers against files that lie.
  *
- * Every bad file is generated here, in a temporary folder, from a small C zip writer that lays
- * records out as torch.save does and a pickle builder that emits torch's opcode sequence; each
- * case then breaks one thing.  Each must be refused with a code < 0 and a message naming the file
- * (and the tensor when one is involved), never crash or read out of bounds (the suite runs under
- * AddressSanitizer).  Two seeded fuzz loops close the file: byte flips of a real .pt, and
+ * Every bad file is generated here, in a temporary folder, with the torch-layout zip writer and
+ * pickle builder of util/pt_build.c; each case breaks one thing.  Each must be refused with a
+ * code < 0 and a message naming the file (and the tensor when one is involved), never crash or
+ * read out of bounds (the suite runs under AddressSanitizer).  Two seeded fuzz loops close the file: byte flips of a real .pt, and
  * mutations of a real data.pkl re-wrapped with a valid CRC so that they reach the pickle VM. */
 #define _GNU_SOURCE /* memmem, strndup */
 #include <check.h>
@@ -15,144 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pt_build.h"
 #include "rosa.h"
 #include "tensors.h"
 #include "testutil.h"
 #include "zip_reader.h"
 
 static char *g_dir; /* temporary folder for this run */
-
-/* ------------------------------------------------------------------ byte buffers */
-
-typedef struct bb {
-    unsigned char *p;
-    size_t n, cap;
-} bb;
-
-static void bb_put(bb *b, const void *d, size_t n) {
-    if (b->n + n > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->n + n) nc *= 2;
-        b->p = realloc(b->p, nc);
-        ck_assert_ptr_nonnull(b->p);
-        b->cap = nc;
-    }
-    if (n) memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
-static void bb_u8(bb *b, unsigned v) { unsigned char c = (unsigned char)v; bb_put(b, &c, 1); }
-static void bb_le(bb *b, uint64_t v, int k) { for (int i = 0; i < k; i++) bb_u8(b, (unsigned)(v >> (8 * i)) & 0xff); }
-static void bb_str(bb *b, const char *s) { bb_put(b, s, strlen(s)); }
-static void bb_free(bb *b) { free(b->p); memset(b, 0, sizeof *b); }
-
-/* ------------------------------------------------------------------ torch-style zip writer */
-
-typedef struct zrec {
-    const char *name;
-    const unsigned char *data;
-    size_t len;
-    int method;          /* method field written in both headers (data is stored regardless) */
-    int64_t size_lie;    /* added to the sizes in the central directory */
-} zrec;
-
-/* Records as torch's PyTorchStreamWriter lays them out: 64-byte aligned data behind an "FB"
- * padding field, data descriptors, central directory, zip64 end record, locator, end record. */
-static void zip_build(bb *out, const zrec *r, int n) {
-    uint64_t *off = calloc((size_t)n + 1, sizeof *off);
-    uint32_t *crc = calloc((size_t)n + 1, sizeof *crc);
-    for (int i = 0; i < n; i++) {
-        size_t nl = strlen(r[i].name);
-        off[i] = out->n;
-        size_t start = out->n + 30 + nl + 4, pad = (64 - start % 64) % 64;
-        crc[i] = rosa__crc32(0, r[i].data, r[i].len);
-        bb_le(out, 0x04034b50, 4); bb_le(out, 0, 2); bb_le(out, 0x0808, 2); bb_le(out, (uint64_t)r[i].method, 2);
-        bb_le(out, 0, 4); bb_le(out, 0, 4); bb_le(out, 0, 4); bb_le(out, 0, 4);
-        bb_le(out, nl, 2); bb_le(out, pad + 4, 2);
-        bb_str(out, r[i].name);
-        bb_str(out, "FB"); bb_le(out, pad, 2);
-        for (size_t k = 0; k < pad; k++) bb_u8(out, 'Z');
-        bb_put(out, r[i].data, r[i].len);
-        bb_le(out, 0x08074b50, 4); bb_le(out, crc[i], 4); bb_le(out, r[i].len, 4); bb_le(out, r[i].len, 4);
-    }
-    uint64_t cd = out->n;
-    for (int i = 0; i < n; i++) {
-        uint64_t sz = (uint64_t)((int64_t)r[i].len + r[i].size_lie);
-        bb_le(out, 0x02014b50, 4); bb_le(out, 0, 2); bb_le(out, 0, 2); bb_le(out, 0x0808, 2);
-        bb_le(out, (uint64_t)r[i].method, 2); bb_le(out, 0, 4); bb_le(out, crc[i], 4);
-        bb_le(out, sz, 4); bb_le(out, sz, 4); bb_le(out, strlen(r[i].name), 2);
-        bb_le(out, 0, 2); bb_le(out, 0, 2); bb_le(out, 0, 2); bb_le(out, 0, 2); bb_le(out, 0, 4);
-        bb_le(out, off[i], 4);
-        bb_str(out, r[i].name);
-    }
-    uint64_t cds = out->n - cd, z64 = out->n;
-    bb_le(out, 0x06064b50, 4); bb_le(out, 44, 8); bb_le(out, 0x031e, 2); bb_le(out, 0x2d, 2);
-    bb_le(out, 0, 4); bb_le(out, 0, 4); bb_le(out, (uint64_t)n, 8); bb_le(out, (uint64_t)n, 8);
-    bb_le(out, cds, 8); bb_le(out, cd, 8);
-    bb_le(out, 0x07064b50, 4); bb_le(out, 0, 4); bb_le(out, z64, 8); bb_le(out, 1, 4);
-    bb_le(out, 0x06054b50, 4); bb_le(out, 0, 2); bb_le(out, 0, 2); bb_le(out, (uint64_t)n, 2);
-    bb_le(out, (uint64_t)n, 2); bb_le(out, cds, 4); bb_le(out, cd, 4); bb_le(out, 0, 2);
-    free(off);
-    free(crc);
-}
-
-/* ------------------------------------------------------------------ pickle builder */
-
-static void pk_int(bb *b, int64_t v) { /* as CPython's pickler chooses */
-    if (v >= 0 && v < 256) { bb_u8(b, 'K'); bb_u8(b, (unsigned)v); }
-    else if (v >= 0 && v < 65536) { bb_u8(b, 'M'); bb_le(b, (uint64_t)v, 2); }
-    else if (v >= INT32_MIN && v <= INT32_MAX) { bb_u8(b, 'J'); bb_le(b, (uint64_t)v, 4); }
-    else { bb_u8(b, 0x8a); bb_u8(b, 8); bb_le(b, (uint64_t)v, 8); }
-}
-static void pk_str(bb *b, const char *s) { bb_u8(b, 'X'); bb_le(b, strlen(s), 4); bb_str(b, s); }
-static void pk_global(bb *b, const char *mod, const char *name) {
-    bb_u8(b, 'c'); bb_str(b, mod); bb_u8(b, '\n'); bb_str(b, name); bb_u8(b, '\n');
-}
-
-typedef struct tspec {
-    const char *name;
-    const char *cls;   /* "FloatStorage", ... */
-    const char *key;
-    int64_t st_numel, offset;
-    int ndim;
-    int64_t shape[8], stride[8]; /* stride[0] == -1: contiguous */
-    int extra_meta;    /* 1: a non-empty 7th argument */
-} tspec;
-
-/* One dict entry: name, then _rebuild_tensor_v2(persid storage, offset, size, stride, False,
- * OrderedDict()), in the opcode order torch.save produces. */
-static void pk_tensor(bb *b, const tspec *t) {
-    pk_str(b, t->name);
-    pk_global(b, "torch._utils", "_rebuild_tensor_v2");
-    bb_u8(b, '(');
-    bb_u8(b, '(');
-    pk_str(b, "storage");
-    pk_global(b, "torch", t->cls);
-    pk_str(b, t->key);
-    pk_str(b, "cpu");
-    pk_int(b, t->st_numel);
-    bb_u8(b, 't');
-    bb_u8(b, 'Q');
-    pk_int(b, t->offset);
-    bb_u8(b, '(');
-    for (int i = 0; i < t->ndim; i++) pk_int(b, t->shape[i]);
-    bb_u8(b, 't');
-    bb_u8(b, '(');
-    uint64_t acc = 1; /* unsigned: the huge-shape cases would overflow */
-    int64_t st[8];
-    for (int i = t->ndim - 1; i >= 0; i--) {
-        st[i] = t->stride[0] == -1 ? (int64_t)acc : t->stride[i];
-        acc *= (uint64_t)t->shape[i];
-    }
-    for (int i = 0; i < t->ndim; i++) pk_int(b, st[i]);
-    bb_u8(b, 't');
-    bb_u8(b, 0x89);
-    pk_global(b, "collections", "OrderedDict");
-    bb_u8(b, ')');
-    bb_u8(b, 'R');
-    if (t->extra_meta) { bb_u8(b, '}'); pk_str(b, "conj"); bb_u8(b, 0x88); bb_u8(b, 's'); }
-    bb_u8(b, 't');
-    bb_u8(b, 'R');
-}
 
 /* A byte-string literal and its length, NULs included. */
 #define S(lit) lit, sizeof(lit) - 1
@@ -189,19 +57,10 @@ static ptb base_pt(void) {
     return p;
 }
 
-static void pt_pickle(bb *pk, const ptb *p) {
-    bb_u8(pk, 0x80); bb_u8(pk, 2);
-    bb_u8(pk, '}');
-    bb_u8(pk, '(');
-    for (int i = 0; i < p->nt; i++) pk_tensor(pk, &p->t[i]);
-    bb_u8(pk, 'u');
-    bb_u8(pk, '.');
-}
-
 static char *write_pt(const char *fname, const ptb *p) {
     bb pk = {0}, out = {0};
     if (p->pickle) bb_put(&pk, p->pickle->p, p->pickle->n);
-    else pt_pickle(&pk, p);
+    else pk_dict(&pk, p->t, p->nt);
     zrec r[16];
     char names[16][128];
     unsigned char *blobs[8] = {0};
@@ -234,7 +93,7 @@ static char *write_pt(const char *fname, const ptb *p) {
     r[n] = (zrec){names[n], (const unsigned char *)"3\n", 2, 0, 0};
     n++;
     if (p->dup_record) { r[n] = r[n - 1]; n++; }
-    zip_build(&out, r, n);
+    zb_build(&out, r, n);
     char *path = tu_path("%s/%s", g_dir, fname);
     ck_assert_int_eq(tu_write_file(path, out.p, out.n), 0);
     for (int i = 0; i < 8; i++) free(blobs[i]);
@@ -432,16 +291,16 @@ START_TEST(pt_any_archive_name) {
     ck_assert_msg(load_checked(rosa__pt_load, path, err, sizeof err) == 0, "%s", err);
     free(path);
     bb pk = {0}, out = {0};
-    pt_pickle(&pk, &p);
+    pk_dict(&pk, p.t, p.nt);
     zrec r[3] = {{"a/data.pkl", pk.p, pk.n, 0, 0}, {"b/data.pkl", pk.p, pk.n, 0, 0}, {"a/data/0", pk.p, 24, 0, 0}};
-    zip_build(&out, r, 3);
+    zb_build(&out, r, 3);
     path = write_bytes("two.pt", out.p, out.n);
     EXPECT_PT(path, ROSA_ERR_FORMAT, "several top-level folders");
     free(path);
     bb_free(&out);
     /* data.pkl only below a nested folder: not a torch.save archive */
     r[0].name = "a/b/data.pkl";
-    zip_build(&out, r, 1);
+    zb_build(&out, r, 1);
     path = write_bytes("nested.pt", out.p, out.n);
     EXPECT_PT(path, ROSA_ERR_FORMAT, "no <archive>/data.pkl");
     free(path);
@@ -940,7 +799,7 @@ START_TEST(fuzz_pt_pickle) {
         rr[pkl].data = pb;
         rr[pkl].len = len;
         bb out = {0};
-        zip_build(&out, rr, z.n);
+        zb_build(&out, rr, z.n);
         ck_assert_int_eq(tu_write_file(path, out.p, out.n), 0);
         bb_free(&out);
         free(rr);
