@@ -170,6 +170,23 @@ class TorchZip:
         return bytes(self.out)
 
 
+def self_check(path):
+    """The archive must read back with Python's zipfile (CRCs included), its data records must be
+    64-byte aligned as torch aligns them, and data.pkl must parse as a pickle."""
+    import pickletools
+    import zipfile
+    raw = open(path, "rb").read()
+    with zipfile.ZipFile(path) as z:
+        assert z.testzip() is None, path
+        for info in z.infolist():
+            assert info.compress_type == zipfile.ZIP_STORED
+            nlen, xlen = struct.unpack("<HH", raw[info.header_offset + 26:info.header_offset + 30])
+            assert (info.header_offset + 30 + nlen + xlen) % 64 == 0, (path, info.filename)
+            if info.filename.endswith("/data.pkl"):
+                with open(os.devnull, "w") as null:
+                    pickletools.dis(z.read(info), out=null)
+
+
 def torch_save(path, obj, style, protocol=2, force_zip64=False):
     pkl, storages = pickle_checkpoint(obj, protocol)
     stem = os.path.splitext(os.path.basename(path))[0]
@@ -190,6 +207,7 @@ def torch_save(path, obj, style, protocol=2, force_zip64=False):
         z.record("archive/.data/serialization_id", b"0636457737946401051300000024591131452734")
     with open(path, "wb") as f:
         f.write(z.finish())
+    self_check(path)
 
 
 def save_safetensors(path, tensors):
