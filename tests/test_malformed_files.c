@@ -5,7 +5,9 @@
  * code < 0 and a message naming the file (and the tensor when one is involved), never crash or
  * read out of bounds (the suite runs under AddressSanitizer).  Two seeded fuzz loops close the file: byte flips of a real .pt, and
  * mutations of a real data.pkl re-wrapped with a valid CRC so that they reach the pickle VM. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem, strndup */
+#endif
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
