@@ -1,6 +1,7 @@
 /* errors.c: the one error-code table and the message helper. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include "errors.h"
 
 const char *rosa_strerror(int err) {
@@ -25,4 +26,18 @@ int rosa__err(char *err, size_t errlen, int code, const char *fmt, ...) {
         va_end(ap);
     }
     return code;
+}
+
+const char *rosa__quote(char *buf, size_t cap, const char *s, size_t n) {
+    size_t keep = n < cap ? n : (cap >= 4 ? cap - 4 : 0);
+    for (size_t i = 0; i < keep; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    if (keep < n && cap >= 4) {
+        memcpy(buf + keep, "...", 3);
+        keep += 3;
+    }
+    buf[keep] = 0;
+    return buf;
 }

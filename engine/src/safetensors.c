@@ -1,7 +1,8 @@
 /* safetensors.c: reader for the safetensors format (8-byte header length, JSON header, data).
  *
  * The file is mapped read-only and tensors point into it.  Every offset, shape and size in the
- * header is checked against the file before it is used: a header that lies is refused. */
+ * header is checked against the file before it is used: a header that lies is refused, and so
+ * are tensors whose byte ranges overlap. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +11,33 @@
 
 #include "errors.h"
 #include "tensors.h"
+
+/* A tensor's byte range in the data area, for the overlap check. */
+typedef struct st_range {
+    uint64_t o0, o1;
+    const char *name;
+} st_range;
+
+static int cmp_range(const void *a, const void *b) {
+    const st_range *x = a, *y = b;
+    return (x->o0 > y->o0) - (x->o0 < y->o0);
+}
+
+/* Two tensors sharing bytes means the header lies (the format forbids it): refuse. */
+static int check_overlap(st_range *r, int n, const char *path, char *err, size_t errlen) {
+    qsort(r, (size_t)n, sizeof *r, cmp_range);
+    uint64_t end = 0;
+    const char *prev = NULL;
+    for (int i = 0; i < n; i++) {
+        if (r[i].o1 == r[i].o0) continue; /* empty tensors occupy nothing */
+        if (prev && r[i].o0 < end)
+            return rosa__err(err, errlen, ROSA_ERR_FORMAT, "%s: tensors '%s' and '%s' overlap in the data area",
+                             path, prev, r[i].name);
+        end = r[i].o1;
+        prev = r[i].name;
+    }
+    return 0;
+}
 
 static int parse_dtype(const char *s, rosa_dtype *dt) {
     if (strcmp(s, "F32") == 0) *dt = ROSA_DT_F32;
@@ -52,6 +80,12 @@ int rosa__safetensors_load(rosa__tensor_set *s, const char *path, char *err, siz
     const unsigned char *data = b + 8 + hlen;
     size_t dlen = len - 8 - (size_t)hlen;
     rc = 0;
+    int nr = 0;
+    st_range *ranges = malloc(((size_t)cJSON_GetArraySize(root) + 1) * sizeof *ranges);
+    if (!ranges) {
+        cJSON_Delete(root);
+        return rosa__err(err, errlen, ROSA_ERR_NOMEM, "%s: out of memory", path);
+    }
     for (cJSON *e = root->child; e; e = e->next) {
         const char *name = e->string ? e->string : "";
         if (strcmp(name, "__metadata__") == 0) continue;
@@ -116,7 +150,13 @@ int rosa__safetensors_load(rosa__tensor_set *s, const char *path, char *err, siz
             break;
         }
         if (rosa__tset_add(s, &t)) { rc = rosa__err(err, errlen, ROSA_ERR_NOMEM, "%s: out of memory", path); break; }
+        ranges[nr].o0 = o0;
+        ranges[nr].o1 = o1;
+        ranges[nr].name = s->t[s->n - 1].name;
+        nr++;
     }
+    if (rc == 0) rc = check_overlap(ranges, nr, path, err, errlen);
+    free(ranges);
     cJSON_Delete(root);
     return rc;
 }
