@@ -488,10 +488,16 @@ static int load(srv_engine *e) {
     srv->info = rosa_model_get_info(srv->model);
     if (srv->tokenizer_path[0]) {
         rc = rosa_tokenizer_load(srv->tokenizer_path, &srv->tok, err, sizeof err);
-        if (rc) {
+        if (rc && srv->cfg.tokenizer) {
             snprintf(srv->load_error, sizeof srv->load_error, "%s", err);
             return -1;
         }
+        if (rc) {
+            srv_log(srv, SRV_LOG_WARN, "no tokenizer (%s): token-id prompts only", err);
+            srv->tok = NULL;
+        }
+    }
+    if (srv->tok) {
         srv->n_chat_stop = rosa_chat_stop_ids(srv->tok, srv->chat_stop_ids, 8);
         int32_t te = rosa_tokenizer_eos(srv->tok);
         if (te >= 0) srv->eos_ids[srv->n_eos++] = te;

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "metrics.h"
@@ -67,7 +68,11 @@ typedef struct srv_server {
     uv_signal_t sig_int, sig_term;
     uv_timer_t drain_timer;
     int shutting_down;
-    long active_jobs;     /* jobs not yet completed by MHD */
+    long active;          /* requests not yet completed by MHD */
+    struct srv_job *live; /* jobs attached to a connection */
+    double shutdown_deadline;
+    int cancelled_all;
+    unsigned bound_port;
     struct srv_engine *engine;
     struct srv_sessions *sessions;
     srv_metrics metrics;
@@ -114,6 +119,7 @@ typedef struct srv_choice {
 } srv_choice;
 
 enum { JOB_PREPARING = 0, JOB_ERROR, JOB_RUNNING, JOB_DONE };
+enum { JOBK_GEN = 0, JOBK_TOKENIZE, JOBK_DETOKENIZE };
 
 typedef struct srv_job {
     srv_server *srv;
@@ -124,9 +130,14 @@ typedef struct srv_job {
     char id[48];
     long created;
     double t_start, t_first;
-    /* prepared prompts (ids), one per prompt */
+    /* prepared prompts (ids), one per prompt, and their text (for echo) */
     int32_t **prompt_ids;
     int *prompt_n;
+    char **prompt_text;
+    size_t *prompt_text_len;
+    int kind;                /* JOBK_* */
+    char *body;              /* request body, read by the pool thread while preparing */
+    size_t body_len;
     int n_prompts;
     int n_choices;
     srv_choice *choices;
@@ -140,6 +151,7 @@ typedef struct srv_job {
     int n_ev, cap_ev;
     int listed;
     struct srv_job *next_ready;
+    struct srv_job *lprev, *lnext; /* loop thread: srv_server.live */
     /* loop thread: HTTP side */
     int state;               /* JOB_* */
     srv_error err;
@@ -156,6 +168,7 @@ typedef struct srv_job {
 } srv_job;
 
 void srv_job_unref(srv_job *j);
+int srv_http_start(srv_server *s);
 srv_job *srv_job_ref(srv_job *j);
 
 /* engine thread -> loop: append an event and wake the loop */
