@@ -165,6 +165,9 @@ static int parse_prompt(const cJSON *v, const srv_limits *lim, srv_params *p, sr
     const cJSON *it;
     cJSON_ArrayForEach(it, v) {
         srv_prompt *pr = &p->prompts[p->n_prompts++];
+        if (cJSON_IsString(it) != cJSON_IsString(first))
+            return srv_fail(e, 400, "prompt",
+                            "'prompt' arrays must hold only strings or only token-id arrays");
         if (cJSON_IsString(it)) {
             if (!it->valuestring[0])
                 return srv_fail(e, 400, "prompt", "'prompt' must not contain empty strings");
