@@ -270,6 +270,7 @@ static void admit(srv_engine *e) {
             atomic_fetch_sub_explicit(&srv->metrics.queue_depth, 1, memory_order_relaxed);
         }
         if (atomic_load(&j->cancel)) {
+            atomic_fetch_add_explicit(&srv->metrics.cancellations, 1, memory_order_relaxed);
             release_unused_sess(e, j);
             push_simple(j, EV_DONE, c, FIN_CANCEL);
             job_engine_done(j);

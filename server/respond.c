@@ -170,7 +170,8 @@ static void emit_chunk(srv_job *j, int idx, size_t from, const sbuf *lp, int fin
     srv_choice *c = &j->choices[idx];
     int chat = j->p.kind == SRV_CHAT;
     size_t n = c->text.len - from;
-    if (!n && !finish && !(lp && lp->len)) return;
+    /* without a tokenizer every token still makes a (text-less) chunk, so clients see progress */
+    if (!n && !finish && !(lp && lp->len) && j->srv->tok) return;
     sbuf *o = &j->out;
     chunk_head(j, o);
     sb_printf(o, "{\"index\":%d,", idx);

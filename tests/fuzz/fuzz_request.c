@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
         LLVMFuzzerTestOneInput(buf, n);
     }
     const char *alphabet = "{}[]\",:0123456789-.eE truefalsnul\\u";
-    int iters = getenv("FUZZ_ITERS") ? atoi(getenv("FUZZ_ITERS")) : 20000;
+    int iters = getenv("FUZZ_ITERS") ? atoi(getenv("FUZZ_ITERS")) : 100000;
     uint8_t buf[512];
     for (int it = 0; it < iters; it++) {
         const char *s = seeds[next() % (sizeof seeds / sizeof seeds[0])];

@@ -212,10 +212,13 @@ def test_disconnect_cancels():
                            "ignore_eos": True}).encode()
         sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
                      b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-        sock.recv(4096)
+        got = b""
+        while b"data:" not in got:
+            got += sock.recv(4096)
         sock.close()
         deadline = time.time() + 5
-        while time.time() < deadline and s.metric("rosa_running_requests") != 0:
+        while time.time() < deadline and (s.metric("rosa_running_requests") != 0 or
+                                          s.metric("rosa_cancellations_total") < 1):
             time.sleep(0.02)
         assert s.metric("rosa_running_requests") == 0
         assert s.metric("rosa_cancellations_total") >= 1
