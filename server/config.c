@@ -1,0 +1,173 @@
+/* config.c: command-line flags of rosa-server, their defaults, bounds and --help. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+void srv_config_defaults(srv_config *c) {
+    memset(c, 0, sizeof *c);
+    c->host = "127.0.0.1";
+    c->port = 8080;
+    c->max_batch = 64;
+    c->max_queue = 256;
+    c->prefill_chunk = 512;
+    c->max_prompt_tokens = 131072;
+    c->max_tokens = 32768;
+    c->max_n = 16;
+    c->max_connections = 1024;
+    c->idle_timeout = 60;
+    c->max_body_bytes = 8u << 20;
+    c->max_session_bytes = (size_t)4 << 30;
+    c->request_timeout = 0;
+    c->session_ttl = 3600;
+    c->shutdown_grace = 10;
+    c->window = c->global_layers = c->bits_per_route = c->inject_mode = -1;
+}
+
+void srv_config_help(FILE *f) {
+    fputs(
+        "usage: rosa-server [options]\n"
+        "OpenAI-compatible HTTP server for ROSA-augmented Qwen3 models.\n"
+        "With no --model it serves the built-in copy demo (generated into a cache directory).\n\n"
+        "model:\n"
+        "  --model DIR              Hugging Face Qwen3 directory (config.json + safetensors)\n"
+        "  --adapter FILE           ROSA adapter (rosa_adapters.pt or .safetensors)\n"
+        "  --tokenizer FILE         tokenizer.json (default: DIR/tokenizer.json if present)\n"
+        "  --model-name NAME        id reported by /v1/models (default: directory name)\n"
+        "  --window N               attention window of windowed layers\n"
+        "  --global-layers N        layers 0..N-1 use global attention\n"
+        "  --bits-per-route M       ROSA bits per route\n"
+        "  --inject-mode MODE       post_attn | pre_attn\n"
+        "  --no-rosa                ignore ROSA weights (window-only baseline)\n"
+        "  --threads N              engine CPU threads (default: all cores)\n"
+        "  --cache-dir DIR          where the demo model is written\n\n"
+        "http:\n"
+        "  --host ADDR              listen address (default 127.0.0.1)\n"
+        "  --port N                 listen port (default 8080; 0 picks a free port)\n"
+        "  --api-key KEY            require 'Authorization: Bearer KEY' (401 otherwise)\n"
+        "  --max-body-bytes N       largest request body (default 8388608; 413 beyond)\n"
+        "  --max-connections N      simultaneous connections (default 1024)\n"
+        "  --idle-timeout S         close idle connections after S seconds (default 60)\n\n"
+        "scheduling and limits:\n"
+        "  --max-batch N            sequences decoded together (default 64)\n"
+        "  --max-queue N            requests waiting for admission (default 256; 429 beyond)\n"
+        "  --prefill-chunk N        prompt tokens per engine iteration (default 512)\n"
+        "  --max-prompt-tokens N    longest prompt (default 131072)\n"
+        "  --max-tokens N           largest max_tokens, and the default for chat (32768)\n"
+        "  --max-n N                largest n (default 16)\n"
+        "  --request-timeout S      cancel requests running longer (default 0: none)\n"
+        "  --max-session-bytes N    budget of kept sessions, LRU-evicted (default 4 GiB)\n"
+        "  --session-ttl S          evict sessions idle longer (default 3600; 0: never)\n"
+        "  --shutdown-grace S       on SIGINT/SIGTERM, time to finish streams (default 10)\n\n"
+        "logging:\n"
+        "  --log-format text|json   (default text)\n"
+        "  --verbose                debug logs (one line per request)\n"
+        "  --help                   this text\n",
+        f);
+}
+
+static int num(const char *flag, const char *v, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || x < lo || x > hi) {
+        fprintf(stderr, "rosa-server: %s expects a number in [%g, %g], got '%s'\n", flag, lo, hi,
+                v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+int srv_config_parse(srv_config *c, int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            srv_config_help(stdout);
+            return 1;
+        }
+        if (!strcmp(a, "--no-rosa")) {
+            c->no_rosa = 1;
+            continue;
+        }
+        if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
+            c->verbose = 1;
+            continue;
+        }
+        if (strncmp(a, "--", 2) || i + 1 >= argc) {
+            fprintf(stderr, "rosa-server: unknown or incomplete option '%s' (see --help)\n", a);
+            return -1;
+        }
+        const char *v = argv[++i];
+        double x = 0;
+#define STR(name, field)                                                                        \
+    if (!strcmp(a, name)) {                                                                     \
+        c->field = v;                                                                           \
+        continue;                                                                               \
+    }
+#define INT(name, field, lo, hi)                                                                \
+    if (!strcmp(a, name)) {                                                                     \
+        if (num(a, v, lo, hi, &x) || x != (double)(long long)x) return -1;                      \
+        c->field = (int)x;                                                                      \
+        continue;                                                                               \
+    }
+#define DBL(name, field, lo, hi)                                                                \
+    if (!strcmp(a, name)) {                                                                     \
+        if (num(a, v, lo, hi, &x)) return -1;                                                   \
+        c->field = x;                                                                           \
+        continue;                                                                               \
+    }
+        STR("--model", model)
+        STR("--adapter", adapter)
+        STR("--tokenizer", tokenizer)
+        STR("--host", host)
+        STR("--api-key", api_key)
+        STR("--model-name", model_name)
+        STR("--cache-dir", cache_dir)
+        INT("--port", port, 0, 65535)
+        INT("--threads", threads, 0, 1024)
+        INT("--max-batch", max_batch, 1, 4096)
+        INT("--max-queue", max_queue, 0, 1000000)
+        INT("--prefill-chunk", prefill_chunk, 1, 1 << 20)
+        INT("--max-prompt-tokens", max_prompt_tokens, 1, 1 << 30)
+        INT("--max-tokens", max_tokens, 1, 1 << 30)
+        INT("--max-n", max_n, 1, 128)
+        INT("--max-connections", max_connections, 1, 1000000)
+        INT("--idle-timeout", idle_timeout, 0, 86400)
+        INT("--window", window, 1, 1 << 30)
+        INT("--global-layers", global_layers, 0, 4096)
+        INT("--bits-per-route", bits_per_route, 1, 16)
+        DBL("--request-timeout", request_timeout, 0, 1e7)
+        DBL("--session-ttl", session_ttl, 0, 1e9)
+        DBL("--shutdown-grace", shutdown_grace, 0, 3600)
+        if (!strcmp(a, "--max-body-bytes") || !strcmp(a, "--max-session-bytes")) {
+            if (num(a, v, 0, 1e15, &x)) return -1;
+            if (a[6] == 'b') c->max_body_bytes = (size_t)x;
+            else c->max_session_bytes = (size_t)x;
+            continue;
+        }
+        if (!strcmp(a, "--inject-mode")) {
+            if (!strcmp(v, "post_attn")) c->inject_mode = ROSA_INJECT_POST_ATTN;
+            else if (!strcmp(v, "pre_attn")) c->inject_mode = ROSA_INJECT_PRE_ATTN;
+            else {
+                fprintf(stderr, "rosa-server: --inject-mode is post_attn or pre_attn\n");
+                return -1;
+            }
+            continue;
+        }
+        if (!strcmp(a, "--log-format")) {
+            if (!strcmp(v, "json")) c->log_json = 1;
+            else if (!strcmp(v, "text")) c->log_json = 0;
+            else {
+                fprintf(stderr, "rosa-server: --log-format is text or json\n");
+                return -1;
+            }
+            continue;
+        }
+        fprintf(stderr, "rosa-server: unknown option '%s' (see --help)\n", a);
+        return -1;
+    }
+    return 0;
+}

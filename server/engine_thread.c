@@ -1,0 +1,675 @@
+/* engine_thread.c: model loading and the continuous-batching scheduler.
+ *
+ * Each request (srv_job) expands into n_prompts * n sequences.  One iteration:
+ *   1. take newly submitted jobs; drop sequences whose job was cancelled or stopped;
+ *   2. admit queued sequences while fewer than --max-batch run (session reuse happens here);
+ *   3. prefill: spend at most --prefill-chunk prompt tokens over the prefilling sequences, so a
+ *      long prompt advances in slices between decode steps and never freezes other streams;
+ *   4. decode: one rosa_step_batch over every decoding sequence, then sample each.
+ * Only this thread touches rosa_session objects.  Results go out as srv_events. */
+#include "engine_thread.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "demo_model.h"
+#include "log.h"
+#include "sessions.h"
+
+typedef struct eseq {
+    srv_job *job;
+    int choice;
+    const int32_t *prompt;
+    int n_prompt;
+    int fed;                 /* prompt tokens fed */
+    rosa_session *rs;
+    srv_sess *sess;
+    rosa_sampler *smp;
+    int32_t *hist;           /* every token fed into rs (kept for sessions) */
+    int64_t n_hist, cap_hist;
+    int n_gen, max_tokens;
+    int32_t next;            /* sampled, not yet fed; -1 none */
+    int want_plp;            /* echo + logprobs: prompt log-probabilities */
+    int ntop;
+    int decoding;
+    double t_last;
+} eseq;
+
+typedef struct qnode {
+    srv_job *job;
+    int next_choice;
+    struct qnode *next;
+} qnode;
+
+struct srv_engine {
+    srv_server *srv;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    qnode *in_head, *in_tail; /* submitted, guarded by mu */
+    long queued_jobs;         /* guarded by mu */
+    qnode *q_head, *q_tail;   /* engine-private admission queue */
+    eseq **run;
+    int n_run;
+    float *logits;            /* [max_batch, vocab] */
+    float *plp_logits;        /* [plp_chunk, vocab] */
+    int plp_chunk;
+    rosa_session **b_sess;
+    int32_t *b_tok;
+    eseq **b_seq;
+    int rr;                   /* prefill round-robin start */
+    uint64_t seed_ctr;
+};
+
+/* ---------------------------------------------------------------- events */
+
+static void push_simple(srv_job *j, int kind, int choice, int finish) {
+    srv_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = kind;
+    ev.choice = choice;
+    ev.finish = finish;
+    ev.lp = NAN;
+    srv_job_push(j, &ev);
+}
+
+static void push_error(srv_job *j, int choice, int status, const char *msg) {
+    srv_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = EV_ERROR;
+    ev.choice = choice;
+    ev.status = status;
+    ev.lp = NAN;
+    /* the message travels in the job's error slot (first error wins) */
+    pthread_mutex_lock(&j->mu);
+    if (!j->err.status) srv_fail(&j->err, status, NULL, "%s", msg);
+    pthread_mutex_unlock(&j->mu);
+    srv_job_push(j, &ev);
+}
+
+static void push_token(srv_job *j, int kind, int choice, int32_t tok, const float *row, int V,
+                       int ntop) {
+    srv_event ev;
+    ev.kind = kind;
+    ev.choice = choice;
+    ev.token = tok;
+    ev.finish = 0;
+    ev.status = 0;
+    ev.ntop = 0;
+    ev.lp = NAN;
+    if (row) {
+        ev.ntop = ntop > 0 ? ntop : 0;
+        ev.lp = rosa_logprobs(row, V, tok, ev.ntop, ev.top_ids, ev.top_lp);
+    }
+    srv_job_push(j, &ev);
+}
+
+/* ---------------------------------------------------------------- sequences */
+
+static int hist_push(eseq *s, const int32_t *t, int n) {
+    if (s->n_hist + n > s->cap_hist) {
+        int64_t cap = s->cap_hist ? s->cap_hist : 64;
+        while (cap < s->n_hist + n) cap *= 2;
+        int32_t *h = realloc(s->hist, sizeof(int32_t) * (size_t)cap);
+        if (!h) return -1;
+        s->hist = h;
+        s->cap_hist = cap;
+    }
+    memcpy(s->hist + s->n_hist, t, sizeof(int32_t) * (size_t)n);
+    s->n_hist += n;
+    return 0;
+}
+
+/* A choice that never became a sequence: give back its session reservation untouched. */
+static void release_unused_sess(srv_engine *e, srv_job *j) {
+    srv_sess *ss = j->sess_entry;
+    if (ss) srv_sessions_release(e->srv->sessions, ss, ss->rs, ss->toks, ss->n, srv_now());
+}
+
+static void job_engine_done(srv_job *j) {
+    /* engine_left counts the job's sequences still owned by the engine */
+    if (--j->engine_left == 0) srv_job_unref(j);
+}
+
+/* End a sequence: report, store or free its session, free the rest. */
+static void seq_finish(srv_engine *e, eseq *s, int finish) {
+    srv_server *srv = e->srv;
+    if (finish == FIN_CANCEL)
+        atomic_fetch_add_explicit(&srv->metrics.cancellations, 1, memory_order_relaxed);
+    if (s->sess) {
+        int keep = finish != FIN_ERROR && s->rs;
+        srv_sessions_release(srv->sessions, s->sess, keep ? s->rs : NULL, keep ? s->hist : NULL,
+                             keep ? s->n_hist : 0, srv_now());
+        if (keep) s->hist = NULL;
+        else if (s->rs) rosa_session_free(s->rs);
+    } else if (s->rs) {
+        rosa_session_free(s->rs);
+    }
+    rosa_sampler_free(s->smp);
+    free(s->hist);
+    push_simple(s->job, EV_DONE, s->choice, finish);
+    job_engine_done(s->job);
+    free(s);
+}
+
+static int is_stop_token(const srv_job *j, int32_t t) {
+    for (int i = 0; i < j->n_stop_ids; i++)
+        if (j->stop_ids[i] == t) return 1;
+    return 0;
+}
+
+/* A token was sampled from row.  Returns 1 if the sequence finished (and was freed). */
+static int seq_take_token(srv_engine *e, eseq *s, const float *row) {
+    srv_server *srv = e->srv;
+    const int V = srv->info->vocab;
+    int32_t t = rosa_sampler_sample(s->smp, row);
+    double now = srv_now();
+    if (s->n_gen > 0) srv_hist_observe(&srv->metrics.per_token, now - s->t_last);
+    s->t_last = now;
+    if (is_stop_token(s->job, t)) {
+        seq_finish(e, s, FIN_STOP);
+        return 1;
+    }
+    rosa_sampler_accept(s->smp, t, 1);
+    push_token(s->job, EV_TOKEN, s->choice, t, s->ntop >= 0 ? row : NULL, V, s->ntop);
+    s->n_gen++;
+    atomic_fetch_add_explicit(&srv->metrics.generation_tokens, 1, memory_order_relaxed);
+    int64_t len = s->n_hist + 1;
+    if (s->n_gen >= s->max_tokens || (srv->info->max_positions > 0 && len >= srv->info->max_positions)) {
+        seq_finish(e, s, FIN_LENGTH);
+        return 1;
+    }
+    s->next = t;
+    s->decoding = 1;
+    return 0;
+}
+
+static eseq *seq_new(srv_engine *e, srv_job *j, int choice) {
+    srv_server *srv = e->srv;
+    const srv_params *p = &j->p;
+    int pi = choice / p->n;
+    eseq *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->job = j;
+    s->choice = choice;
+    s->prompt = j->prompt_ids[pi];
+    s->n_prompt = j->prompt_n[pi];
+    s->next = -1;
+    s->ntop = p->logprobs; /* -1: none */
+    s->want_plp = p->echo && p->logprobs >= 0;
+    int64_t room = srv->info->max_positions > 0 ? srv->info->max_positions - s->n_prompt : INT32_MAX;
+    if (room < 0) room = 0;
+    int64_t mt = p->max_tokens < 0 ? srv->cfg.max_tokens : p->max_tokens;
+    s->max_tokens = (int)(mt < room ? mt : room);
+    rosa_sampler_params sp;
+    rosa_sampler_params_init(&sp);
+    sp.temperature = p->temperature;
+    sp.top_k = p->top_k;
+    sp.top_p = p->top_p;
+    sp.min_p = p->min_p;
+    sp.presence_penalty = p->presence_penalty;
+    sp.frequency_penalty = p->frequency_penalty;
+    sp.repetition_penalty = p->repetition_penalty;
+    sp.seed = p->has_seed ? p->seed + (uint64_t)choice * 0x9E3779B97F4A7C15ull
+                          : (uint64_t)(srv_now() * 1e9) ^ (++e->seed_ctr * 0xD1B54A32D192ED03ull);
+    sp.bias_ids = p->bias_ids;
+    sp.bias_vals = p->bias_vals;
+    sp.n_bias = p->n_bias;
+    s->smp = rosa_sampler_new(&sp, srv->info->vocab);
+    if (!s->smp) {
+        free(s);
+        return NULL;
+    }
+    if (p->repetition_penalty != 1.0f)
+        for (int i = 0; i < s->n_prompt; i++) rosa_sampler_accept(s->smp, s->prompt[i], 0);
+    return s;
+}
+
+/* Bind the sequence to a fresh or kept rosa_session.  Returns 0 or a rosa_err. */
+static int seq_attach(srv_engine *e, eseq *s) {
+    srv_server *srv = e->srv;
+    srv_sess *ss = s->job->sess_entry;
+    if (ss) {
+        s->sess = ss;
+        if (ss->rs && !s->want_plp && ss->n > 0 && ss->n <= s->n_prompt &&
+            !memcmp(ss->toks, s->prompt, sizeof(int32_t) * (size_t)ss->n)) {
+            s->rs = ss->rs;
+            s->hist = ss->toks;
+            s->n_hist = s->cap_hist = ss->n;
+            s->fed = (int)ss->n;
+            ss->rs = NULL; /* the sequence owns them while it runs */
+            ss->toks = NULL;
+            atomic_fetch_add_explicit(&srv->metrics.prompt_tokens_reused, (unsigned long long)s->fed,
+                                      memory_order_relaxed);
+            return 0;
+        }
+        /* diverged (or no state yet): rebuild from scratch */
+        if (ss->rs) rosa_session_free(ss->rs);
+        free(ss->toks);
+        ss->rs = NULL;
+        ss->toks = NULL;
+    }
+    return rosa_session_new(srv->model, &s->rs);
+}
+
+/* ---------------------------------------------------------------- scheduler steps */
+
+static void admit(srv_engine *e) {
+    srv_server *srv = e->srv;
+    while (e->q_head && e->n_run < srv->cfg.max_batch) {
+        qnode *q = e->q_head;
+        srv_job *j = q->job;
+        int c = q->next_choice++;
+        if (q->next_choice >= j->n_choices) {
+            e->q_head = q->next;
+            if (!e->q_head) e->q_tail = NULL;
+            free(q);
+            atomic_fetch_sub_explicit(&srv->metrics.queue_depth, 1, memory_order_relaxed);
+        }
+        if (atomic_load(&j->cancel)) {
+            atomic_fetch_add_explicit(&srv->metrics.cancellations, 1, memory_order_relaxed);
+            release_unused_sess(e, j);
+            push_simple(j, EV_DONE, c, FIN_CANCEL);
+            job_engine_done(j);
+            continue;
+        }
+        eseq *s = seq_new(e, j, c);
+        int rc = s ? seq_attach(e, s) : ROSA_ERR_NOMEM;
+        if (rc) {
+            push_error(j, c, 500, rosa_strerror(rc));
+            if (s) {
+                s->rs = NULL;
+                seq_finish(e, s, FIN_ERROR);
+            } else {
+                release_unused_sess(e, j);
+                push_simple(j, EV_DONE, c, FIN_ERROR);
+                job_engine_done(j);
+            }
+            continue;
+        }
+        s->t_last = srv_now();
+        if (s->want_plp && s->fed == 0) push_token(j, EV_PROMPT_LP, c, s->prompt[0], NULL, 0, 0);
+        if (s->max_tokens == 0 && !s->want_plp) {
+            /* nothing to compute: echo-only or empty generation */
+            seq_finish(e, s, FIN_LENGTH);
+            continue;
+        }
+        e->run[e->n_run++] = s;
+    }
+}
+
+static void remove_run(srv_engine *e, int i) {
+    e->run[i] = e->run[--e->n_run];
+}
+
+static int mem_check(srv_engine *e, eseq *s) {
+    size_t budget = e->srv->cfg.max_session_bytes;
+    if (!budget) return 0;
+    rosa_session_mem m;
+    rosa_session_memory(s->rs, &m);
+    if (m.kv_bytes + m.rosa_bytes <= budget) return 0;
+    char msg[200];
+    snprintf(msg, sizeof msg, "the request needs more than --max-session-bytes (%zu bytes) of "
+             "session state", budget);
+    push_error(s->job, s->choice, 413, msg);
+    return -1;
+}
+
+/* One prefill slice for s; returns 1 if s finished (freed). */
+static int prefill_slice(srv_engine *e, eseq *s, int budget) {
+    srv_server *srv = e->srv;
+    const int V = srv->info->vocab;
+    int n = s->n_prompt - s->fed;
+    if (n > budget) n = budget;
+    float *lg = NULL;
+    if (s->want_plp) {
+        if (n > e->plp_chunk) n = e->plp_chunk;
+        lg = e->plp_logits;
+    }
+    if (n > 0) {
+        int rc = rosa_session_feed(s->rs, s->prompt + s->fed, n, lg);
+        if (rc == 0 && hist_push(s, s->prompt + s->fed, n)) rc = ROSA_ERR_NOMEM;
+        if (rc) {
+            push_error(s->job, s->choice, rc == ROSA_ERR_LIMIT ? 413 : 500, rosa_strerror(rc));
+            seq_finish(e, s, FIN_ERROR);
+            return 1;
+        }
+        if (lg)
+            for (int i = 0; i < n; i++) {
+                int pos = s->fed + i + 1; /* row i predicts prompt[pos] */
+                if (pos < s->n_prompt)
+                    push_token(s->job, EV_PROMPT_LP, s->choice, s->prompt[pos], lg + (size_t)i * V,
+                               V, s->ntop);
+            }
+        s->fed += n;
+        if (mem_check(e, s)) {
+            seq_finish(e, s, FIN_ERROR);
+            return 1;
+        }
+    }
+    if (s->fed < s->n_prompt) return 0;
+    if (s->max_tokens == 0) {
+        seq_finish(e, s, FIN_LENGTH);
+        return 1;
+    }
+    const float *row = rosa_session_logits(s->rs);
+    if (!row) {
+        push_error(s->job, s->choice, 500, "no logits after the prompt");
+        seq_finish(e, s, FIN_ERROR);
+        return 1;
+    }
+    return seq_take_token(e, s, row);
+}
+
+static int prefill(srv_engine *e) {
+    int budget = e->srv->cfg.prefill_chunk, work = 0;
+    int n0 = e->n_run, start = n0 ? e->rr % n0 : 0;
+    eseq **todo = e->b_seq; /* snapshot: prefill_slice may remove entries from run */
+    int nt = 0;
+    for (int k = 0; k < n0; k++) {
+        eseq *s = e->run[(start + k) % n0];
+        if (!s->decoding) todo[nt++] = s;
+    }
+    for (int k = 0; k < nt && budget > 0; k++) {
+        eseq *s = todo[k];
+        int take = s->n_prompt - s->fed;
+        if (take > budget) take = budget;
+        work = 1;
+        if (prefill_slice(e, s, budget))
+            for (int i = 0; i < e->n_run; i++)
+                if (e->run[i] == s) {
+                    remove_run(e, i);
+                    break;
+                }
+        budget -= take > 0 ? take : 1;
+    }
+    e->rr++;
+    return work;
+}
+
+static int decode(srv_engine *e) {
+    srv_server *srv = e->srv;
+    const int V = srv->info->vocab;
+    int n = 0;
+    for (int i = 0; i < e->n_run; i++)
+        if (e->run[i]->decoding) {
+            e->b_seq[n] = e->run[i];
+            e->b_sess[n] = e->run[i]->rs;
+            e->b_tok[n] = e->run[i]->next;
+            n++;
+        }
+    if (!n) return 0;
+    int rc = rosa_step_batch(e->b_sess, e->b_tok, n, e->logits);
+    for (int k = 0; k < n; k++) {
+        eseq *s = e->b_seq[k];
+        int done = 0;
+        if (rc == 0 && hist_push(s, &s->next, 1)) rc = ROSA_ERR_NOMEM;
+        if (rc) {
+            push_error(s->job, s->choice, 500, rosa_strerror(rc));
+            seq_finish(e, s, FIN_ERROR);
+            done = 1;
+        } else {
+            done = seq_take_token(e, s, e->logits + (size_t)k * V);
+        }
+        if (done)
+            for (int i = 0; i < e->n_run; i++)
+                if (e->run[i] == s) {
+                    remove_run(e, i);
+                    break;
+                }
+    }
+    return 1;
+}
+
+static void drop_cancelled(srv_engine *e) {
+    double now = srv_now(), tmo = e->srv->cfg.request_timeout;
+    for (int i = 0; i < e->n_run; i++) {
+        eseq *s = e->run[i];
+        srv_job *j = s->job;
+        int fin = 0;
+        if (atomic_load(&j->cancel) || atomic_load(&j->choice_stop[s->choice])) fin = FIN_CANCEL;
+        else if (tmo > 0 && now - j->t_start > tmo) {
+            push_error(j, s->choice, 503, "the request timed out (--request-timeout)");
+            fin = FIN_ERROR;
+        }
+        if (fin) {
+            seq_finish(e, s, fin);
+            remove_run(e, i);
+            i--;
+        }
+    }
+}
+
+static void update_memory_gauges(srv_engine *e) {
+    size_t kv = 0, rb = 0;
+    for (int i = 0; i < e->n_run; i++) {
+        rosa_session_mem m;
+        rosa_session_memory(e->run[i]->rs, &m);
+        kv += m.kv_bytes;
+        rb += m.rosa_bytes;
+    }
+    srv_metrics *mt = &e->srv->metrics;
+    atomic_store_explicit(&mt->kv_bytes, (long long)kv, memory_order_relaxed);
+    atomic_store_explicit(&mt->rosa_bytes, (long long)rb, memory_order_relaxed);
+    atomic_store_explicit(&mt->running, e->n_run, memory_order_relaxed);
+}
+
+/* ---------------------------------------------------------------- thread */
+
+static int load(srv_engine *e) {
+    srv_server *srv = e->srv;
+    const srv_config *c = &srv->cfg;
+    char err[512] = "";
+    if (!c->model) {
+        if (srv_demo_model_write(c->cache_dir, srv->model_path, sizeof srv->model_path,
+                                 srv->adapter_path, sizeof srv->adapter_path,
+                                 srv->tokenizer_path, sizeof srv->tokenizer_path, err,
+                                 sizeof err)) {
+            snprintf(srv->load_error, sizeof srv->load_error, "demo model: %s", err);
+            return -1;
+        }
+    }
+    rosa_load_opts o;
+    rosa_load_opts_init(&o);
+    o.adapter = srv->adapter_path[0] ? srv->adapter_path : NULL;
+    o.window = c->window;
+    o.global_layers = c->global_layers;
+    o.bits_per_route = c->bits_per_route;
+    o.inject_mode = c->inject_mode;
+    o.threads = c->threads;
+    o.no_rosa = c->no_rosa;
+    int rc = rosa_model_load(srv->model_path, &o, &srv->model, err, sizeof err);
+    if (rc) {
+        snprintf(srv->load_error, sizeof srv->load_error, "%s", err[0] ? err : rosa_strerror(rc));
+        return -1;
+    }
+    srv->info = rosa_model_get_info(srv->model);
+    if (srv->tokenizer_path[0]) {
+        rc = rosa_tokenizer_load(srv->tokenizer_path, &srv->tok, err, sizeof err);
+        if (rc && srv->cfg.tokenizer) {
+            snprintf(srv->load_error, sizeof srv->load_error, "%s", err);
+            return -1;
+        }
+        if (rc) {
+            srv_log(srv, SRV_LOG_WARN, "no tokenizer (%s): token-id prompts only", err);
+            srv->tok = NULL;
+        }
+    }
+    if (srv->tok) {
+        srv->n_chat_stop = rosa_chat_stop_ids(srv->tok, srv->chat_stop_ids, 8);
+        int32_t te = rosa_tokenizer_eos(srv->tok);
+        if (te >= 0) srv->eos_ids[srv->n_eos++] = te;
+    }
+    if (srv->info->eos_token >= 0 && (srv->n_eos == 0 || srv->eos_ids[0] != srv->info->eos_token))
+        srv->eos_ids[srv->n_eos++] = srv->info->eos_token;
+    const int V = srv->info->vocab;
+    e->logits = malloc(sizeof(float) * (size_t)V * (size_t)c->max_batch);
+    e->plp_chunk = (int)((64u << 20) / (sizeof(float) * (size_t)V));
+    if (e->plp_chunk < 1) e->plp_chunk = 1;
+    if (e->plp_chunk > c->prefill_chunk) e->plp_chunk = c->prefill_chunk;
+    e->plp_logits = malloc(sizeof(float) * (size_t)V * (size_t)e->plp_chunk);
+    e->run = calloc((size_t)c->max_batch, sizeof *e->run);
+    e->b_sess = calloc((size_t)c->max_batch, sizeof *e->b_sess);
+    e->b_tok = calloc((size_t)c->max_batch, sizeof *e->b_tok);
+    e->b_seq = calloc((size_t)c->max_batch, sizeof *e->b_seq);
+    if (!e->logits || !e->plp_logits || !e->run || !e->b_sess || !e->b_tok || !e->b_seq) {
+        snprintf(srv->load_error, sizeof srv->load_error, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static void *engine_main(void *arg) {
+    srv_engine *e = arg;
+    srv_server *srv = e->srv;
+    double t0 = srv_now();
+    if (load(e)) {
+        srv_log(srv, SRV_LOG_ERROR, "model load failed: %s", srv->load_error);
+        atomic_store(&srv->ready, -1);
+    } else {
+        srv_log(srv, SRV_LOG_INFO, "model loaded in %.2f s: vocab %d, %d layers, %d ROSA layers, "
+                "backend %s", srv_now() - t0, srv->info->vocab, srv->info->layers,
+                srv->info->n_rosa_layers, srv->info->backend);
+        atomic_store(&srv->ready, 1);
+    }
+    uv_async_send(&srv->wake); /* let the loop notice readiness */
+    for (;;) {
+        pthread_mutex_lock(&e->mu);
+        while (!e->stop && !e->in_head && e->n_run == 0 && !e->q_head) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&e->cv, &e->mu, &ts);
+            if (srv->ready == 1) {
+                pthread_mutex_unlock(&e->mu);
+                srv_sessions_collect(srv->sessions, srv_now());
+                pthread_mutex_lock(&e->mu);
+            }
+        }
+        int stopping = e->stop;
+        if (e->in_head) {
+            if (e->q_tail) e->q_tail->next = e->in_head;
+            else e->q_head = e->in_head;
+            e->q_tail = e->in_tail;
+            e->in_head = e->in_tail = NULL;
+        }
+        e->queued_jobs = 0;
+        for (qnode *q = e->q_head; q; q = q->next) e->queued_jobs++;
+        pthread_mutex_unlock(&e->mu);
+        if (stopping) break;
+        if (srv->ready != 1) {
+            /* no model: fail everything queued */
+            while (e->q_head) {
+                qnode *q = e->q_head;
+                e->q_head = q->next;
+                for (int c = q->next_choice; c < q->job->n_choices; c++) {
+                    push_error(q->job, c, 503, "the model failed to load");
+                    release_unused_sess(e, q->job);
+                    push_simple(q->job, EV_DONE, c, FIN_ERROR);
+                    job_engine_done(q->job);
+                }
+                atomic_fetch_sub_explicit(&srv->metrics.queue_depth, 1, memory_order_relaxed);
+                free(q);
+            }
+            e->q_tail = NULL;
+            continue;
+        }
+        double ts = srv_now();
+        drop_cancelled(e);
+        admit(e);
+        int work = prefill(e);
+        work |= decode(e);
+        update_memory_gauges(e);
+        if (work) {
+            srv_hist_observe(&srv->metrics.step, srv_now() - ts);
+            atomic_fetch_add_explicit(&srv->metrics.engine_steps, 1, memory_order_relaxed);
+        }
+    }
+    /* shutdown: cancel whatever is left */
+    for (int i = 0; i < e->n_run; i++) seq_finish(e, e->run[i], FIN_CANCEL);
+    e->n_run = 0;
+    qnode *all = e->q_head;
+    pthread_mutex_lock(&e->mu);
+    if (e->in_head) {
+        if (e->q_tail) e->q_tail->next = e->in_head;
+        else all = e->in_head;
+    }
+    e->in_head = e->in_tail = NULL;
+    pthread_mutex_unlock(&e->mu);
+    while (all) {
+        qnode *q = all;
+        all = q->next;
+        for (int c = q->next_choice; c < q->job->n_choices; c++) {
+            release_unused_sess(e, q->job);
+            push_simple(q->job, EV_DONE, c, FIN_CANCEL);
+            job_engine_done(q->job);
+        }
+        free(q);
+    }
+    e->q_head = e->q_tail = NULL;
+    return NULL;
+}
+
+int srv_engine_start(srv_server *s, srv_engine **out) {
+    srv_engine *e = calloc(1, sizeof *e);
+    if (!e) return -1;
+    e->srv = s;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    if (pthread_create(&e->thread, NULL, engine_main, e)) {
+        free(e);
+        return -1;
+    }
+    *out = e;
+    return 0;
+}
+
+int srv_engine_submit(srv_engine *e, srv_job *j) {
+    qnode *q = calloc(1, sizeof *q);
+    if (!q) return -2;
+    pthread_mutex_lock(&e->mu);
+    long waiting = atomic_load_explicit(&e->srv->metrics.queue_depth, memory_order_relaxed);
+    if (waiting >= e->srv->cfg.max_queue) {
+        pthread_mutex_unlock(&e->mu);
+        free(q);
+        return -1;
+    }
+    q->job = srv_job_ref(j);
+    j->engine_left = j->n_choices;
+    if (e->in_tail) e->in_tail->next = q;
+    else e->in_head = q;
+    e->in_tail = q;
+    atomic_fetch_add_explicit(&e->srv->metrics.queue_depth, 1, memory_order_relaxed);
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    return 0;
+}
+
+void srv_engine_poke(srv_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+void srv_engine_stop(srv_engine *e) {
+    if (!e) return;
+    pthread_mutex_lock(&e->mu);
+    e->stop = 1;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    pthread_join(e->thread, NULL);
+    srv_server *srv = e->srv;
+    srv_sessions_collect(srv->sessions, srv_now());
+    free(e->logits);
+    free(e->plp_logits);
+    free(e->run);
+    free(e->b_sess);
+    free(e->b_tok);
+    free(e->b_seq);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv);
+    free(e);
+}

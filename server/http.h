@@ -1,0 +1,37 @@
+/* http.h: shared between http_loop.c (libuv + libmicrohttpd glue) and routes.c (endpoints).
+ * Everything here runs on the loop thread. */
+#ifndef SRV_HTTP_H
+#define SRV_HTTP_H
+
+#include <microhttpd.h>
+
+#include "server.h"
+
+/* per-connection state (MHD's con_cls) */
+typedef struct srv_conn {
+    srv_server *srv;
+    sbuf body;
+    int too_big;
+    int counted;        /* counted in srv->active */
+    srv_job *job;
+} srv_conn;
+
+/* Queue a complete response (body copied).  Adds Content-Type, Retry-After on 429, Connection:
+ * close while shutting down, and counts the status in the metrics. */
+enum MHD_Result srv_send(srv_server *s, struct MHD_Connection *c, int status, const char *ctype,
+                         const char *body, size_t len);
+enum MHD_Result srv_send_error(srv_server *s, struct MHD_Connection *c, const srv_error *e);
+
+/* Suspend the job's connection (only from the access handler or the SSE reader) and watch the
+ * socket for the peer hanging up meanwhile. */
+void srv_job_suspend(srv_job *j);
+/* Resume if suspended (outside MHD callbacks; the caller pumps afterwards). */
+void srv_job_resume(srv_job *j);
+void srv_pump(srv_server *s);
+
+/* routes.c */
+enum MHD_Result srv_route(srv_server *s, struct MHD_Connection *c, srv_conn *cc, const char *url,
+                          const char *method);
+enum MHD_Result srv_route_resume(srv_server *s, struct MHD_Connection *c, srv_conn *cc);
+
+#endif

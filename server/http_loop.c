@@ -1,0 +1,349 @@
+/* http_loop.c: libmicrohttpd driven from the libuv loop (../shared/docs/MHD-LIBUV.md).
+ *
+ * MHD runs in external epoll mode with no threads: a uv_poll_t watches its epoll fd and a
+ * one-shot uv_timer_t honours MHD_get_timeout; srv_pump() is called after every event that may
+ * give MHD work.  Engine events arrive through a uv_async_t that drains the ready list, turns
+ * events into response bytes (respond.c) and resumes suspended connections.  SIGINT/SIGTERM:
+ * quiesce, let streams finish for --shutdown-grace seconds, cancel the rest, stop. */
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine_thread.h"
+#include "http.h"
+#include "log.h"
+#include "respond.h"
+#include "sessions.h"
+
+/* ---------------------------------------------------------------- pump */
+
+static void on_mhd_timer(uv_timer_t *t) { srv_pump(t->data); }
+
+static void on_mhd_poll(uv_poll_t *p, int status, int events) { srv_pump(p->data); }
+
+void srv_pump(srv_server *s) {
+    if (!s->mhd) return;
+    MHD_run(s->mhd);
+    MHD_UNSIGNED_LONG_LONG to = 0;
+    if (MHD_get_timeout(s->mhd, &to) == MHD_YES) uv_timer_start(&s->mhd_timer, on_mhd_timer, to, 0);
+    else uv_timer_stop(&s->mhd_timer);
+}
+
+/* ---------------------------------------------------------------- responses */
+
+enum MHD_Result srv_send(srv_server *s, struct MHD_Connection *c, int status, const char *ctype,
+                         const char *body, size_t len) {
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (status == 429 || status == 503) MHD_add_response_header(r, "Retry-After", "1");
+    if (status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+    if (s->shutting_down) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    srv_metrics_count_status(&s->metrics, status);
+    return rc;
+}
+
+enum MHD_Result srv_send_error(srv_server *s, struct MHD_Connection *c, const srv_error *e) {
+    sbuf b = {0};
+    srv_error_json(&b, e);
+    enum MHD_Result rc = b.oom ? MHD_NO
+                               : srv_send(s, c, e->status, "application/json", b.p, b.len);
+    sb_free(&b);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- suspend / resume */
+
+typedef struct watch {
+    uv_poll_t h;
+    srv_job *j;
+    int active;
+} watch;
+
+static void on_watch_closed(uv_handle_t *h) { free(h); /* h is the first member of watch */ }
+
+static void on_hangup(uv_poll_t *p, int status, int events) {
+    watch *w = (watch *)p;
+    srv_job *j = w->j;
+    if (!j) return;
+    if (status < 0 || (events & UV_DISCONNECT)) {
+        atomic_store(&j->cancel, 1);
+        if (j->srv->engine) srv_engine_poke(j->srv->engine);
+        srv_job_resume(j);
+        srv_pump(j->srv);
+    }
+}
+
+void srv_job_suspend(srv_job *j) {
+    if (j->suspended || !j->conn) return;
+    MHD_suspend_connection(j->conn);
+    j->suspended = 1;
+    if (!j->watch) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(j->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        watch *w = calloc(1, sizeof *w);
+        if (!ci || !w || uv_poll_init(j->srv->loop, &w->h, ci->connect_fd)) {
+            free(w);
+            return;
+        }
+        w->j = j;
+        w->h.data = w;
+        j->watch = &w->h;
+    }
+    watch *w = (watch *)j->watch;
+    if (!w->active) {
+        uv_poll_start(&w->h, UV_DISCONNECT, on_hangup);
+        w->active = 1;
+    }
+}
+
+void srv_job_resume(srv_job *j) {
+    if (!j->suspended || !j->conn) return;
+    if (j->watch) {
+        watch *w = (watch *)j->watch;
+        if (w->active) uv_poll_stop(&w->h);
+        w->active = 0;
+    }
+    j->suspended = 0;
+    MHD_resume_connection(j->conn);
+}
+
+static void close_watch(srv_job *j) {
+    if (!j->watch) return;
+    watch *w = (watch *)j->watch;
+    w->j = NULL;
+    uv_close((uv_handle_t *)&w->h, on_watch_closed);
+    j->watch = NULL;
+}
+
+/* ---------------------------------------------------------------- MHD callbacks */
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls) {
+    srv_server *s = cls;
+    srv_conn *cc = *con_cls;
+    if (!cc) {
+        cc = calloc(1, sizeof *cc);
+        if (!cc) return MHD_NO;
+        cc->srv = s;
+        cc->counted = 1;
+        s->active++;
+        *con_cls = cc;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes) {
+            cc->too_big = 1;
+            srv_error e;
+            srv_fail(&e, 413, NULL, "the request body is larger than --max-body-bytes (%zu)",
+                     s->cfg.max_body_bytes);
+            return srv_send_error(s, c, &e);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!cc->too_big && cc->body.len + *upload_size > s->cfg.max_body_bytes) {
+            cc->too_big = 1;
+            sb_free(&cc->body);
+        }
+        if (!cc->too_big) sb_put(&cc->body, upload_data, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (cc->job) return srv_route_resume(s, c, cc);
+    if (cc->too_big) {
+        srv_error e;
+        srv_fail(&e, 413, NULL, "the request body is larger than --max-body-bytes (%zu)",
+                 s->cfg.max_body_bytes);
+        return srv_send_error(s, c, &e);
+    }
+    if (cc->body.oom) {
+        srv_error e;
+        srv_fail(&e, 500, NULL, "out of memory reading the request body");
+        return srv_send_error(s, c, &e);
+    }
+    return srv_route(s, c, cc, url, method);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    srv_server *s = cls;
+    srv_conn *cc = *con_cls;
+    if (!cc) return;
+    srv_job *j = cc->job;
+    if (j) {
+        j->completed = 1;
+        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && j->state != JOB_DONE) {
+            atomic_store(&j->cancel, 1);
+            if (s->engine) srv_engine_poke(s->engine);
+        }
+        close_watch(j);
+        if (j->lprev) j->lprev->lnext = j->lnext;
+        else if (s->live == j) s->live = j->lnext;
+        if (j->lnext) j->lnext->lprev = j->lprev;
+        j->lprev = j->lnext = NULL;
+        j->conn = NULL;
+        j->suspended = 0;
+        srv_job_unref(j);
+    }
+    if (cc->counted) s->active--;
+    sb_free(&cc->body);
+    free(cc);
+    *con_cls = NULL;
+}
+
+/* ---------------------------------------------------------------- engine wake-up */
+
+static void drain_ready(srv_server *s, int process) {
+    pthread_mutex_lock(&s->ready_mu);
+    srv_job *list = s->ready_head;
+    s->ready_head = NULL;
+    pthread_mutex_unlock(&s->ready_mu);
+    while (list) {
+        srv_job *j = list;
+        list = j->next_ready;
+        pthread_mutex_lock(&j->mu);
+        srv_event *ev = j->ev;
+        int n = j->n_ev;
+        j->ev = NULL;
+        j->n_ev = j->cap_ev = 0;
+        j->listed = 0;
+        pthread_mutex_unlock(&j->mu);
+        if (process) srv_job_process(j, ev, n);
+        free(ev);
+        if (process && j->suspended) {
+            int go = j->p.stream ? (j->stream_response && (j->out.len > j->out_off ||
+                                                           j->stream_finished))
+                                 : j->state == JOB_DONE;
+            if (go) srv_job_resume(j);
+        }
+        srv_job_unref(j);
+    }
+}
+
+static void on_wake(uv_async_t *a) {
+    srv_server *s = a->data;
+    drain_ready(s, 1);
+    srv_pump(s);
+}
+
+/* ---------------------------------------------------------------- shutdown */
+
+static void close_cb(uv_handle_t *h) { (void)h; }
+
+static void finish_shutdown(srv_server *s) {
+    uv_timer_stop(&s->drain_timer);
+    if (s->mhd) {
+        /* resume everything still suspended, otherwise MHD_stop_daemon aborts */
+        for (srv_job *j = s->live; j; j = j->lnext) {
+            atomic_store(&j->cancel, 1);
+            srv_job_resume(j);
+        }
+        uv_poll_stop(&s->mhd_poll);
+        uv_timer_stop(&s->mhd_timer);
+        MHD_stop_daemon(s->mhd);
+        s->mhd = NULL;
+    }
+    srv_engine_stop(s->engine);
+    s->engine = NULL;
+    drain_ready(s, 0);
+    uv_close((uv_handle_t *)&s->mhd_poll, close_cb);
+    uv_close((uv_handle_t *)&s->mhd_timer, close_cb);
+    uv_close((uv_handle_t *)&s->wake, close_cb);
+    uv_close((uv_handle_t *)&s->sig_int, close_cb);
+    uv_close((uv_handle_t *)&s->sig_term, close_cb);
+    uv_close((uv_handle_t *)&s->drain_timer, close_cb);
+    srv_log(s, SRV_LOG_INFO, "stopped");
+}
+
+static void on_drain_tick(uv_timer_t *t) {
+    srv_server *s = t->data;
+    double left = s->shutdown_deadline - srv_now();
+    if (s->active == 0 || left < -2.0) {
+        finish_shutdown(s);
+        return;
+    }
+    if (left <= 0 && !s->cancelled_all) {
+        s->cancelled_all = 1;
+        srv_log(s, SRV_LOG_WARN, "grace period over: cancelling %ld requests", s->active);
+        for (srv_job *j = s->live; j; j = j->lnext) atomic_store(&j->cancel, 1);
+        if (s->engine) srv_engine_poke(s->engine);
+    }
+    srv_pump(s);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+    srv_server *s = h->data;
+    if (s->shutting_down) {
+        srv_log(s, SRV_LOG_WARN, "second signal: stopping now");
+        s->shutdown_deadline = srv_now() - 3;
+        return;
+    }
+    s->shutting_down = 1;
+    srv_log(s, SRV_LOG_INFO, "signal %d: draining %ld requests (grace %.0f s)", signum, s->active,
+            s->cfg.shutdown_grace);
+    if (s->mhd) {
+        MHD_socket fd = MHD_quiesce_daemon(s->mhd);
+        if (fd != MHD_INVALID_SOCKET) close(fd);
+    }
+    s->shutdown_deadline = srv_now() + s->cfg.shutdown_grace;
+    uv_timer_start(&s->drain_timer, on_drain_tick, 0, 50);
+    srv_pump(s);
+}
+
+/* ---------------------------------------------------------------- start */
+
+int srv_http_start(srv_server *s) {
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, s->cfg.host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)s->cfg.port);
+    } else if (inet_pton(AF_INET6, s->cfg.host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)s->cfg.port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        srv_log(s, SRV_LOG_ERROR, "--host '%s' is not an IPv4 or IPv6 address", s->cfg.host);
+        return -1;
+    }
+    s->mhd = MHD_start_daemon(
+        flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
+        (MHD_RequestCompletedCallback)on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)s->cfg.idle_timeout, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)s->cfg.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(64 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_END);
+    if (!s->mhd) {
+        srv_log(s, SRV_LOG_ERROR, "cannot listen on %s:%d", s->cfg.host, s->cfg.port);
+        return -1;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *pi = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    s->bound_port = pi ? pi->port : s->cfg.port;
+    uv_poll_init(s->loop, &s->mhd_poll, di->epoll_fd);
+    s->mhd_poll.data = s;
+    uv_poll_start(&s->mhd_poll, UV_READABLE, on_mhd_poll);
+    uv_timer_init(s->loop, &s->mhd_timer);
+    s->mhd_timer.data = s;
+    uv_timer_init(s->loop, &s->drain_timer);
+    s->drain_timer.data = s;
+    uv_async_init(s->loop, &s->wake, on_wake);
+    s->wake.data = s;
+    uv_signal_init(s->loop, &s->sig_int);
+    s->sig_int.data = s;
+    uv_signal_start(&s->sig_int, on_signal, SIGINT);
+    uv_signal_init(s->loop, &s->sig_term);
+    s->sig_term.data = s;
+    uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+    srv_log(s, SRV_LOG_INFO, "listening on http://%s:%u", s->cfg.host, (unsigned)s->bound_port);
+    srv_pump(s);
+    return 0;
+}

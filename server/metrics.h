@@ -1,0 +1,31 @@
+/* metrics.h: Prometheus counters, gauges and histograms, updated from both threads with
+ * relaxed atomics and rendered as text exposition format by GET /metrics. */
+#ifndef SRV_METRICS_H
+#define SRV_METRICS_H
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "sbuf.h"
+
+#define SRV_HIST_BUCKETS 14
+
+typedef struct srv_hist {
+    atomic_ullong bucket[SRV_HIST_BUCKETS + 1]; /* last one: +Inf */
+    atomic_ullong count;
+    atomic_ullong sum_us;
+} srv_hist;
+
+#define SRV_N_STATUS 10
+
+typedef struct srv_metrics {
+    atomic_ullong requests[SRV_N_STATUS]; /* by status, see srv_metrics_status_index */
+    atomic_ullong prompt_tokens, generation_tokens, prompt_tokens_reused;
+    atomic_llong queue_depth, running, kv_bytes, rosa_bytes, sessions, session_bytes;
+    atomic_ullong evictions, cancellations, engine_steps;
+    srv_hist ttft, per_token, step;
+} srv_metrics;
+
+void srv_metrics_count_status(srv_metrics *m, int status);
+void srv_hist_observe(srv_hist *h, double seconds);
+void srv_metrics_render(srv_metrics *m, sbuf *out);
+#endif

@@ -1,0 +1,13 @@
+/* respond.h: building OpenAI responses from engine events (loop thread only). */
+#ifndef SRV_RESPOND_H
+#define SRV_RESPOND_H
+#include "server.h"
+
+void srv_error_json(sbuf *o, const srv_error *e);
+/* Apply n events to the job: decode, stop strings, logprobs, SSE chunks into j->out. */
+void srv_job_process(srv_job *j, const srv_event *ev, int n);
+/* The non-streaming response object. */
+void srv_job_result_json(srv_job *j, sbuf *o);
+/* Streaming completions with echo: send the prompt text first. */
+void srv_job_stream_echo(srv_job *j);
+#endif

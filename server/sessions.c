@@ -1,0 +1,180 @@
+/* sessions.c: the session_id table, LRU order, byte budget, TTL and the graveyard that hands
+ * freed rosa_sessions back to the engine thread. */
+#include "sessions.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void set_gauges(srv_sessions *s) {
+    atomic_store_explicit(&s->metrics->sessions, s->count, memory_order_relaxed);
+    atomic_store_explicit(&s->metrics->session_bytes, (long long)s->bytes, memory_order_relaxed);
+}
+
+void srv_sessions_init(srv_sessions *s, size_t budget, double ttl, srv_metrics *m) {
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    s->budget = budget;
+    s->ttl = ttl;
+    s->metrics = m;
+}
+
+static void free_entry(srv_sess *e) {
+    if (e->rs) rosa_session_free(e->rs);
+    free(e->toks);
+    free(e);
+}
+
+void srv_sessions_destroy(srv_sessions *s) {
+    for (srv_sess *e = s->head, *n; e; e = n) {
+        n = e->next;
+        free_entry(e);
+    }
+    for (srv_sess *e = s->graveyard, *n; e; e = n) {
+        n = e->next;
+        free_entry(e);
+    }
+    s->head = s->graveyard = NULL;
+    pthread_mutex_destroy(&s->mu);
+}
+
+/* unlink e from the list (mutex held) */
+static void unlink_entry(srv_sessions *s, srv_sess *e) {
+    for (srv_sess **pp = &s->head; *pp; pp = &(*pp)->next)
+        if (*pp == e) {
+            *pp = e->next;
+            break;
+        }
+    s->count--;
+    if (!e->busy) s->bytes -= e->bytes;
+}
+
+srv_sess *srv_sessions_acquire(srv_sessions *s, const char *id, int *busy, double now) {
+    *busy = 0;
+    pthread_mutex_lock(&s->mu);
+    srv_sess *e = s->head;
+    while (e && strcmp(e->id, id)) e = e->next;
+    if (e && e->busy) {
+        *busy = 1;
+        e = NULL;
+    } else if (e) {
+        unlink_entry(s, e);
+        s->count++;
+    } else if (s->count < SRV_MAX_SESSIONS && (e = calloc(1, sizeof *e))) {
+        snprintf(e->id, sizeof e->id, "%s", id);
+        s->count++;
+    }
+    if (e) {
+        e->busy = 1;
+        e->last_used = now;
+        e->next = s->head;
+        s->head = e;
+        set_gauges(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+static void evict_over_budget(srv_sessions *s) {
+    while (s->bytes > s->budget) {
+        srv_sess *victim = NULL;
+        for (srv_sess *e = s->head; e; e = e->next)
+            if (!e->busy) victim = e; /* last idle one = least recently used */
+        if (!victim) break;
+        unlink_entry(s, victim);
+        victim->next = s->graveyard;
+        s->graveyard = victim;
+        atomic_fetch_add_explicit(&s->metrics->evictions, 1, memory_order_relaxed);
+    }
+}
+
+void srv_sessions_release(srv_sessions *s, srv_sess *e, rosa_session *rs, int32_t *toks,
+                          int64_t n, double now) {
+    size_t bytes = 0;
+    if (!rs) {
+        free(toks);
+        toks = NULL;
+        n = 0;
+    } else {
+        rosa_session_mem m;
+        rosa_session_memory(rs, &m);
+        bytes = m.kv_bytes + m.rosa_bytes + (size_t)n * sizeof(int32_t);
+    }
+    if (e->toks != toks) free(e->toks);
+    if (e->rs && e->rs != rs) rosa_session_free(e->rs);
+    pthread_mutex_lock(&s->mu);
+    e->rs = rs;
+    e->toks = toks;
+    e->n = n;
+    e->busy = 0;
+    e->bytes = bytes;
+    e->last_used = now;
+    s->bytes += bytes;
+    evict_over_budget(s);
+    set_gauges(s);
+    pthread_mutex_unlock(&s->mu);
+    srv_sessions_collect(s, now);
+}
+
+int srv_sessions_delete(srv_sessions *s, const char *id) {
+    pthread_mutex_lock(&s->mu);
+    srv_sess *e = s->head;
+    while (e && strcmp(e->id, id)) e = e->next;
+    int rc = -1;
+    if (e && e->busy) {
+        rc = -2;
+    } else if (e) {
+        unlink_entry(s, e);
+        e->next = s->graveyard;
+        s->graveyard = e;
+        set_gauges(s);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+void srv_sessions_collect(srv_sessions *s, double now) {
+    pthread_mutex_lock(&s->mu);
+    if (s->ttl > 0) {
+        for (srv_sess **pp = &s->head; *pp;) {
+            srv_sess *e = *pp;
+            if (!e->busy && now - e->last_used > s->ttl) {
+                *pp = e->next;
+                s->count--;
+                s->bytes -= e->bytes;
+                e->next = s->graveyard;
+                s->graveyard = e;
+                atomic_fetch_add_explicit(&s->metrics->evictions, 1, memory_order_relaxed);
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
+    srv_sess *dead = s->graveyard;
+    s->graveyard = NULL;
+    set_gauges(s);
+    pthread_mutex_unlock(&s->mu);
+    for (srv_sess *e = dead, *n; e; e = n) {
+        n = e->next;
+        free_entry(e);
+    }
+}
+
+void srv_sessions_list(srv_sessions *s, sbuf *o, double now) {
+    sb_puts(o, "{\"object\":\"list\",\"data\":[");
+    pthread_mutex_lock(&s->mu);
+    int first = 1;
+    for (srv_sess *e = s->head; e; e = e->next) {
+        if (!first) sb_puts(o, ",");
+        first = 0;
+        sb_puts(o, "{\"id\":");
+        sb_json_str(o, e->id, strlen(e->id));
+        sb_printf(o, ",\"object\":\"session\",\"tokens\":%lld,\"bytes\":%zu,\"busy\":%s,"
+                     "\"idle_seconds\":%.3f}",
+                  (long long)e->n, e->bytes, e->busy ? "true" : "false",
+                  e->busy ? 0.0 : now - e->last_used);
+    }
+    pthread_mutex_unlock(&s->mu);
+    sb_puts(o, "]}");
+}

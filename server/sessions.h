@@ -1,0 +1,59 @@
+/* sessions.h: kept ROSA sessions addressed by session_id.
+ *
+ * The loop thread reserves an entry for a request (creating it if new) and lists/deletes
+ * entries; the engine thread owns the rosa_session inside, feeds it, releases the entry when the
+ * request ends, and is the only thread that frees rosa_sessions (deleted and evicted entries
+ * wait on a graveyard until the engine's next iteration).  One mutex guards the table. */
+#ifndef SRV_SESSIONS_H
+#define SRV_SESSIONS_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metrics.h"
+#include "rosa.h"
+#include "sbuf.h"
+
+#define SRV_MAX_SESSIONS 4096
+
+typedef struct srv_sess {
+    char id[132];
+    rosa_session *rs;    /* engine thread only; NULL until first used */
+    int32_t *toks;       /* tokens fed into rs (engine thread while busy) */
+    int64_t n;
+    int busy;            /* reserved by a request */
+    double last_used;
+    size_t bytes;        /* kv + rosa bytes when last released */
+    struct srv_sess *next;
+} srv_sess;
+
+typedef struct srv_sessions {
+    pthread_mutex_t mu;
+    srv_sess *head;      /* most recently used first */
+    srv_sess *graveyard;
+    long count;
+    size_t bytes;        /* sum of bytes of idle entries */
+    size_t budget;
+    double ttl;          /* seconds; 0: none */
+    srv_metrics *metrics;
+} srv_sessions;
+
+void srv_sessions_init(srv_sessions *s, size_t budget, double ttl, srv_metrics *m);
+/* Engine thread at exit: frees everything. */
+void srv_sessions_destroy(srv_sessions *s);
+/* Loop thread: reserve (create if absent).  Returns the entry, or NULL with *busy = 1 when in
+ * use by another request, *busy = 0 when the table is full or out of memory. */
+srv_sess *srv_sessions_acquire(srv_sessions *s, const char *id, int *busy, double now);
+/* Engine thread: the request ended; the entry takes rs and toks[0..n) (the tokens fed into rs;
+ * rs = NULL drops the state).  Evicts least-recently-used idle entries over the budget. */
+void srv_sessions_release(srv_sessions *s, srv_sess *e, rosa_session *rs, int32_t *toks,
+                          int64_t n, double now);
+/* Loop thread: 0 deleted, -1 unknown, -2 busy. */
+int srv_sessions_delete(srv_sessions *s, const char *id);
+/* Engine thread: free the graveyard and TTL-expired idle entries. */
+void srv_sessions_collect(srv_sessions *s, double now);
+/* Loop thread: {"object":"list","data":[...]} */
+void srv_sessions_list(srv_sessions *s, sbuf *out, double now);
+
+#endif
