@@ -50,6 +50,12 @@ int rosa_detok_stream_push(rosa_detok_stream *ds, int32_t id, const char **out, 
 /* Whatever is still held back (bytes of a broken sequence, emitted as they are), at the end. */
 int rosa_detok_stream_flush(rosa_detok_stream *ds, const char **out, size_t *len);
 
+/* Replace each ill-formed UTF-8 subsequence of s by U+FFFD (one per maximal subpart, like
+ * Rust's String::from_utf8_lossy, which Hugging Face's decode ends with, and Python's
+ * errors="replace").  rosa_detokenize returns exact bytes; this gives HF's string.
+ * *out is malloc'd and NUL-terminated. */
+int rosa_utf8_lossy(const char *s, size_t len, char **out, size_t *outlen);
+
 /* Chat formatting (Qwen3 ChatML).  Roles: "system", "user", "assistant". */
 typedef struct rosa_chat_msg {
     const char *role;
