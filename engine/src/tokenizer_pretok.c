@@ -42,6 +42,8 @@ static int next_match(rosa__enc *e, pcre2_code *re, const char *s, size_t n, siz
                       size_t *last_end, size_t *ms, size_t *me) {
     while (*from <= n) {
         int rc = pcre2_match(re, (PCRE2_SPTR)s, n, *from, PCRE2_NO_UTF_CHECK, e->md, NULL);
+        if (rc == PCRE2_ERROR_JIT_STACKLIMIT) /* the interpreter keeps its backtracking on the heap */
+            rc = pcre2_match(re, (PCRE2_SPTR)s, n, *from, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, e->md, NULL);
         if (rc == PCRE2_ERROR_NOMATCH) return 0;
         if (rc < 0) return rc == PCRE2_ERROR_NOMEMORY ? ROSA_ERR_NOMEM : ROSA_ERR_LIMIT;
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
