@@ -29,7 +29,9 @@ int rosa_tokenizer_is_special(const rosa_tokenizer *tk, int32_t id);
 int32_t rosa_tokenizer_eos(const rosa_tokenizer *tk);
 
 /* Encode len bytes of text (any bytes; invalid UTF-8 is encoded byte-wise).
- * parse_special: 1 to match added special tokens in the text, 0 to treat them as plain text.
+ * parse_special: 1 to match added special tokens in the text, 0 to treat them as plain text
+ * (HF's encode_special_tokens; non-special added tokens such as <think> match either way, as in
+ * HF).  No BOS/EOS is added (HF's add_special_tokens=False).
  * On success *ids (malloc'd, caller frees) holds *n ids. */
 int rosa_tokenize(const rosa_tokenizer *tk, const char *text, size_t len, int parse_special,
                   int32_t **ids, size_t *n);

@@ -119,7 +119,6 @@ typedef struct rosa__enc {
     size_t heap_cap;
     char *tmp; /* byte-level string of a word (ignore_merges lookups) */
     size_t tmp_cap;
-    struct rosa__wcache *cache; /* words already encoded in this call, or NULL */
 } rosa__enc;
 
 int rosa__enc_push(rosa__enc *e, int32_t id);

@@ -316,8 +316,10 @@ static int load_added(rosa_tokenizer *tk, const cJSON *arr, const char *file, ch
             return rosa__err(err, errlen, ROSA_ERR_FORMAT,
                              "%s: added token '%.64s' has id %d, which the vocabulary gives to another token",
                              file, c, (int)id);
-        if (tk->flags[id] & ROSA__TOK_ADDED)
+        if (tk->flags[id] & ROSA__TOK_ADDED) {
+            if (tk->str_len[id] == cl && memcmp(tk->arena + tk->str_off[id], c, cl) == 0) continue; /* repeated */
             return rosa__err(err, errlen, ROSA_ERR_FORMAT, "%s: two added tokens have id %d", file, (int)id);
+        }
         rosa__added *a = &tk->added[tk->n_added++];
         a->id = id;
         a->special = (uint8_t)special;
