@@ -188,11 +188,11 @@ static int merge_lookup(const rosa_tokenizer *tk, size_t rank, const char *a, si
     *ib = rosa__strmap_get(&tk->vocab, b, bl);
     const char *missing = *ia < 0 ? a : *ib < 0 ? b : NULL;
     size_t mlen = *ia < 0 ? al : bl;
-    char cat[512];
+    char small[256];
+    char *cat = small;
     if (!missing) {
-        if (al + bl > sizeof cat)
-            return rosa__err(err, errlen, ROSA_ERR_FORMAT, "%s: merge %zu is longer than %zu bytes", file,
-                             rank, sizeof cat);
+        if (al + bl > sizeof small && !(cat = malloc(al + bl)))
+            return rosa__err(err, errlen, ROSA_ERR_NOMEM, "%s: out of memory", file);
         memcpy(cat, a, al);
         memcpy(cat + al, b, bl);
         *im = rosa__strmap_get(&tk->vocab, cat, al + bl);
@@ -201,12 +201,14 @@ static int merge_lookup(const rosa_tokenizer *tk, size_t rank, const char *a, si
             mlen = al + bl;
         }
     }
+    int rc = 0;
     if (missing)
-        return rosa__err(err, errlen, ROSA_ERR_FORMAT,
-                         "%s: merge %zu ('%.*s' + '%.*s') names a token that is not in the vocabulary: '%.*s'",
-                         file, rank, (int)(al > 64 ? 64 : al), a, (int)(bl > 64 ? 64 : bl), b,
-                         (int)(mlen > 64 ? 64 : mlen), missing);
-    return 0;
+        rc = rosa__err(err, errlen, ROSA_ERR_FORMAT,
+                       "%s: merge %zu ('%.*s' + '%.*s') names a token that is not in the vocabulary: '%.*s'",
+                       file, rank, (int)(al > 64 ? 64 : al), a, (int)(bl > 64 ? 64 : bl), b,
+                       (int)(mlen > 64 ? 64 : mlen), missing);
+    if (cat != small) free(cat);
+    return rc;
 }
 
 static int load_merges(rosa_tokenizer *tk, const cJSON *merges, const char *file, char *err, size_t errlen) {
