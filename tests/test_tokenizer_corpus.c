@@ -1,5 +1,5 @@
 /* test_tokenizer_corpus.c: the Qwen3 and demo copy-model tokenizers from ../shared against
- * Hugging Face `tokenizers` on the stored corpora (qwen3_cases.jsonl: 2,708 strings;
+ * Hugging Face `tokenizers` on the stored corpora (qwen3_cases.jsonl: 2,272 strings;
  * demo_cases.jsonl).  What is checked per case: tests/util/tokenizer_cases.h. */
 #include <check.h>
 #include <cjson/cJSON.h>
