@@ -136,8 +136,22 @@ int rosa__tokenizer_load_mem(const char *json, size_t len, const char *name, con
 /* Append n bytes; returns the offset, or -1 on out of memory. */
 int64_t rosa__tk_arena_add(rosa_tokenizer *tk, const void *p, size_t n);
 
-/* ---- loading the pipeline (tokenizer_load_pipeline.c) ---- */
+/* ---- loading helpers shared by the tokenizer_load*.c files ---- */
 struct cJSON;
+/* A JSON integer in [0, ROSA__TK_MAX_IDS); 0 or -1. */
+int rosa__tk_json_id(const struct cJSON *j, int32_t *out);
+/* Optional boolean member: absent or null gives def; -1 if it is something else. */
+int rosa__tk_json_bool(const struct cJSON *obj, const char *key, int def, int *out);
+/* Record id's string form (and its decoded bytes) in the arena. */
+int rosa__tk_set_string(rosa_tokenizer *tk, int32_t id, const char *s, size_t n);
+int rosa__tk_set_decoded(rosa_tokenizer *tk, int32_t id, const char *s, size_t n);
+
+/* ---- added tokens (tokenizer_load_added.c) ---- */
+int rosa__tk_load_added(rosa_tokenizer *tk, const struct cJSON *arr, const char *file, char *err, size_t errlen);
+/* Once the arena is final: point the patterns into it and build the match sets. */
+int rosa__tk_finish_added(rosa_tokenizer *tk);
+
+/* ---- loading the pipeline (tokenizer_load_pipeline.c) ---- */
 int rosa__tk_load_normalizer(rosa_tokenizer *tk, const struct cJSON *j, const char *file,
                              char *err, size_t errlen);
 int rosa__tk_load_pretokenizer(rosa_tokenizer *tk, const struct cJSON *j, const char *file,

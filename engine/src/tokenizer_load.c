@@ -1,7 +1,8 @@
 /* tokenizer_load.c: build a rosa_tokenizer from tokenizer.json (+ tokenizer_config.json).
  *
- * This file reads the model (BPE vocab and merges), the added tokens and the config; the
- * normalizer / pre-tokenizer / decoder sections are read by tokenizer_load_pipeline.c.  The
+ * This file reads the model (BPE vocab and merges) and the config, and owns the per-id tables;
+ * the added tokens are read by tokenizer_load_added.c and the normalizer / pre-tokenizer /
+ * decoder sections by tokenizer_load_pipeline.c.  The
  * file is untrusted: every field is type-checked, ids are bounded, and anything we cannot
  * reproduce exactly is refused with a message naming the file and the component, never
  * approximated. */
@@ -53,7 +54,7 @@ void rosa_tokenizer_free(rosa_tokenizer *tk) {
 /* ---- small JSON helpers ---- */
 
 /* A JSON number that is an integer in [0, ROSA__TK_MAX_IDS). */
-static int json_id(const cJSON *j, int32_t *out) {
+int rosa__tk_json_id(const cJSON *j, int32_t *out) {
     if (!cJSON_IsNumber(j)) return -1;
     double d = j->valuedouble;
     if (!(d >= 0) || d >= ROSA__TK_MAX_IDS || floor(d) != d) return -1;
@@ -62,7 +63,7 @@ static int json_id(const cJSON *j, int32_t *out) {
 }
 
 /* Optional boolean field: absent or null gives def; anything else but a boolean is an error. */
-static int json_bool(const cJSON *obj, const char *key, int def, int *out) {
+int rosa__tk_json_bool(const cJSON *obj, const char *key, int def, int *out) {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!j || cJSON_IsNull(j)) {
         *out = def;
@@ -78,7 +79,7 @@ static int json_bool(const cJSON *obj, const char *key, int def, int *out) {
 /* Byte-level decoding of one token string: every character maps back to its byte, or (if one
  * does not belong to the byte-level alphabet) the string stays as it is, as in Hugging Face's
  * ByteLevel decoder. */
-static int set_decoded(rosa_tokenizer *tk, int32_t id, const char *s, size_t n) {
+int rosa__tk_set_decoded(rosa_tokenizer *tk, int32_t id, const char *s, size_t n) {
     char tmp[256];
     char *b = n <= sizeof tmp ? tmp : malloc(n);
     if (!b) return ROSA_ERR_NOMEM;
@@ -103,12 +104,12 @@ static int set_decoded(rosa_tokenizer *tk, int32_t id, const char *s, size_t n) 
     return 0;
 }
 
-static int set_string(rosa_tokenizer *tk, int32_t id, const char *s, size_t n) {
+int rosa__tk_set_string(rosa_tokenizer *tk, int32_t id, const char *s, size_t n) {
     int64_t off = rosa__tk_arena_add(tk, s, n);
     if (off < 0) return ROSA_ERR_NOMEM;
     tk->str_off[id] = (uint32_t)off;
     tk->str_len[id] = (uint32_t)n;
-    return set_decoded(tk, id, s, n);
+    return rosa__tk_set_decoded(tk, id, s, n);
 }
 
 /* ---- model ---- */
@@ -137,9 +138,9 @@ static int load_model_options(rosa_tokenizer *tk, const cJSON *model, const char
                              affixes[i]);
     }
     int byte_fallback;
-    if (json_bool(model, "fuse_unk", 0, &tk->fuse_unk) ||
-        json_bool(model, "ignore_merges", 0, &tk->ignore_merges) ||
-        json_bool(model, "byte_fallback", 0, &byte_fallback))
+    if (rosa__tk_json_bool(model, "fuse_unk", 0, &tk->fuse_unk) ||
+        rosa__tk_json_bool(model, "ignore_merges", 0, &tk->ignore_merges) ||
+        rosa__tk_json_bool(model, "byte_fallback", 0, &byte_fallback))
         return rosa__err(err, errlen, ROSA_ERR_FORMAT,
                          "%s: model.fuse_unk / ignore_merges / byte_fallback is not a boolean", file);
     if (byte_fallback)
@@ -150,7 +151,7 @@ static int load_model_options(rosa_tokenizer *tk, const cJSON *model, const char
 static int load_vocab(rosa_tokenizer *tk, const cJSON *vocab, const char *file, char *err, size_t errlen) {
     for (const cJSON *e = vocab->child; e; e = e->next) {
         int32_t id;
-        if (json_id(e, &id))
+        if (rosa__tk_json_id(e, &id))
             return rosa__err(err, errlen, ROSA_ERR_FORMAT,
                              "%s: model.vocab['%.64s'] is not an id in [0, %d)", file,
                              e->string ? e->string : "", ROSA__TK_MAX_IDS);
@@ -158,7 +159,7 @@ static int load_vocab(rosa_tokenizer *tk, const cJSON *vocab, const char *file, 
             return rosa__err(err, errlen, ROSA_ERR_FORMAT, "%s: model.vocab gives id %d to two tokens",
                              file, (int)id);
         const char *s = e->string ? e->string : "";
-        int rc = set_string(tk, id, s, strlen(s));
+        int rc = rosa__tk_set_string(tk, id, s, strlen(s));
         if (rc) return rosa__err(err, errlen, rc, "%s: out of memory", file);
         tk->flags[id] = ROSA__TOK_VALID;
     }
@@ -251,115 +252,6 @@ static int load_merges(rosa_tokenizer *tk, const cJSON *merges, const char *file
     return 0;
 }
 
-/* ---- added tokens ---- */
-
-static int cmp_added(const void *x, const void *y) {
-    const rosa__added *a = *(const rosa__added *const *)x, *b = *(const rosa__added *const *)y;
-    unsigned char fa = (unsigned char)a->pat[0], fb = (unsigned char)b->pat[0];
-    if (fa != fb) return fa < fb ? -1 : 1;
-    if (a->len != b->len) return a->len > b->len ? -1 : 1;
-    return a->id < b->id ? -1 : a->id > b->id;
-}
-
-static int build_addset(rosa_tokenizer *tk, rosa__addset *set, int normalized) {
-    int n = 0;
-    for (int i = 0; i < tk->n_added; i++) n += tk->added[i].normalized == normalized;
-    set->n = 0;
-    set->single_first = -1;
-    if (!n) return 0;
-    set->tok = malloc(sizeof *set->tok * (size_t)n);
-    if (!set->tok) return ROSA_ERR_NOMEM;
-    for (int i = 0; i < tk->n_added; i++)
-        if (tk->added[i].normalized == normalized) set->tok[set->n++] = &tk->added[i];
-    qsort(set->tok, (size_t)n, sizeof *set->tok, cmp_added);
-    int distinct = 0;
-    for (int i = 0; i < n;) {
-        unsigned char f = (unsigned char)set->tok[i]->pat[0];
-        int j = i;
-        while (j < n && (unsigned char)set->tok[j]->pat[0] == f) j++;
-        set->first_lo[f] = (uint16_t)i;
-        set->first_hi[f] = (uint16_t)j;
-        distinct++;
-        set->single_first = f;
-        i = j;
-    }
-    if (distinct != 1) set->single_first = -1;
-    return 0;
-}
-
-static int load_added(rosa_tokenizer *tk, const cJSON *arr, const char *file, char *err, size_t errlen) {
-    int n = cJSON_GetArraySize(arr);
-    tk->added = calloc((size_t)(n ? n : 1), sizeof *tk->added);
-    if (!tk->added) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "%s: out of memory", file);
-    int k = 0;
-    for (const cJSON *t = arr->child; t; t = t->next, k++) {
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(t, "content");
-        int32_t id;
-        if (!cJSON_IsObject(t) || !cJSON_IsString(content) ||
-            json_id(cJSON_GetObjectItemCaseSensitive(t, "id"), &id))
-            return rosa__err(err, errlen, ROSA_ERR_FORMAT,
-                             "%s: added_tokens[%d] needs a string content and an integer id", file, k);
-        int special, single_word, lstrip, rstrip, normalized;
-        if (json_bool(t, "special", 0, &special) || json_bool(t, "single_word", 0, &single_word) ||
-            json_bool(t, "lstrip", 0, &lstrip) || json_bool(t, "rstrip", 0, &rstrip) ||
-            json_bool(t, "normalized", !special, &normalized))
-            return rosa__err(err, errlen, ROSA_ERR_FORMAT, "%s: added_tokens[%d]: a flag is not a boolean",
-                             file, k);
-        const char *c = content->valuestring;
-        size_t cl = strlen(c);
-        if (cl == 0) continue; /* Hugging Face ignores empty added tokens */
-        if (rosa__utf8_valid_prefix((const unsigned char *)c, cl) != cl)
-            return rosa__err(err, errlen, ROSA_ERR_FORMAT, "%s: added_tokens[%d] is not valid UTF-8", file, k);
-        /* a token already in the model vocabulary keeps the vocabulary's id (as in HF) */
-        tk->vocab.arena = tk->arena;
-        int32_t vid = rosa__strmap_get(&tk->vocab, c, cl);
-        if (vid >= 0) id = vid;
-        else if (tk->flags[id] & ROSA__TOK_VALID && !(tk->flags[id] & ROSA__TOK_ADDED))
-            return rosa__err(err, errlen, ROSA_ERR_FORMAT,
-                             "%s: added token '%.64s' has id %d, which the vocabulary gives to another token",
-                             file, c, (int)id);
-        if (tk->flags[id] & ROSA__TOK_ADDED) {
-            if (tk->str_len[id] == cl && memcmp(tk->arena + tk->str_off[id], c, cl) == 0) continue; /* repeated */
-            return rosa__err(err, errlen, ROSA_ERR_FORMAT, "%s: two added tokens have id %d", file, (int)id);
-        }
-        rosa__added *a = &tk->added[tk->n_added++];
-        a->id = id;
-        a->special = (uint8_t)special;
-        a->single_word = (uint8_t)single_word;
-        a->lstrip = (uint8_t)lstrip;
-        a->rstrip = (uint8_t)rstrip;
-        a->normalized = (uint8_t)normalized;
-        /* the matched pattern (and what decoding yields): the normalized form when normalized */
-        char *norm = (char *)c;
-        size_t nl = cl;
-        int owned = 0;
-        if (normalized) {
-            int rc = rosa__tk_normalize(tk, c, cl, &norm, &nl, &owned);
-            if (rc) return rosa__err(err, errlen, rc, "%s: added_tokens[%d]: normalization failed", file, k);
-        }
-        int rc = set_string(tk, id, c, cl);
-        if (!rc && owned) rc = set_decoded(tk, id, norm, nl);
-        int64_t off = rc ? -1 : rosa__tk_arena_add(tk, norm, nl);
-        if (owned) free(norm);
-        if (off < 0) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "%s: out of memory", file);
-        a->off = (uint32_t)off; /* a->pat is set once the arena is final */
-        a->len = (uint32_t)nl;
-        tk->flags[id] |= ROSA__TOK_VALID | ROSA__TOK_ADDED | (special ? ROSA__TOK_SPECIAL : 0);
-    }
-    return 0;
-}
-
-static int finish_added(rosa_tokenizer *tk) {
-    int w = 0;
-    for (int i = 0; i < tk->n_added; i++) {
-        tk->added[i].pat = tk->arena + tk->added[i].off;
-        if (tk->added[i].len) tk->added[w++] = tk->added[i]; /* normalized to nothing: never matches */
-    }
-    tk->n_added = w;
-    if (build_addset(tk, &tk->add_raw, 0) || build_addset(tk, &tk->add_norm, 1)) return ROSA_ERR_NOMEM;
-    return 0;
-}
-
 /* ---- tokenizer_config.json ---- */
 
 static int load_config(rosa_tokenizer *tk, const char *json, size_t len, const char *file, char *err,
@@ -393,10 +285,10 @@ static int load_config(rosa_tokenizer *tk, const char *json, size_t len, const c
 static int max_id_of(const cJSON *vocab, const cJSON *added, int32_t *max_id, int32_t *n_vocab) {
     int32_t mx = -1, nv = 0, id;
     for (const cJSON *e = vocab->child; e; e = e->next, nv++)
-        if (!json_id(e, &id) && id > mx) mx = id;
+        if (!rosa__tk_json_id(e, &id) && id > mx) mx = id;
     if (added)
         for (const cJSON *t = added->child; t; t = t->next)
-            if (!json_id(cJSON_GetObjectItemCaseSensitive(t, "id"), &id) && id > mx) mx = id;
+            if (!rosa__tk_json_id(cJSON_GetObjectItemCaseSensitive(t, "id"), &id) && id > mx) mx = id;
     *max_id = mx;
     *n_vocab = nv;
     return 0;
@@ -441,10 +333,10 @@ static int load_root(rosa_tokenizer *tk, const cJSON *root, const char *file, ch
         return rosa__err(err, errlen, ROSA_ERR_NOMEM, "%s: out of memory", file);
     if ((rc = load_vocab(tk, vocab, file, err, errlen))) return rc;
     if ((rc = index_vocab(tk, n_vocab, file, err, errlen))) return rc;
-    if (added && (rc = load_added(tk, added, file, err, errlen))) return rc;
+    if (added && (rc = rosa__tk_load_added(tk, added, file, err, errlen))) return rc;
     /* the arena is final from here on */
     tk->vocab.arena = tk->arena;
-    if ((rc = finish_added(tk))) return rosa__err(err, errlen, rc, "%s: out of memory", file);
+    if ((rc = rosa__tk_finish_added(tk))) return rosa__err(err, errlen, rc, "%s: out of memory", file);
     if ((rc = load_merges(tk, merges, file, err, errlen))) return rc;
 
     const char *unk = NULL;
