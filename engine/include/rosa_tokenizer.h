@@ -58,7 +58,8 @@ int rosa_detok_stream_flush(rosa_detok_stream *ds, const char **out, size_t *len
  * *out is malloc'd and NUL-terminated. */
 int rosa_utf8_lossy(const char *s, size_t len, char **out, size_t *outlen);
 
-/* Chat formatting (Qwen3 ChatML).  Roles: "system", "user", "assistant". */
+/* Chat formatting (Qwen3 ChatML).  Roles: "system", "user", "assistant", "tool"
+ * (docs/TOKENIZER.md lists what of the Qwen3 template is reproduced). */
 typedef struct rosa_chat_msg {
     const char *role;
     const char *content;
