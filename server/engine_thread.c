@@ -257,6 +257,16 @@ static int seq_attach(srv_engine *e, eseq *s) {
 
 /* ---------------------------------------------------------------- scheduler steps */
 
+/* Why a job must stop now with an error the client sees (server shutdown, --request-timeout),
+ * or NULL.  A client that left (cancel == SRV_CANCEL_GONE) needs no message. */
+static const char *abort_reason(srv_engine *e, const srv_job *j, double now) {
+    if (atomic_load(&j->cancel) == SRV_CANCEL_SHUTDOWN)
+        return "the server is shutting down; the request was cut short";
+    double tmo = e->srv->cfg.request_timeout;
+    if (tmo > 0 && now - j->t_start > tmo) return "the request timed out (--request-timeout)";
+    return NULL;
+}
+
 static void admit(srv_engine *e) {
     srv_server *srv = e->srv;
     while (e->q_head && e->n_run < srv->cfg.max_batch) {
@@ -269,10 +279,12 @@ static void admit(srv_engine *e) {
             free(q);
             atomic_fetch_sub_explicit(&srv->metrics.queue_depth, 1, memory_order_relaxed);
         }
-        if (atomic_load(&j->cancel)) {
+        const char *why = abort_reason(e, j, srv_now());
+        if (why || atomic_load(&j->cancel)) {
             atomic_fetch_add_explicit(&srv->metrics.cancellations, 1, memory_order_relaxed);
             release_unused_sess(e, j);
-            push_simple(j, EV_DONE, c, FIN_CANCEL);
+            if (why) push_error(j, c, 503, why);
+            push_simple(j, EV_DONE, c, why ? FIN_ERROR : FIN_CANCEL);
             job_engine_done(j);
             continue;
         }
@@ -305,19 +317,6 @@ static void remove_run(srv_engine *e, int i) {
     e->run[i] = e->run[--e->n_run];
 }
 
-static int mem_check(srv_engine *e, eseq *s) {
-    size_t budget = e->srv->cfg.max_session_bytes;
-    if (!budget) return 0;
-    rosa_session_mem m;
-    rosa_session_memory(s->rs, &m);
-    if (m.kv_bytes + m.rosa_bytes <= budget) return 0;
-    char msg[200];
-    snprintf(msg, sizeof msg, "the request needs more than --max-session-bytes (%zu bytes) of "
-             "session state", budget);
-    push_error(s->job, s->choice, 413, msg);
-    return -1;
-}
-
 /* One prefill slice for s; returns 1 if s finished (freed). */
 static int prefill_slice(srv_engine *e, eseq *s, int budget) {
     srv_server *srv = e->srv;
@@ -345,10 +344,6 @@ static int prefill_slice(srv_engine *e, eseq *s, int budget) {
                                V, s->ntop);
             }
         s->fed += n;
-        if (mem_check(e, s)) {
-            seq_finish(e, s, FIN_ERROR);
-            return 1;
-        }
     }
     if (s->fed < s->n_prompt) return 0;
     if (s->max_tokens == 0) {
@@ -425,15 +420,17 @@ static int decode(srv_engine *e) {
 }
 
 static void drop_cancelled(srv_engine *e) {
-    double now = srv_now(), tmo = e->srv->cfg.request_timeout;
+    double now = srv_now();
     for (int i = 0; i < e->n_run; i++) {
         eseq *s = e->run[i];
         srv_job *j = s->job;
         int fin = 0;
-        if (atomic_load(&j->cancel) || atomic_load(&j->choice_stop[s->choice])) fin = FIN_CANCEL;
-        else if (tmo > 0 && now - j->t_start > tmo) {
-            push_error(j, s->choice, 503, "the request timed out (--request-timeout)");
+        const char *why = abort_reason(e, j, now);
+        if (why) {
+            push_error(j, s->choice, 503, why);
             fin = FIN_ERROR;
+        } else if (atomic_load(&j->cancel) || atomic_load(&j->choice_stop[s->choice])) {
+            fin = FIN_CANCEL;
         }
         if (fin) {
             seq_finish(e, s, fin);
@@ -443,11 +440,25 @@ static void drop_cancelled(srv_engine *e) {
     }
 }
 
-static void update_memory_gauges(srv_engine *e) {
-    size_t kv = 0, rb = 0;
+/* After every iteration: memory gauges, and the --max-session-bytes budget of each running
+ * sequence (its own state; it grows by at most one prefill slice or one token between checks).
+ * A sequence over the budget ends with 413 instead of growing until the machine runs out. */
+static void account_memory(srv_engine *e) {
+    size_t kv = 0, rb = 0, budget = e->srv->cfg.max_session_bytes;
     for (int i = 0; i < e->n_run; i++) {
+        eseq *s = e->run[i];
         rosa_session_mem m;
-        rosa_session_memory(e->run[i]->rs, &m);
+        rosa_session_memory(s->rs, &m);
+        if (budget && m.kv_bytes + m.rosa_bytes > budget) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "the request needs more than --max-session-bytes (%zu "
+                     "bytes) of session state (%zu bytes after %lld tokens)", budget,
+                     m.kv_bytes + m.rosa_bytes, (long long)s->n_hist);
+            push_error(s->job, s->choice, 413, msg);
+            seq_finish(e, s, FIN_ERROR);
+            remove_run(e, i--);
+            continue;
+        }
         kv += m.kv_bytes;
         rb += m.rosa_bytes;
     }
@@ -498,6 +509,10 @@ static int load(srv_engine *e) {
             srv->tok = NULL;
         }
     }
+    if (srv->tok && rosa_tokenizer_vocab_size(srv->tok) > srv->info->vocab)
+        srv_log(srv, SRV_LOG_WARN, "the tokenizer has %d ids, the model %d: text that encodes to "
+                "larger ids is refused (400)", rosa_tokenizer_vocab_size(srv->tok),
+                srv->info->vocab);
     if (srv->tok) {
         srv->n_chat_stop = rosa_chat_stop_ids(srv->tok, srv->chat_stop_ids, 8);
         int32_t te = rosa_tokenizer_eos(srv->tok);
@@ -505,6 +520,10 @@ static int load(srv_engine *e) {
     }
     if (srv->info->eos_token >= 0 && (srv->n_eos == 0 || srv->eos_ids[0] != srv->info->eos_token))
         srv->eos_ids[srv->n_eos++] = srv->info->eos_token;
+    for (int l = 0; l < srv->info->layers; l++)
+        if (srv->info->layer_window[l] == 0)
+            srv->kv_bytes_per_token += 2 * sizeof(float) * (size_t)srv->info->kv_heads *
+                                       (size_t)srv->info->head_dim;
     const int V = srv->info->vocab;
     e->logits = malloc(sizeof(float) * (size_t)V * (size_t)c->max_batch);
     e->plp_chunk = (int)((64u << 20) / (sizeof(float) * (size_t)V));
@@ -582,7 +601,7 @@ static void *engine_main(void *arg) {
         admit(e);
         int work = prefill(e);
         work |= decode(e);
-        update_memory_gauges(e);
+        account_memory(e);
         if (work) {
             srv_hist_observe(&srv->metrics.step, srv_now() - ts);
             atomic_fetch_add_explicit(&srv->metrics.engine_steps, 1, memory_order_relaxed);

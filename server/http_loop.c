@@ -72,7 +72,7 @@ static void on_hangup(uv_poll_t *p, int status, int events) {
     srv_job *j = w->j;
     if (!j) return;
     if (status < 0 || (events & UV_DISCONNECT)) {
-        atomic_store(&j->cancel, 1);
+        atomic_store(&j->cancel, SRV_CANCEL_GONE);
         if (j->srv->engine) srv_engine_poke(j->srv->engine);
         srv_job_resume(j);
         srv_pump(j->srv);
@@ -178,7 +178,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (j) {
         j->completed = 1;
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && j->state != JOB_DONE) {
-            atomic_store(&j->cancel, 1);
+            atomic_store(&j->cancel, SRV_CANCEL_GONE);
             if (s->engine) srv_engine_poke(s->engine);
         }
         close_watch(j);
@@ -240,7 +240,7 @@ static void finish_shutdown(srv_server *s) {
     if (s->mhd) {
         /* resume everything still suspended, otherwise MHD_stop_daemon aborts */
         for (srv_job *j = s->live; j; j = j->lnext) {
-            atomic_store(&j->cancel, 1);
+            atomic_store(&j->cancel, SRV_CANCEL_GONE);
             srv_job_resume(j);
         }
         uv_poll_stop(&s->mhd_poll);
@@ -270,7 +270,11 @@ static void on_drain_tick(uv_timer_t *t) {
     if (left <= 0 && !s->cancelled_all) {
         s->cancelled_all = 1;
         srv_log(s, SRV_LOG_WARN, "grace period over: cancelling %ld requests", s->active);
-        for (srv_job *j = s->live; j; j = j->lnext) atomic_store(&j->cancel, 1);
+        /* cut running requests short with an error event + [DONE] (or an error response) */
+        for (srv_job *j = s->live; j; j = j->lnext) {
+            int none = SRV_CANCEL_NONE;
+            atomic_compare_exchange_strong(&j->cancel, &none, SRV_CANCEL_SHUTDOWN);
+        }
         if (s->engine) srv_engine_poke(s->engine);
     }
     srv_pump(s);

@@ -31,6 +31,7 @@ void srv_job_unref(srv_job *j) {
         sb_free(&c->pending);
         if (c->ds) rosa_detok_stream_free(c->ds);
         free(c->ids);
+        free(c->pend);
         sb_free(&c->lp_json);
         sb_free(&c->lp_tokens);
         sb_free(&c->lp_values);

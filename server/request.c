@@ -522,12 +522,9 @@ int srv_parse_tok_request(const char *body, size_t len, int detok, int max_ids, 
     } else {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "prompt");
         const char *name = "prompt";
-        if (!t) {
-            t = cJSON_GetObjectItemCaseSensitive(root, "text");
-            name = "text";
-        }
+        if (!t && (t = cJSON_GetObjectItemCaseSensitive(root, "text"))) name = "text";
         if (!cJSON_IsString(t)) {
-            srv_fail(e, 400, name, "'prompt' must be a string");
+            srv_fail(e, 400, name, "'%s' must be a string", name);
             goto out;
         }
         if (get_str(t, name, (size_t)-1, &r->text, e)) goto out;

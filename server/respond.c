@@ -53,71 +53,113 @@ static size_t tok_len(const srv_server *s, int32_t id) {
     return 0;
 }
 
-/* Record one token's logprobs in the choice (both formats share the event). */
-static void add_logprobs(srv_job *j, srv_choice *c, const srv_event *ev, sbuf *chunk_lp) {
+/* One token's chat logprobs entry {"token","bytes","logprob","top_logprobs"}. */
+static void chat_lp_entry(const srv_server *s, const srv_event *ev, sbuf *o) {
+    sb_puts(o, "{\"token\":");
+    tok_json(s, ev->token, o, 1);
+    sb_puts(o, ",\"logprob\":");
+    sb_json_float(o, ev->lp);
+    sb_puts(o, ",\"top_logprobs\":[");
+    for (int k = 0; k < ev->ntop; k++) {
+        sb_puts(o, k ? ",{\"token\":" : "{\"token\":");
+        tok_json(s, ev->top_ids[k], o, 1);
+        sb_puts(o, ",\"logprob\":");
+        sb_json_float(o, ev->top_lp[k]);
+        sb_puts(o, "}");
+    }
+    sb_puts(o, "]}");
+}
+
+/* completions top_logprobs object {"tok": lp, ...} (null for the first prompt token) */
+static void top_obj(const srv_server *s, const srv_event *ev, sbuf *o) {
+    if (isnan(ev->lp)) {
+        sb_puts(o, "null");
+        return;
+    }
+    sb_puts(o, "{");
+    for (int k = 0; k < ev->ntop; k++) {
+        if (k) sb_puts(o, ",");
+        tok_json(s, ev->top_ids[k], o, 0);
+        sb_puts(o, ":");
+        sb_json_float(o, ev->top_lp[k]);
+    }
+    sb_puts(o, "}");
+}
+
+/* Record one token's logprobs in the choice's whole-response arrays (non-streamed responses;
+ * prompt tokens of echo). */
+static void add_logprobs(srv_job *j, srv_choice *c, const srv_event *ev) {
     const srv_server *s = j->srv;
-    int chat = j->p.kind == SRV_CHAT;
-    sbuf tmp = {0};
-    if (chat) {
-        sb_puts(&tmp, "{\"token\":");
-        tok_json(s, ev->token, &tmp, 1);
-        sb_puts(&tmp, ",\"logprob\":");
-        sb_json_float(&tmp, ev->lp);
-        sb_puts(&tmp, ",\"top_logprobs\":[");
-        for (int k = 0; k < ev->ntop; k++) {
-            sb_puts(&tmp, k ? ",{\"token\":" : "{\"token\":");
-            tok_json(s, ev->top_ids[k], &tmp, 1);
-            sb_puts(&tmp, ",\"logprob\":");
-            sb_json_float(&tmp, ev->top_lp[k]);
-            sb_puts(&tmp, "}");
-        }
-        sb_puts(&tmp, "]}");
-        if (c->n_lp) sb_puts(&c->lp_json, ",");
-        sb_put(&c->lp_json, tmp.p, tmp.len);
-        if (chunk_lp) {
-            if (chunk_lp->len) sb_puts(chunk_lp, ",");
-            sb_put(chunk_lp, tmp.p, tmp.len);
-        }
+    const char *sep = c->n_lp ? "," : "";
+    if (j->p.kind == SRV_CHAT) {
+        sb_puts(&c->lp_json, sep);
+        chat_lp_entry(s, ev, &c->lp_json);
     } else {
-        const char *sep = c->n_lp ? "," : "";
         sb_puts(&c->lp_tokens, sep);
         tok_json(s, ev->token, &c->lp_tokens, 0);
         sb_puts(&c->lp_values, sep);
         if (isnan(ev->lp)) sb_puts(&c->lp_values, "null");
         else sb_json_float(&c->lp_values, ev->lp);
         sb_puts(&c->lp_tops, sep);
-        if (isnan(ev->lp)) {
-            sb_puts(&c->lp_tops, "null");
-        } else {
-            sb_puts(&c->lp_tops, "{");
-            for (int k = 0; k < ev->ntop; k++) {
-                if (k) sb_puts(&c->lp_tops, ",");
-                tok_json(s, ev->top_ids[k], &c->lp_tops, 0);
-                sb_puts(&c->lp_tops, ":");
-                sb_json_float(&c->lp_tops, ev->top_lp[k]);
-            }
-            sb_puts(&c->lp_tops, "}");
-        }
+        top_obj(s, ev, &c->lp_tops);
         sb_printf(&c->lp_offsets, "%s%zu", sep, c->text_offset);
-        c->text_offset += tok_len(s, ev->token);
-        if (chunk_lp) {
-            /* one-token completions logprobs object for a stream chunk */
-            sb_puts(chunk_lp, "{\"tokens\":[");
-            tok_json(s, ev->token, chunk_lp, 0);
-            sb_puts(chunk_lp, "],\"token_logprobs\":[");
-            sb_json_float(chunk_lp, ev->lp);
-            sb_puts(chunk_lp, "],\"top_logprobs\":[{");
-            for (int k = 0; k < ev->ntop; k++) {
-                if (k) sb_puts(chunk_lp, ",");
-                tok_json(s, ev->top_ids[k], chunk_lp, 0);
-                sb_puts(chunk_lp, ":");
-                sb_json_float(chunk_lp, ev->top_lp[k]);
-            }
-            sb_printf(chunk_lp, "}],\"text_offset\":[%zu]}", c->text_offset - tok_len(s, ev->token));
-        }
     }
+    c->text_offset += tok_len(s, ev->token);
     c->n_lp++;
-    sb_free(&tmp);
+}
+
+/* The logprobs object of a stream chunk: the chunk's pending tokens. */
+static void chunk_logprobs(srv_job *j, const srv_choice *c, sbuf *o) {
+    const srv_server *s = j->srv;
+    if (j->p.logprobs < 0 || c->n_pend == 0) {
+        sb_puts(o, "null");
+        return;
+    }
+    if (j->p.kind == SRV_CHAT) {
+        sb_puts(o, "{\"content\":[");
+        for (int i = 0; i < c->n_pend; i++) {
+            if (i) sb_puts(o, ",");
+            chat_lp_entry(s, &c->pend[i].ev, o);
+        }
+        sb_puts(o, "]}");
+        return;
+    }
+    sb_puts(o, "{\"tokens\":[");
+    for (int i = 0; i < c->n_pend; i++) {
+        if (i) sb_puts(o, ",");
+        tok_json(s, c->pend[i].ev.token, o, 0);
+    }
+    sb_puts(o, "],\"token_logprobs\":[");
+    for (int i = 0; i < c->n_pend; i++) {
+        if (i) sb_puts(o, ",");
+        sb_json_float(o, c->pend[i].ev.lp);
+    }
+    sb_puts(o, "],\"top_logprobs\":[");
+    for (int i = 0; i < c->n_pend; i++) {
+        if (i) sb_puts(o, ",");
+        top_obj(s, &c->pend[i].ev, o);
+    }
+    sb_puts(o, "],\"text_offset\":[");
+    for (int i = 0; i < c->n_pend; i++) sb_printf(o, i ? ",%zu" : "%zu", c->pend[i].offset);
+    sb_puts(o, "]}");
+}
+
+/* Stream: keep a generated token until the chunk carrying its text goes out. */
+static void pend_token(srv_job *j, srv_choice *c, const srv_event *ev) {
+    if (c->n_pend == c->cap_pend) {
+        int cap = c->cap_pend ? c->cap_pend * 2 : 4;
+        srv_pend_tok *p = realloc(c->pend, sizeof *p * (size_t)cap);
+        if (!p) {
+            j->out.oom = 1; /* the stream ends with an error rather than with wrong data */
+            return;
+        }
+        c->pend = p;
+        c->cap_pend = cap;
+    }
+    c->pend[c->n_pend].ev = *ev;
+    c->pend[c->n_pend].offset = c->text_offset;
+    c->n_pend++;
+    c->text_offset += tok_len(j->srv, ev->token);
 }
 
 /* Move decoded bytes through the stop-string filter into c->text.  Returns 1 if a stop string
@@ -165,13 +207,21 @@ static void chunk_head(srv_job *j, sbuf *o) {
     sb_puts(o, ",\"choices\":[");
 }
 
-/* One SSE chunk for choice idx carrying text[from..) and optional logprobs/finish. */
-static void emit_chunk(srv_job *j, int idx, size_t from, const sbuf *lp, int finish) {
+static void ids_json(sbuf *o, const int32_t *ids, int n) {
+    sb_puts(o, "[");
+    for (int i = 0; i < n; i++) sb_printf(o, i ? ",%d" : "%d", (int)ids[i]);
+    sb_puts(o, "]");
+}
+
+/* One SSE chunk for choice idx: the text not yet streamed, the pending tokens (their logprobs
+ * and, with return_token_ids, their ids) and the finish reason if any.  A chunk goes out when
+ * there is new text or a finish; tokens whose text is still held back wait for it.  Without a
+ * tokenizer there is never text, so every token makes a chunk. */
+static void emit_chunk(srv_job *j, int idx, int finish) {
     srv_choice *c = &j->choices[idx];
     int chat = j->p.kind == SRV_CHAT;
-    size_t n = c->text.len - from;
-    /* without a tokenizer every token still makes a (text-less) chunk, so clients see progress */
-    if (!n && !finish && !(lp && lp->len) && j->srv->tok) return;
+    size_t from = c->emitted, n = c->text.len - from;
+    if (!n && !finish && (j->srv->tok || !c->n_pend)) return;
     sbuf *o = &j->out;
     chunk_head(j, o);
     sb_printf(o, "{\"index\":%d,", idx);
@@ -179,7 +229,6 @@ static void emit_chunk(srv_job *j, int idx, size_t from, const sbuf *lp, int fin
     if (chat) {
         sb_puts(o, "\"delta\":{");
         if (!c->started) sb_puts(o, "\"role\":\"assistant\",");
-        c->started = 1;
         if (n || !finish) {
             sb_puts(o, "\"content\":");
             sb_json_str(o, txt, n);
@@ -187,24 +236,27 @@ static void emit_chunk(srv_job *j, int idx, size_t from, const sbuf *lp, int fin
             o->len--;
         }
         sb_puts(o, "},\"logprobs\":");
-        if (lp && lp->len) {
-            sb_puts(o, "{\"content\":[");
-            sb_put(o, lp->p, lp->len);
-            sb_puts(o, "]}");
-        } else {
-            sb_puts(o, "null");
-        }
     } else {
         sb_puts(o, "\"text\":");
         sb_json_str(o, txt, n);
         sb_puts(o, ",\"logprobs\":");
-        if (lp && lp->len) sb_put(o, lp->p, lp->len);
-        else sb_puts(o, "null");
     }
+    chunk_logprobs(j, c, o);
     sb_puts(o, ",\"finish_reason\":");
     if (finish) sb_printf(o, "\"%s\"", fin_name(finish));
     else sb_puts(o, "null");
+    if (j->p.return_token_ids) {
+        if (!c->started) {
+            sb_puts(o, ",\"prompt_token_ids\":");
+            ids_json(o, j->prompt_ids[c->prompt_idx], j->prompt_n[c->prompt_idx]);
+        }
+        sb_puts(o, ",\"token_ids\":[");
+        for (int i = 0; i < c->n_pend; i++) sb_printf(o, i ? ",%d" : "%d", (int)c->pend[i].ev.token);
+        sb_puts(o, "]");
+    }
     sb_puts(o, "}]}\n\n");
+    c->started = 1;
+    c->n_pend = 0;
     c->emitted = c->text.len;
 }
 
@@ -239,21 +291,22 @@ static void on_token(srv_job *j, const srv_event *ev) {
     if (c->n_ids == c->cap_ids) {
         int cap = c->cap_ids ? c->cap_ids * 2 : 16;
         int32_t *p = realloc(c->ids, sizeof(int32_t) * (size_t)cap);
-        if (!p) return;
+        if (!p) {
+            j->out.oom = 1;
+            return;
+        }
         c->ids = p;
         c->cap_ids = cap;
     }
     c->ids[c->n_ids++] = ev->token;
     j->completion_tokens++;
-    size_t from = c->emitted;
-    sbuf lp = {0};
-    if (j->p.logprobs >= 0) add_logprobs(j, c, ev, j->p.stream ? &lp : NULL);
+    if (j->p.stream) pend_token(j, c, ev);
+    else if (j->p.logprobs >= 0) add_logprobs(j, c, ev);
     const char *t = NULL;
     size_t n = 0;
     if (c->ds && rosa_detok_stream_push(c->ds, ev->token, &t, &n) != 0) n = 0;
     commit_text(j, c, ev->choice, t, n, 0);
-    if (j->p.stream) emit_chunk(j, ev->choice, from, &lp, c->finish);
-    sb_free(&lp);
+    if (j->p.stream) emit_chunk(j, ev->choice, c->finish);
 }
 
 static void on_done(srv_job *j, const srv_event *ev) {
@@ -261,7 +314,6 @@ static void on_done(srv_job *j, const srv_event *ev) {
     if (c->engine_done) return;
     c->engine_done = 1;
     j->n_done++;
-    size_t from = c->emitted;
     if (!c->finish) {
         const char *t = NULL;
         size_t n = 0;
@@ -269,7 +321,7 @@ static void on_done(srv_job *j, const srv_event *ev) {
         commit_text(j, c, ev->choice, t, n, 1);
         if (!c->finish) c->finish = ev->finish == FIN_STOP ? FIN_STOP : FIN_LENGTH;
         if (j->p.stream && ev->finish != FIN_ERROR && ev->finish != FIN_CANCEL)
-            emit_chunk(j, ev->choice, from, NULL, c->finish);
+            emit_chunk(j, ev->choice, c->finish);
     }
 }
 
@@ -278,7 +330,7 @@ void srv_job_process(srv_job *j, const srv_event *ev, int n) {
         const srv_event *e = &ev[i];
         if (e->choice < 0 || e->choice >= j->n_choices) continue;
         switch (e->kind) {
-        case EV_PROMPT_LP: add_logprobs(j, &j->choices[e->choice], e, NULL); break;
+        case EV_PROMPT_LP: add_logprobs(j, &j->choices[e->choice], e); break;
         case EV_TOKEN: on_token(j, e); break;
         case EV_ERROR: break; /* message already in j->err */
         case EV_DONE: on_done(j, e); break;
@@ -308,12 +360,6 @@ static void logprobs_json(srv_job *j, srv_choice *c, sbuf *o) {
         sb_put(o, c->lp_offsets.p, c->lp_offsets.len);
         sb_puts(o, "]}");
     }
-}
-
-static void ids_json(sbuf *o, const int32_t *ids, int n) {
-    sb_puts(o, "[");
-    for (int i = 0; i < n; i++) sb_printf(o, i ? ",%d" : "%d", (int)ids[i]);
-    sb_puts(o, "]");
 }
 
 void srv_job_result_json(srv_job *j, sbuf *o) {
@@ -366,6 +412,6 @@ void srv_job_stream_echo(srv_job *j) {
     for (int i = 0; i < j->n_choices; i++) {
         srv_choice *c = &j->choices[i];
         sb_put(&c->text, j->prompt_text[c->prompt_idx], j->prompt_text_len[c->prompt_idx]);
-        emit_chunk(j, i, 0, NULL, 0);
+        emit_chunk(j, i, 0);
     }
 }

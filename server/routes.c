@@ -125,10 +125,6 @@ static int prepare_gen(srv_job *j) {
             j->prompt_n[i] = pr->n_ids;
             pr->ids = NULL;
             pr->n_ids = 0;
-            for (int k = 0; k < j->prompt_n[i]; k++)
-                if (j->prompt_ids[i][k] >= s->info->vocab)
-                    return srv_fail(e, 400, "prompt", "token id %d is out of range [0, %d)",
-                                    j->prompt_ids[i][k], s->info->vocab);
             if (s->tok && p->echo) {
                 rosa_detokenize(s->tok, j->prompt_ids[i], (size_t)j->prompt_n[i], 0,
                                 &j->prompt_text[i], &j->prompt_text_len[i]);
@@ -136,6 +132,13 @@ static int prepare_gen(srv_job *j) {
             if (!j->prompt_text[i]) j->prompt_text[i] = strdup("");
         }
         if (j->prompt_n[i] == 0) return srv_fail(e, 400, "prompt", "the prompt has no tokens");
+        /* ids given by the client, or produced by a tokenizer larger than the model */
+        for (int k = 0; k < j->prompt_n[i]; k++)
+            if (j->prompt_ids[i][k] >= s->info->vocab)
+                return srv_fail(e, 400, p->kind == SRV_CHAT ? "messages" : "prompt",
+                                "token id %d is out of range [0, %d) of the model%s",
+                                j->prompt_ids[i][k], s->info->vocab,
+                                text ? " (the tokenizer's vocabulary is larger)" : "");
         if (j->prompt_n[i] > s->cfg.max_prompt_tokens)
             return srv_fail(e, 400, p->kind == SRV_CHAT ? "messages" : "prompt",
                             "the prompt has %d tokens, more than --max-prompt-tokens (%d)",
@@ -210,6 +213,25 @@ static int init_choices(srv_job *j) {
     return 0;
 }
 
+/* Refuse at once (413) a request whose session state must outgrow --max-session-bytes: the
+ * attention caches of its global layers alone, for prompt + max_tokens, exceed it.  (ROSA state
+ * is not predictable in advance; the engine checks the real size as the request runs.) */
+static void check_state_budget(srv_job *j) {
+    const srv_server *s = j->srv;
+    size_t budget = s->cfg.max_session_bytes;
+    if (!budget || !s->kv_bytes_per_token) return;
+    for (int i = 0; i < j->n_prompts; i++) {
+        double toks = (double)j->prompt_n[i] + (j->p.max_tokens > 0 ? j->p.max_tokens : 0);
+        double need = toks * (double)s->kv_bytes_per_token;
+        if (need > (double)budget) {
+            srv_fail(&j->err, 413, j->p.max_tokens > 0 ? "max_tokens" : "prompt",
+                     "prompt + max_tokens (%.0f tokens) need at least %.0f bytes of attention "
+                     "cache, more than --max-session-bytes (%zu)", toks, need, budget);
+            return;
+        }
+    }
+}
+
 static void after_prepare(uv_work_t *w, int status) {
     srv_job *j = w->data;
     srv_server *s = j->srv;
@@ -234,6 +256,7 @@ static void after_prepare(uv_work_t *w, int status) {
                           : "too many sessions (delete some or wait for eviction) %.0s",
                      j->p.session_id);
     }
+    if (!j->err.status && j->kind == JOBK_GEN) check_state_budget(j);
     if (!j->err.status && j->kind == JOBK_GEN) {
         int rc = srv_engine_submit(s->engine, j);
         if (rc) {
@@ -349,7 +372,11 @@ static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, srv_con
         srv_params_free(&p);
         return srv_send_error(s, c, fail(&e, 500, NULL, "out of memory"));
     }
-    if (kind == SRV_CHAT) memcpy(j->id, "chatcmpl", 8), memmove(j->id + 8, j->id + 4, strlen(j->id + 4) + 1);
+    if (kind == SRV_CHAT) { /* "cmpl-..." -> "chatcmpl-..." */
+        char tail[sizeof j->id];
+        snprintf(tail, sizeof tail, "%s", j->id + 4);
+        snprintf(j->id, sizeof j->id, "chatcmpl%.39s", tail);
+    }
     j->p = p;
     return start_job(s, c, j, cc);
 }
@@ -458,7 +485,8 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
         return (ssize_t)n;
     }
     if (j->stream_finished) return MHD_CONTENT_READER_END_OF_STREAM;
-    if (atomic_load(&j->cancel) || j->out.oom) return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (atomic_load(&j->cancel) == SRV_CANCEL_GONE || j->out.oom)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     srv_job_suspend(j);
     return 0;
 }
@@ -491,7 +519,7 @@ enum MHD_Result srv_route_resume(srv_server *s, struct MHD_Connection *c, srv_co
             return rc;
         }
         if (j->state == JOB_RUNNING) {
-            if (atomic_load(&j->cancel)) return MHD_NO;
+            if (atomic_load(&j->cancel) == SRV_CANCEL_GONE) return MHD_NO;
             srv_job_suspend(j);
             return MHD_YES;
         }

@@ -57,6 +57,8 @@ typedef struct srv_server {
     int n_eos;
     int32_t chat_stop_ids[8];
     int n_chat_stop;
+    size_t kv_bytes_per_token; /* lower bound of a session's growth per token (f32 K and V of
+                                  every global-attention layer), for the admission check */
     atomic_int ready;     /* 0 loading, 1 ready, -1 failed */
     char load_error[512];
     /* loop thread */
@@ -100,6 +102,12 @@ typedef struct srv_event {
 
 enum { FIN_NONE = 0, FIN_STOP, FIN_LENGTH, FIN_CANCEL, FIN_ERROR };
 
+/* a streamed token waiting for its chunk: its event (id, logprobs) and its text offset */
+typedef struct srv_pend_tok {
+    srv_event ev;
+    size_t offset;
+} srv_pend_tok;
+
 /* what the loop keeps per choice */
 typedef struct srv_choice {
     int prompt_idx;
@@ -113,10 +121,18 @@ typedef struct srv_choice {
     sbuf lp_tokens, lp_values, lp_tops, lp_offsets; /* completions-format logprob arrays */
     int n_lp;
     size_t text_offset;
+    /* stream: tokens whose text has not gone out yet (held back by the streaming detokenizer
+     * or a possible stop string); they travel with the chunk that carries their text */
+    struct srv_pend_tok *pend;
+    int n_pend, cap_pend;
     int finish;            /* FIN_* once finished, as reported to the client */
     int engine_done;
-    int started;           /* chat stream: role chunk sent */
+    int started;           /* stream: first chunk sent (chat role, prompt_token_ids) */
 } srv_choice;
+
+/* srv_job.cancel: GONE = the client left (nothing more is sent); SHUTDOWN = the grace period
+ * ended (the engine reports an error the client still receives, then [DONE]). */
+enum { SRV_CANCEL_NONE = 0, SRV_CANCEL_GONE = 1, SRV_CANCEL_SHUTDOWN = 2 };
 
 enum { JOB_PREPARING = 0, JOB_ERROR, JOB_RUNNING, JOB_DONE };
 enum { JOBK_GEN = 0, JOBK_TOKENIZE, JOBK_DETOKENIZE };
@@ -124,7 +140,7 @@ enum { JOBK_GEN = 0, JOBK_TOKENIZE, JOBK_DETOKENIZE };
 typedef struct srv_job {
     srv_server *srv;
     atomic_int refs;
-    atomic_int cancel;       /* whole request cancelled (disconnect, shutdown, timeout) */
+    atomic_int cancel;       /* SRV_CANCEL_*: whole request cancelled */
     atomic_int *choice_stop; /* [n_choices]: loop saw a stop string */
     srv_params p;
     char id[48];

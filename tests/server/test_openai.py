@@ -26,10 +26,6 @@ def client():
                          timeout=60)
 
 
-def has_tokenizer():
-    return client().models.list().data[0].model_extra.get("tokenizer")
-
-
 def test_models():
     ms = client().models.list().data
     assert ms[0].id == "rosa-copy-demo"
@@ -43,38 +39,67 @@ def test_completion_token_ids():
     assert r.usage.prompt_tokens == len(ids) and r.choices[0].finish_reason == "length"
 
 
+def test_models_details():
+    m = client().models.list().data[0].model_extra
+    assert m["tokenizer"] is True and m["attention_window"] == 2 and m["vocab_size"] == 256
+
+
 def test_completion_text_stream_stop_logprobs():
-    if not has_tokenizer():
-        print("  (no tokenizer in this build: text checks skipped)")
-        return
     c = client()
     r = c.completions.create(model="rosa-copy-demo", prompt=PASSKEY, max_tokens=6, temperature=0)
-    assert r.choices[0].text.startswith("47123"), r.choices[0].text
+    assert r.choices[0].text == "47123.", r.choices[0].text
     r = c.completions.create(model="rosa-copy-demo", prompt=PASSKEY, max_tokens=6, temperature=0,
                              stop=["23"], logprobs=2, n=2)
     assert [ch.text for ch in r.choices] == ["471", "471"] and r.choices[0].finish_reason == "stop"
-    assert len(r.choices[0].logprobs.top_logprobs[0]) == 2
-    text = "".join(ch.choices[0].text for ch in
-                   c.completions.create(model="rosa-copy-demo", prompt=PASSKEY, max_tokens=6,
-                                        temperature=0, stream=True) if ch.choices)
-    assert text.startswith("47123"), text
+    assert r.choices[1].finish_reason == "stop"
+    lp = r.choices[0].logprobs
+    assert lp.tokens[:3] == ["4", "7", "1"], lp.tokens
+    assert len(lp.top_logprobs[0]) == 2 and "4" in lp.top_logprobs[0]
+    chunks = [ch for ch in c.completions.create(model="rosa-copy-demo", prompt=PASSKEY,
+                                                max_tokens=6, temperature=0, stream=True,
+                                                logprobs=1) if ch.choices]
+    assert "".join(ch.choices[0].text for ch in chunks) == "47123."
+    for ch in chunks:
+        if ch.choices[0].text:
+            assert "".join(ch.choices[0].logprobs.tokens) == ch.choices[0].text
+    assert chunks[-1].choices[0].finish_reason == "length"
+    # n = 2 streamed with sampling: both choices finish, seeds make them reproducible
+    def sampled():
+        out = ["", ""]
+        for ch in c.completions.create(model="rosa-copy-demo", prompt=PASSKEY, max_tokens=8,
+                                       temperature=1.5, n=2, seed=7, stream=True):
+            for x in ch.choices:
+                out[x.index] += x.text
+        return out
+    a = sampled()
+    assert a == sampled() and all(len(x.encode("utf-8", "replace")) > 0 for x in a), a
+
+
+CHAT = "A: assistant\nTHINK. B: </think>\n\nNOTHINK. "
 
 
 def test_chat():
-    if not has_tokenizer():
-        print("  (no tokenizer in this build: chat skipped)")
-        return
     c = client()
-    msgs = [{"role": "user", "content": PASSKEY}]
-    r = c.chat.completions.create(model="rosa-copy-demo", messages=msgs, max_tokens=4,
-                                  temperature=0, logprobs=True, top_logprobs=2, n=2)
+    msgs = [{"role": "user", "content": CHAT}]
+    think = {"chat_template_kwargs": {"enable_thinking": True}}
+    r = c.chat.completions.create(model="rosa-copy-demo", messages=msgs, max_tokens=7,
+                                  temperature=0, logprobs=True, top_logprobs=2, n=2,
+                                  extra_body=think)
     assert len(r.choices) == 2 and r.choices[0].message.role == "assistant"
-    assert len(r.choices[0].logprobs.content) == r.usage.completion_tokens // 2
-    chunks = list(c.chat.completions.create(model="rosa-copy-demo", messages=msgs, max_tokens=4,
-                                            temperature=0, stream=True,
+    # the generation prompt ends "<|im_start|>assistant\n"; the copy model continues the message
+    assert [ch.message.content for ch in r.choices] == ["THINK. ", "THINK. "], r
+    assert [e.token for e in r.choices[0].logprobs.content] == list("THINK. ")
+    assert len(r.choices[0].logprobs.content[0].top_logprobs) == 2
+    assert r.usage.completion_tokens == 14 and r.id.startswith("chatcmpl-")
+    chunks = list(c.chat.completions.create(model="rosa-copy-demo", messages=msgs, max_tokens=7,
+                                            temperature=0, stream=True, extra_body=think,
                                             stream_options={"include_usage": True}))
     assert chunks[0].choices[0].delta.role == "assistant"
-    assert chunks[-1].usage.completion_tokens == 4
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == "THINK. "
+    assert chunks[-1].usage.completion_tokens == 7
+    r = c.chat.completions.create(model="rosa-copy-demo", messages=msgs, max_tokens=7,
+                                  temperature=0, stop="K.", extra_body=think)
+    assert r.choices[0].message.content == "THIN" and r.choices[0].finish_reason == "stop"
 
 
 def test_errors():
@@ -118,7 +143,7 @@ if __name__ == "__main__":
     S = Server()
     try:
         run.__globals__  # keep flake quiet
-        tests = [test_models, test_completion_token_ids, test_completion_text_stream_stop_logprobs,
+        tests = [test_models, test_models_details, test_completion_token_ids, test_completion_text_stream_stop_logprobs,
                  test_chat, test_errors, test_async_concurrent]
         failed = 0
         for t in tests:
