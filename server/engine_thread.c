@@ -304,8 +304,9 @@ static void admit(srv_engine *e) {
         }
         s->t_last = srv_now();
         if (s->want_plp && s->fed == 0) push_token(j, EV_PROMPT_LP, c, s->prompt[0], NULL, 0, 0);
-        if (s->max_tokens == 0 && !s->want_plp) {
-            /* nothing to compute: echo-only or empty generation */
+        if (s->max_tokens == 0 && !s->want_plp && !s->sess) {
+            /* nothing to compute: echo-only or empty generation (a session still takes the
+             * prompt in, so that a later request can extend it) */
             seq_finish(e, s, FIN_LENGTH);
             continue;
         }

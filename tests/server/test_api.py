@@ -170,11 +170,15 @@ def check_golden(name):
         assert r["choices"][0]["token_ids"] == greedy, (name, r["choices"][0]["token_ids"], greedy)
         # the same through a session fed in pieces, a divergence, and the way back
         sid = {"session_id": "golden-" + name}
+        reused0 = s.metric("rosa_prompt_tokens_reused_total")
         for cut in (17, 50, len(prompt) - 5):
             st, r = s.post("/v1/completions", {"prompt": prompt[:cut], "max_tokens": 0, **sid})
             assert st == 200, r
         st, r = s.post("/v1/completions", {**body, **sid})
         assert r["choices"][0]["token_ids"] == greedy, (name, "session")
+        # each piece extended the previous one: only the new suffix was computed
+        reused = s.metric("rosa_prompt_tokens_reused_total") - reused0
+        assert reused == 17 + 50 + len(prompt) - 5, (name, reused)
         diverged = prompt[:30] + [(prompt[30] + 1) % 256] + prompt[31:60]
         st, r = s.post("/v1/completions", {"prompt": diverged, "max_tokens": 1, **sid})
         assert st == 200
