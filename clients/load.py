@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """load.py: load generator for rosa-server.  For each concurrency level it runs that many
 streaming clients for a fixed time and reports requests/s, time to first token and
-per-token latency (p50/p99), plus the server's engine step time from /metrics, so that the
-server's own overhead per token can be compared with the engine step.
+per-token latency (p50/p99), plus from /metrics: the mean engine step time, the HTTP loop
+thread's CPU time per generated token (all of HTTP + JSON + SSE work: the server's overhead),
+that cost as a share of the engine step ("ovh/step": the issue's "< 5%" target), and how busy
+the loop thread was (share of one core).
 
 usage: clients/load.py --url http://127.0.0.1:8080 [--conc 1,8,64] [--seconds 10]
                        [--prompt-tokens 64] [--max-tokens 64]
@@ -83,7 +85,8 @@ def main():
     u = urllib.parse.urlparse(args.url)
     host, port = u.hostname, u.port or 80
     print(f"{'conc':>5} {'req/s':>8} {'tok/s':>9} {'ttft p50':>9} {'ttft p99':>9} "
-          f"{'itl p50':>8} {'itl p99':>8} {'step ms':>8}")
+          f"{'itl p50':>8} {'itl p99':>8} {'step ms':>8} {'loop us/tok':>11} {'ovh/step':>8} "
+          f"{'loop busy':>9}")
     for conc in [int(x) for x in args.conc.split(",")]:
         m0 = metrics(host, port)
         stats = {"req": 0, "tok": 0, "ttft": [], "gap": []}
@@ -100,10 +103,14 @@ def main():
         m1 = metrics(host, port)
         steps = m1["rosa_engine_step_seconds_count"] - m0["rosa_engine_step_seconds_count"]
         step_s = (m1["rosa_engine_step_seconds_sum"] - m0["rosa_engine_step_seconds_sum"]) / max(steps, 1)
+        gen = m1["rosa_generation_tokens_total"] - m0["rosa_generation_tokens_total"]
+        loop_cpu = m1["rosa_loop_thread_cpu_seconds_total"] - m0["rosa_loop_thread_cpu_seconds_total"]
+        loop_tok = loop_cpu / max(gen, 1)
         print(f"{conc:>5} {stats['req'] / dt:>8.1f} {stats['tok'] / dt:>9.0f} "
               f"{pct(stats['ttft'], 50) * 1e3:>8.1f}ms {pct(stats['ttft'], 99) * 1e3:>8.1f}ms "
               f"{pct(stats['gap'], 50) * 1e3:>7.2f}ms {pct(stats['gap'], 99) * 1e3:>7.2f}ms "
-              f"{step_s * 1e3:>7.2f}ms")
+              f"{step_s * 1e3:>7.2f}ms {loop_tok * 1e6:>9.1f}us {loop_tok / max(step_s, 1e-9) * 100:>7.2f}% "
+              f"{loop_cpu / dt * 100:>8.1f}%")
 
 
 if __name__ == "__main__":

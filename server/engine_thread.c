@@ -607,6 +607,9 @@ static void *engine_main(void *arg) {
             srv_hist_observe(&srv->metrics.step, srv_now() - ts);
             atomic_fetch_add_explicit(&srv->metrics.engine_steps, 1, memory_order_relaxed);
         }
+        atomic_store_explicit(&srv->metrics.engine_thread_cpu_ns,
+                              (unsigned long long)(srv_thread_cpu_seconds() * 1e9),
+                              memory_order_relaxed);
     }
     /* shutdown: cancel whatever is left */
     for (int i = 0; i < e->n_run; i++) seq_finish(e, e->run[i], FIN_CANCEL);

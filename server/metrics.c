@@ -1,6 +1,8 @@
 /* metrics.c: Prometheus text rendering of srv_metrics. */
 #include "metrics.h"
 
+#include <time.h>
+
 static const int status_codes[SRV_N_STATUS] = {200, 400, 401, 404, 405, 409, 413, 429, 500, 503};
 static const double bounds[SRV_HIST_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                 0.25, 0.5, 1, 2.5, 5, 10, 30};
@@ -39,6 +41,12 @@ static void scalar(sbuf *o, const char *name, const char *type, const char *help
     sb_printf(o, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", name, help, name, type, name, v);
 }
 
+double srv_thread_cpu_seconds(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)) return 0;
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 void srv_metrics_render(srv_metrics *m, sbuf *o) {
     sb_puts(o, "# HELP rosa_requests_total HTTP requests answered, by status.\n"
                "# TYPE rosa_requests_total counter\n");
@@ -68,6 +76,16 @@ void srv_metrics_render(srv_metrics *m, sbuf *o) {
            LOAD(m->session_bytes));
     scalar(o, "rosa_session_evictions_total", "counter", "Sessions evicted (LRU or TTL).",
            LOAD(m->evictions));
+    /* what the server costs besides the model: compare the loop thread's CPU time per
+     * generated token with the engine step (docs/PERFORMANCE.md) */
+    sb_printf(o, "# HELP rosa_loop_thread_cpu_seconds_total CPU time of the HTTP loop thread "
+                 "(HTTP, JSON, SSE; user + system).\n# TYPE rosa_loop_thread_cpu_seconds_total "
+                 "counter\nrosa_loop_thread_cpu_seconds_total %.6f\n", srv_thread_cpu_seconds());
+    sb_printf(o, "# HELP rosa_engine_thread_cpu_seconds_total CPU time of the engine thread "
+                 "(not counting the backend's worker threads).\n# TYPE "
+                 "rosa_engine_thread_cpu_seconds_total counter\n"
+                 "rosa_engine_thread_cpu_seconds_total %.6f\n",
+              (double)LOAD(m->engine_thread_cpu_ns) * 1e-9);
     render_hist(o, "rosa_time_to_first_token_seconds", "Arrival to first generated token.",
                 &m->ttft);
     render_hist(o, "rosa_time_per_output_token_seconds", "Interval between generated tokens.",

@@ -22,10 +22,14 @@ typedef struct srv_metrics {
     atomic_ullong prompt_tokens, generation_tokens, prompt_tokens_reused;
     atomic_llong queue_depth, running, kv_bytes, rosa_bytes, sessions, session_bytes;
     atomic_ullong evictions, cancellations, engine_steps;
+    atomic_ullong engine_thread_cpu_ns; /* CPU time of the engine thread, after each iteration */
     srv_hist ttft, per_token, step;
 } srv_metrics;
 
 void srv_metrics_count_status(srv_metrics *m, int status);
 void srv_hist_observe(srv_hist *h, double seconds);
+/* Call on the loop thread: it also reports that thread's own CPU time. */
 void srv_metrics_render(srv_metrics *m, sbuf *out);
+/* CPU time (user + system) of the calling thread, in seconds. */
+double srv_thread_cpu_seconds(void);
 #endif
