@@ -420,8 +420,37 @@ static int decode(srv_engine *e) {
     return 1;
 }
 
+/* End the not yet admitted choices of a queued job (client gone, shutdown, timeout). */
+static void end_queued(srv_engine *e, qnode *q, const char *why) {
+    srv_job *j = q->job;
+    for (int c = q->next_choice; c < j->n_choices; c++) {
+        atomic_fetch_add_explicit(&e->srv->metrics.cancellations, 1, memory_order_relaxed);
+        release_unused_sess(e, j);
+        if (why) push_error(j, c, 503, why);
+        push_simple(j, EV_DONE, c, why ? FIN_ERROR : FIN_CANCEL);
+        job_engine_done(j);
+    }
+}
+
 static void drop_cancelled(srv_engine *e) {
     double now = srv_now();
+    /* queued jobs first: a full batch must not keep them waiting for an answer they will not
+     * get (a client that left, the shutdown grace over, --request-timeout) */
+    qnode *prev = NULL;
+    for (qnode *q = e->q_head, *next; q; q = next) {
+        next = q->next;
+        const char *why = abort_reason(e, q->job, now);
+        if (!why && !atomic_load(&q->job->cancel)) {
+            prev = q;
+            continue;
+        }
+        end_queued(e, q, why);
+        if (prev) prev->next = next;
+        else e->q_head = next;
+        if (e->q_tail == q) e->q_tail = prev;
+        free(q);
+        atomic_fetch_sub_explicit(&e->srv->metrics.queue_depth, 1, memory_order_relaxed);
+    }
     for (int i = 0; i < e->n_run; i++) {
         eseq *s = e->run[i];
         srv_job *j = s->job;

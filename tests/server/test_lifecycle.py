@@ -5,6 +5,7 @@ sessions, visible in /v1/sessions and /metrics).  Real rosa-server on 127.0.0.1,
 import json
 import os
 import random
+import socket
 import sys
 import threading
 import time
@@ -94,6 +95,49 @@ def test_request_timeout():
         assert s.stop() == 0
 
 
+def raw_post(s, body):
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    data = json.dumps(body).encode()
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                 b"\r\nContent-Length: %d\r\n\r\n" % len(data) + data)
+    return sock
+
+
+def wait_for(cond, timeout=5):
+    deadline = time.time() + timeout
+    while time.time() < deadline and not cond():
+        time.sleep(0.02)
+    return cond()
+
+
+def test_queued_requests_end_while_the_batch_is_full():
+    """A queued request whose client leaves ends at once, not when a batch slot frees."""
+    s = Server("--max-batch", "1", "--request-timeout", "1.5")
+    try:
+        running = raw_post(s, {**LONG, "max_tokens": 32000, "stream": True})
+        assert running.recv(4096)  # it streams
+        queued = raw_post(s, {**LONG, "stream": True})
+        assert wait_for(lambda: s.metric("rosa_queue_depth") == 1)
+        queued.close()
+        assert wait_for(lambda: s.metric("rosa_queue_depth") == 0 and
+                        s.metric("rosa_cancellations_total") >= 1), "queued request not dropped"
+        assert s.metric("rosa_running_requests") == 1
+        # a request that spends its time in the queue still gets the timeout's 503 (with one
+        # global timeout the running one always ends first, so this cannot show it ends early)
+        running.close()
+        assert wait_for(lambda: s.metric("rosa_running_requests") == 0)
+        running = raw_post(s, {**LONG, "max_tokens": 32000, "stream": True})
+        assert running.recv(4096)
+        time.sleep(0.5)
+        t0 = time.time()
+        st, r = s.post("/v1/completions", LONG)
+        assert st == 503 and "timed out" in r["error"]["message"], (st, r)
+        assert 1.0 < time.time() - t0 < 3, time.time() - t0
+        running.close()
+    finally:
+        assert s.stop() == 0
+
+
 def session_bytes(s, sid):
     st, data = s.get("/v1/sessions")
     return {e["id"]: e for e in json.loads(data)["data"]}.get(sid)
@@ -169,5 +213,6 @@ if __name__ == "__main__":
     if not os.path.exists(os.environ.get("ROSA_SERVER", "build/server/rosa-server")):
         print("rosa-server not built")
         sys.exit(77)
-    run([test_shutdown_grace_ends_streams, test_request_timeout, test_session_budget_and_lru,
+    run([test_shutdown_grace_ends_streams, test_request_timeout,
+         test_queued_requests_end_while_the_batch_is_full, test_session_budget_and_lru,
          test_session_budget_checked_before_admission])
