@@ -1,6 +1,6 @@
 """test_openai.py: the official openai Python SDK against a real rosa-server (demo model):
-completions and chat, sync, async and streaming, n > 1, stop sequences, logprobs, and errors
-raised as the SDK's exception types.  Exits 77 (skipped) when the openai package is missing."""
+completions and chat with text, sync, async and streaming, n > 1, stop sequences, logprobs,
+and errors raised as the SDK's exception types (also a timeout in the middle of a stream).  Exits 77 (skipped) when the openai package is missing."""
 import asyncio
 import os
 import sys
@@ -120,6 +120,33 @@ def test_errors():
     bad.models.list()
 
 
+def test_timeout_errors_reach_the_sdk():
+    """--request-timeout: the SDK raises for a plain request (503) and mid-stream (error event)."""
+    t = Server("--request-timeout", "0.5")
+    try:
+        c = openai.OpenAI(base_url=f"http://127.0.0.1:{t.port}/v1", api_key="k", max_retries=0,
+                          timeout=60)
+        body = dict(model="rosa-copy-demo", prompt=[1, 2, 3], max_tokens=30000,
+                    extra_body={"ignore_eos": True})
+        try:
+            c.completions.create(**body)
+        except openai.InternalServerError as e:
+            assert e.status_code == 503 and "timed out" in str(e), e
+        else:
+            raise AssertionError("no InternalServerError")
+        got = []
+        try:
+            for ch in c.completions.create(stream=True, **body):
+                got.extend(ch.choices)
+        except openai.APIError as e:
+            assert "timed out" in str(e), e
+        else:
+            raise AssertionError("the stream ended without an error")
+        assert got, "no chunks before the error"
+    finally:
+        assert t.stop() == 0
+
+
 def test_async_concurrent():
     async def main():
         c = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{S.port}/v1", api_key="k",
@@ -143,8 +170,9 @@ if __name__ == "__main__":
     S = Server()
     try:
         run.__globals__  # keep flake quiet
-        tests = [test_models, test_models_details, test_completion_token_ids, test_completion_text_stream_stop_logprobs,
-                 test_chat, test_errors, test_async_concurrent]
+        tests = [test_models, test_models_details, test_completion_token_ids,
+                 test_completion_text_stream_stop_logprobs, test_chat, test_errors,
+                 test_timeout_errors_reach_the_sdk, test_async_concurrent]
         failed = 0
         for t in tests:
             try:
