@@ -159,7 +159,7 @@ static void pend_token(srv_job *j, srv_choice *c, const srv_event *ev) {
     c->pend[c->n_pend].ev = *ev;
     c->pend[c->n_pend].offset = c->text_offset;
     c->n_pend++;
-    c->text_offset += tok_len(j->srv, ev->token);
+    if (j->p.logprobs >= 0) c->text_offset += tok_len(j->srv, ev->token); /* for text_offset */
 }
 
 /* Move decoded bytes through the stop-string filter into c->text.  Returns 1 if a stop string
