@@ -173,7 +173,7 @@ def test_demo_chat():
 
 
 def test_demo_tokenize():
-    s = Server()
+    s = Server("--max-prompt-tokens", "64")
     try:
         st, r = s.post("/tokenize", {"prompt": "h\u00e9<|im_end|>"})
         assert st == 200 and r["tokens"] == list("h\u00e9<|im_end|>".encode()), r
@@ -188,7 +188,8 @@ def test_demo_tokenize():
                                   ("/detokenize", {"tokens": [256]}, "tokens"),
                                   ("/detokenize", {"tokens": [-1]}, "tokens"),
                                   ("/detokenize", {"tokens": "abc"}, "tokens"),
-                                  ("/detokenize", {"tokens": [1.5]}, "tokens")):
+                                  ("/detokenize", {"tokens": [1.5]}, "tokens"),
+                                  ("/detokenize", {"tokens": [65] * 65}, "tokens")):
             st, r = s.post(path, body)
             assert st == 400 and r["error"]["param"] == param, (path, body, st, r)
         st, r = s.post("/tokenize", b"{oops")
