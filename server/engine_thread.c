@@ -492,6 +492,9 @@ static void account_memory(srv_engine *e) {
         kv += m.kv_bytes;
         rb += m.rosa_bytes;
     }
+    /* running state and kept idle sessions share the budget: idle ones make room */
+    if (budget && srv_sessions_fit(e->srv->sessions, kv + rb < budget ? budget - (kv + rb) : 0))
+        srv_sessions_collect(e->srv->sessions, srv_now());
     srv_metrics *mt = &e->srv->metrics;
     atomic_store_explicit(&mt->kv_bytes, (long long)kv, memory_order_relaxed);
     atomic_store_explicit(&mt->rosa_bytes, (long long)rb, memory_order_relaxed);

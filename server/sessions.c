@@ -75,8 +75,9 @@ srv_sess *srv_sessions_acquire(srv_sessions *s, const char *id, int *busy, doubl
     return e;
 }
 
-static void evict_over_budget(srv_sessions *s) {
-    while (s->bytes > s->budget) {
+static int evict_until(srv_sessions *s, size_t target) {
+    int n = 0;
+    while (s->bytes > target) {
         srv_sess *victim = NULL;
         for (srv_sess *e = s->head; e; e = e->next)
             if (!e->busy) victim = e; /* last idle one = least recently used */
@@ -85,7 +86,19 @@ static void evict_over_budget(srv_sessions *s) {
         victim->next = s->graveyard;
         s->graveyard = victim;
         atomic_fetch_add_explicit(&s->metrics->evictions, 1, memory_order_relaxed);
+        n++;
     }
+    return n;
+}
+
+static void evict_over_budget(srv_sessions *s) { evict_until(s, s->budget); }
+
+int srv_sessions_fit(srv_sessions *s, size_t target) {
+    pthread_mutex_lock(&s->mu);
+    int n = evict_until(s, target);
+    if (n) set_gauges(s);
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
 void srv_sessions_release(srv_sessions *s, srv_sess *e, rosa_session *rs, int32_t *toks,

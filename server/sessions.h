@@ -49,6 +49,9 @@ srv_sess *srv_sessions_acquire(srv_sessions *s, const char *id, int *busy, doubl
  * rs = NULL drops the state).  Evicts least-recently-used idle entries over the budget. */
 void srv_sessions_release(srv_sessions *s, srv_sess *e, rosa_session *rs, int32_t *toks,
                           int64_t n, double now);
+/* Engine thread: evict least-recently-used idle entries until idle bytes <= target (room for
+ * running sequences under the same budget).  Returns the number evicted. */
+int srv_sessions_fit(srv_sessions *s, size_t target);
 /* Loop thread: 0 deleted, -1 unknown, -2 busy. */
 int srv_sessions_delete(srv_sessions *s, const char *id);
 /* Engine thread: free the graveyard and TTL-expired idle entries. */

@@ -112,20 +112,24 @@ def wait_for(cond, timeout=5):
 
 def test_queued_requests_end_while_the_batch_is_full():
     """A queued request whose client leaves ends at once, not when a batch slot frees."""
-    s = Server("--max-batch", "1", "--request-timeout", "1.5")
+    s = Server("--max-batch", "1")
     try:
         running = raw_post(s, {**LONG, "max_tokens": 32000, "stream": True})
-        assert running.recv(4096)  # it streams
+        assert running.recv(4096)  # it streams (32000 tokens: seconds)
         queued = raw_post(s, {**LONG, "stream": True})
-        assert wait_for(lambda: s.metric("rosa_queue_depth") == 1)
+        assert wait_for(lambda: s.metric("rosa_queue_depth") == 1), s.metric("rosa_queue_depth")
         queued.close()
         assert wait_for(lambda: s.metric("rosa_queue_depth") == 0 and
                         s.metric("rosa_cancellations_total") >= 1), "queued request not dropped"
         assert s.metric("rosa_running_requests") == 1
-        # a request that spends its time in the queue still gets the timeout's 503 (with one
-        # global timeout the running one always ends first, so this cannot show it ends early)
         running.close()
         assert wait_for(lambda: s.metric("rosa_running_requests") == 0)
+    finally:
+        assert s.stop() == 0
+    # a request that spends its time in the queue still gets the timeout's 503 (with one global
+    # timeout the running one always ends first, so this cannot show that it ends early)
+    s = Server("--max-batch", "1", "--request-timeout", "1.5")
+    try:
         running = raw_post(s, {**LONG, "max_tokens": 32000, "stream": True})
         assert running.recv(4096)
         time.sleep(0.5)
@@ -168,6 +172,12 @@ def test_session_budget_and_lru():
         assert s.metric("rosa_session_evictions_total") == 1
         assert s.metric("rosa_sessions") == 1
         assert 0 < s.metric("rosa_session_bytes") <= budget
+        # running state and kept sessions share the budget: a request that needs the room
+        # (0.75 of a kept session + the kept one > 1.5) evicts the idle session, and succeeds
+        st, r = s.post("/v1/completions", {"prompt": ids(300, 6), "max_tokens": 5})
+        assert st == 200, r
+        assert session_bytes(s, "newer") is None
+        assert s.metric("rosa_session_evictions_total") == 2 and s.metric("rosa_sessions") == 0
         # a request that needs more than the whole budget: 413, with or without a session
         big = ids(2000, 4)
         for extra in ({"session_id": "big"}, {}):
