@@ -74,6 +74,9 @@ static void on_hangup(uv_poll_t *p, int status, int events) {
     if (status < 0 || (events & UV_DISCONNECT)) {
         atomic_store(&j->cancel, SRV_CANCEL_GONE);
         if (j->srv->engine) srv_engine_poke(j->srv->engine);
+        /* the hang-up stays readable: stop watching (MHD sees it too once it has the fd back) */
+        uv_poll_stop(&w->h);
+        w->active = 0;
         srv_job_resume(j);
         srv_pump(j->srv);
     }
@@ -102,13 +105,11 @@ void srv_job_suspend(srv_job *j) {
     }
 }
 
+/* The watcher is left running across resumes: stopping and restarting it for every streamed
+ * chunk cost two epoll_ctl calls per token.  While the connection is not suspended MHD watches
+ * the socket as well; a hang-up seen here then only sets the cancel flag. */
 void srv_job_resume(srv_job *j) {
     if (!j->suspended || !j->conn) return;
-    if (j->watch) {
-        watch *w = (watch *)j->watch;
-        if (w->active) uv_poll_stop(&w->h);
-        w->active = 0;
-    }
     j->suspended = 0;
     MHD_resume_connection(j->conn);
 }
