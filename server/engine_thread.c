@@ -627,6 +627,7 @@ static void *engine_main(void *arg) {
                 free(q);
             }
             e->q_tail = NULL;
+            srv_wake_loop(srv);
             continue;
         }
         double ts = srv_now();
@@ -635,6 +636,7 @@ static void *engine_main(void *arg) {
         int work = prefill(e);
         work |= decode(e);
         account_memory(e);
+        srv_wake_loop(srv); /* one wake-up for all the events of this iteration */
         if (work) {
             srv_hist_observe(&srv->metrics.step, srv_now() - ts);
             atomic_fetch_add_explicit(&srv->metrics.engine_steps, 1, memory_order_relaxed);
@@ -665,6 +667,7 @@ static void *engine_main(void *arg) {
         free(q);
     }
     e->q_head = e->q_tail = NULL;
+    srv_wake_loop(srv);
     return NULL;
 }
 

@@ -3,7 +3,7 @@
  * It loads the model and tokenizer at start (the server answers 503 until then), then loops:
  * admit queued requests up to --max-batch sequences, give prefilling sequences up to
  * --prefill-chunk prompt tokens, advance every decoding sequence by one token in one
- * rosa_step_batch call, sample, and push events to each job (srv_job_push wakes the loop). */
+ * rosa_step_batch call, sample, and push events to each job (srv_job_push), then wake the loop once (srv_wake_loop). */
 #ifndef SRV_ENGINE_THREAD_H
 #define SRV_ENGINE_THREAD_H
 

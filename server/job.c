@@ -1,6 +1,7 @@
 /* job.c: srv_job lifetime (reference counts shared by the loop, MHD, the response and the
  * engine) and the engine -> loop event hand-off (append under the job lock, list the job on the
- * server's ready list once, uv_async_send; sends coalesce and the loop drains everything). */
+ * server's ready list once; srv_wake_loop sends one uv_async_send per engine iteration, and the
+ * loop drains everything). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,5 +80,9 @@ void srv_job_push(srv_job *j, const srv_event *ev) {
         s->ready_head = j;
         pthread_mutex_unlock(&s->ready_mu);
     }
-    uv_async_send(&s->wake);
+    atomic_store_explicit(&s->wake_pending, 1, memory_order_release);
+}
+
+void srv_wake_loop(srv_server *s) {
+    if (atomic_exchange(&s->wake_pending, 0)) uv_async_send(&s->wake);
 }

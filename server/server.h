@@ -6,7 +6,7 @@
  * srv_job     - one HTTP generation request; reference counted between the MHD connection,
  *               the SSE response, the engine and the loop's ready list.
  * Threads: everything under "loop thread" is touched only by the loop; the engine thread
- * writes events under job->mu and wakes the loop with uv_async_send. */
+ * writes events under job->mu and wakes the loop with uv_async_send once per iteration. */
 #ifndef SRV_SERVER_H
 #define SRV_SERVER_H
 
@@ -81,6 +81,7 @@ typedef struct srv_server {
     /* ready list: jobs with new events (engine -> loop) */
     pthread_mutex_t ready_mu;
     struct srv_job *ready_head;
+    atomic_int wake_pending; /* events listed since the engine last woke the loop */
     time_t started;
 } srv_server;
 
@@ -187,8 +188,11 @@ void srv_job_unref(srv_job *j);
 int srv_http_start(srv_server *s);
 srv_job *srv_job_ref(srv_job *j);
 
-/* engine thread -> loop: append an event and wake the loop */
+/* engine thread -> loop: append an event and list the job as ready ... */
 void srv_job_push(srv_job *j, const srv_event *ev);
+/* ... and wake the loop once for everything listed since the last call (the engine calls it
+ * once per iteration, so the tokens of one batch step reach the loop in one wake-up). */
+void srv_wake_loop(srv_server *s);
 
 double srv_now(void);
 

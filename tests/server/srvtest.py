@@ -4,6 +4,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +25,9 @@ class Server:
         self.cache = tempfile.mkdtemp(prefix="rosa-srv-test-")
         cmd = [SERVER, "--port", "0", "--host", "127.0.0.1", "--cache-dir",
                os.path.join(self.cache, "demo"), *args]
-        self.log = open(os.path.join(self.cache, "server.log"), "w+")
+        # append mode: the server writes through the same open file that seek(0) + read() below
+        # move around; O_APPEND keeps its lines from landing over old ones
+        self.log = open(os.path.join(self.cache, "server.log"), "a+")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)
         deadline = time.time() + timeout
         self.port = None
@@ -38,15 +41,17 @@ class Server:
             else:
                 time.sleep(0.02)
         if self.port is None:
+            log = self.logtext()
             self.stop()
-            raise RuntimeError("server did not start:\n" + self.logtext())
+            raise RuntimeError("server did not start:\n" + log)
         while time.time() < deadline:
             st, _ = self.get("/health")
             if st == 200:
                 return
             time.sleep(0.05)
+        log = self.logtext()
         self.stop()
-        raise RuntimeError("server not ready:\n" + self.logtext())
+        raise RuntimeError("server not ready:\n" + log)
 
     def logtext(self):
         self.log.seek(0)
@@ -117,6 +122,13 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
                 raise RuntimeError("server did not stop on signal")
+        if self.log.closed:
+            return self.proc.returncode
+        if self.proc.returncode != 0:  # show the log: the temporary folder goes next
+            sys.stderr.write("server exited with %d:\n%s\n" % (self.proc.returncode,
+                                                                self.logtext()[-4000:]))
+        self.log.close()
+        shutil.rmtree(self.cache, ignore_errors=True)
         return self.proc.returncode
 
 
