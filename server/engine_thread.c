@@ -35,6 +35,8 @@ typedef struct eseq {
     int ntop;
     int decoding;
     double t_last;
+    uint64_t admit_no;       /* admission order (the youngest gives way under memory pressure) */
+    size_t bytes, kv_bytes;  /* state (all, attention caches) at the last account_memory */
 } eseq;
 
 typedef struct qnode {
@@ -62,6 +64,8 @@ struct srv_engine {
     eseq **b_seq;
     int rr;                   /* prefill round-robin start */
     uint64_t seed_ctr;
+    uint64_t admitted;        /* admission counter */
+    size_t running_bytes;     /* state of the running sequences, last measured */
 };
 
 /* ---------------------------------------------------------------- events */
@@ -269,6 +273,10 @@ static const char *abort_reason(srv_engine *e, const srv_job *j, double now) {
 
 static void admit(srv_engine *e) {
     srv_server *srv = e->srv;
+    size_t budget = srv->cfg.max_session_bytes;
+    /* while the running sequences hold nearly all of the state budget (7/8), newcomers wait in
+     * the queue rather than start and be the first to give way (account_memory) */
+    if (budget && e->n_run > 0 && e->running_bytes >= budget - budget / 8) return;
     while (e->q_head && e->n_run < srv->cfg.max_batch) {
         qnode *q = e->q_head;
         srv_job *j = q->job;
@@ -303,6 +311,7 @@ static void admit(srv_engine *e) {
             continue;
         }
         s->t_last = srv_now();
+        s->admit_no = ++e->admitted;
         if (s->want_plp && s->fed == 0) push_token(j, EV_PROMPT_LP, c, s->prompt[0], NULL, 0, 0);
         if (s->max_tokens == 0 && !s->want_plp && !s->sess) {
             /* nothing to compute: echo-only or empty generation (a session still takes the
@@ -470,34 +479,54 @@ static void drop_cancelled(srv_engine *e) {
     }
 }
 
-/* After every iteration: memory gauges, and the --max-session-bytes budget of each running
- * sequence (its own state; it grows by at most one prefill slice or one token between checks).
- * A sequence over the budget ends with 413 instead of growing until the machine runs out. */
+/* After every iteration: memory gauges and the --max-session-bytes budget.  State grows by at
+ * most one prefill slice or one token per sequence between two checks.
+ *  - one sequence over the budget ends with 413 (it could never fit);
+ *  - kept idle sessions are evicted (LRU) to make room for the running ones;
+ *  - if the running sequences together still exceed it, the most recently admitted ones end
+ *    with 429 (retry later) until the rest fit: the server never grows past its budget. */
 static void account_memory(srv_engine *e) {
-    size_t kv = 0, rb = 0, budget = e->srv->cfg.max_session_bytes;
+    size_t total = 0, kv = 0, budget = e->srv->cfg.max_session_bytes;
     for (int i = 0; i < e->n_run; i++) {
         eseq *s = e->run[i];
         rosa_session_mem m;
         rosa_session_memory(s->rs, &m);
-        if (budget && m.kv_bytes + m.rosa_bytes > budget) {
+        s->bytes = m.kv_bytes + m.rosa_bytes;
+        s->kv_bytes = m.kv_bytes;
+        if (budget && s->bytes > budget) {
             char msg[200];
             snprintf(msg, sizeof msg, "the request needs more than --max-session-bytes (%zu "
-                     "bytes) of session state (%zu bytes after %lld tokens)", budget,
-                     m.kv_bytes + m.rosa_bytes, (long long)s->n_hist);
+                     "bytes) of session state (%zu bytes after %lld tokens)", budget, s->bytes,
+                     (long long)s->n_hist);
             push_error(s->job, s->choice, 413, msg);
             seq_finish(e, s, FIN_ERROR);
             remove_run(e, i--);
             continue;
         }
+        total += s->bytes;
         kv += m.kv_bytes;
-        rb += m.rosa_bytes;
     }
-    /* running state and kept idle sessions share the budget: idle ones make room */
-    if (budget && srv_sessions_fit(e->srv->sessions, kv + rb < budget ? budget - (kv + rb) : 0))
+    if (budget && srv_sessions_fit(e->srv->sessions, total < budget ? budget - total : 0))
         srv_sessions_collect(e->srv->sessions, srv_now());
+    while (budget && total > budget && e->n_run > 1) {
+        int y = 0;
+        for (int i = 1; i < e->n_run; i++)
+            if (e->run[i]->admit_no > e->run[y]->admit_no) y = i;
+        eseq *s = e->run[y];
+        char msg[240];
+        snprintf(msg, sizeof msg, "the running requests need more than --max-session-bytes (%zu "
+                 "bytes) of state together; this one, the most recent, gave way: retry later",
+                 budget);
+        push_error(s->job, s->choice, 429, msg);
+        total -= s->bytes;
+        kv -= s->kv_bytes;
+        seq_finish(e, s, FIN_ERROR);
+        remove_run(e, y);
+    }
+    e->running_bytes = total;
     srv_metrics *mt = &e->srv->metrics;
     atomic_store_explicit(&mt->kv_bytes, (long long)kv, memory_order_relaxed);
-    atomic_store_explicit(&mt->rosa_bytes, (long long)rb, memory_order_relaxed);
+    atomic_store_explicit(&mt->rosa_bytes, (long long)(total - kv), memory_order_relaxed);
     atomic_store_explicit(&mt->running, e->n_run, memory_order_relaxed);
 }
 

@@ -199,6 +199,36 @@ def test_session_budget_and_lru():
         assert s.stop() == 0
 
 
+def test_running_requests_share_the_budget():
+    """Running sequences together may not exceed --max-session-bytes: when they would, the most
+    recently admitted one ends with 429 (Retry-After), the older one goes on."""
+    s = Server()
+    try:
+        st, r = s.post("/v1/completions", {"prompt": ids(500, 7), "max_tokens": 0,
+                                            "session_id": "probe"})
+        one = session_bytes(s, "probe")["bytes"]
+    finally:
+        assert s.stop() == 0
+    s = Server("--max-session-bytes", str(int(one * 1.5)))
+    try:
+        # greedy on the demo repeats one byte, so this one's state stays about `one` for seconds
+        older = raw_post(s, {"prompt": ids(500, 7), "max_tokens": 30000, "ignore_eos": True,
+                             "stream": True})
+        assert older.recv(4096)
+        st, data, h = s.request("POST", "/v1/completions", {"prompt": ids(500, 8),
+                                                             "max_tokens": 5})
+        r = json.loads(data)
+        assert st == 429 and h.get("Retry-After") and "retry later" in r["error"]["message"], r
+        assert s.metric("rosa_running_requests") == 1  # the older one still runs
+        assert s.metric("rosa_kv_bytes") + s.metric("rosa_rosa_bytes") <= one * 1.5
+        older.close()
+        assert wait_for(lambda: s.metric("rosa_running_requests") == 0)
+        st, r = s.post("/v1/completions", {"prompt": ids(500, 8), "max_tokens": 5})
+        assert st == 200, r
+    finally:
+        assert s.stop() == 0
+
+
 def test_session_budget_checked_before_admission():
     """With global-attention layers the cache of prompt + max_tokens is known in advance: a
     request that cannot fit is refused with a real 413 before streaming starts."""
@@ -225,4 +255,4 @@ if __name__ == "__main__":
         sys.exit(77)
     run([test_shutdown_grace_ends_streams, test_request_timeout,
          test_queued_requests_end_while_the_batch_is_full, test_session_budget_and_lru,
-         test_session_budget_checked_before_admission])
+         test_running_requests_share_the_budget, test_session_budget_checked_before_admission])
