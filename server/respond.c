@@ -132,7 +132,8 @@ static void chunk_logprobs(srv_job *j, const srv_choice *c, sbuf *o) {
     sb_puts(o, "],\"token_logprobs\":[");
     for (int i = 0; i < c->n_pend; i++) {
         if (i) sb_puts(o, ",");
-        sb_json_float(o, c->pend[i].ev.lp);
+        if (isnan(c->pend[i].ev.lp)) sb_puts(o, "null"); /* the first prompt token */
+        else sb_json_float(o, c->pend[i].ev.lp);
     }
     sb_puts(o, "],\"top_logprobs\":[");
     for (int i = 0; i < c->n_pend; i++) {
@@ -251,7 +252,10 @@ static void emit_chunk(srv_job *j, int idx, int finish) {
             ids_json(o, j->prompt_ids[c->prompt_idx], j->prompt_n[c->prompt_idx]);
         }
         sb_puts(o, ",\"token_ids\":[");
-        for (int i = 0; i < c->n_pend; i++) sb_printf(o, i ? ",%d" : "%d", (int)c->pend[i].ev.token);
+        int k = 0;
+        for (int i = 0; i < c->n_pend; i++)
+            if (c->pend[i].ev.kind == EV_TOKEN)
+                sb_printf(o, k++ ? ",%d" : "%d", (int)c->pend[i].ev.token);
         sb_puts(o, "]");
     }
     sb_puts(o, "}]}\n\n");
@@ -330,7 +334,10 @@ void srv_job_process(srv_job *j, const srv_event *ev, int n) {
         const srv_event *e = &ev[i];
         if (e->choice < 0 || e->choice >= j->n_choices) continue;
         switch (e->kind) {
-        case EV_PROMPT_LP: add_logprobs(j, &j->choices[e->choice], e); break;
+        case EV_PROMPT_LP: /* echo + logprobs: streamed with the echoed text */
+            if (j->p.stream) pend_token(j, &j->choices[e->choice], e);
+            else add_logprobs(j, &j->choices[e->choice], e);
+            break;
         case EV_TOKEN: on_token(j, e); break;
         case EV_ERROR: break; /* message already in j->err */
         case EV_DONE: on_done(j, e); break;
@@ -407,11 +414,12 @@ void srv_job_result_json(srv_job *j, sbuf *o) {
 }
 
 void srv_job_stream_echo(srv_job *j) {
-    /* completions with echo + stream: the prompt text goes out first, as OpenAI does */
+    /* completions with echo + stream: the prompt text goes out first, as OpenAI does; with
+     * logprobs it waits for the prompt's log-probabilities and goes out with the first token */
     if (j->p.kind != SRV_COMPLETION || !j->p.echo) return;
     for (int i = 0; i < j->n_choices; i++) {
         srv_choice *c = &j->choices[i];
         sb_put(&c->text, j->prompt_text[c->prompt_idx], j->prompt_text_len[c->prompt_idx]);
-        emit_chunk(j, i, 0);
+        if (j->p.logprobs < 0) emit_chunk(j, i, 0);
     }
 }

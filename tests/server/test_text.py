@@ -122,6 +122,21 @@ def test_demo_stream_alignment():
         st, r = s.post("/v1/completions", {"prompt": p, "max_tokens": 5, "temperature": 0,
                                             "return_token_ids": True})
         assert r["choices"][0]["token_ids"] == [t for c in ch for t in c["token_ids"]]
+        # echo + logprobs streamed: the prompt's log-probabilities go out with the echoed text,
+        # and the whole stream adds up to the non-streamed answer (also with max_tokens 0)
+        for mt in (3, 0):
+            body = {"prompt": "ab ab a", "max_tokens": mt, "temperature": 0, "echo": True,
+                    "logprobs": 1}
+            st, r = s.post("/v1/completions", body)
+            want = r["choices"][0]
+            st, ev, done = s.stream("/v1/completions", {**body, "stream": True,
+                                                        "return_token_ids": True})
+            ch = chunks_of(ev)
+            assert "".join(c["text"] for c in ch) == want["text"], (mt, ch)
+            for key in ("tokens", "token_logprobs", "top_logprobs", "text_offset"):
+                got = [x for c in ch if c["logprobs"] for x in c["logprobs"][key]]
+                assert got == want["logprobs"][key], (mt, key, got)
+            assert [t for c in ch for t in c["token_ids"]] == list(want["text"][7:].encode())
     finally:
         assert s.stop() == 0
 
