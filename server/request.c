@@ -473,6 +473,7 @@ int srv_parse_request(const char *body, size_t len, srv_kind kind, const srv_lim
 
 void srv_tok_req_free(srv_tok_req *r) {
     free(r->text);
+    free(r->model);
     free(r->ids);
     memset(r, 0, sizeof *r);
 }
@@ -538,6 +539,7 @@ int srv_parse_tok_request(const char *body, size_t len, int detok, int max_ids, 
         srv_fail(e, 400, "model", "'model' must be a string");
         goto out;
     }
+    if (cJSON_IsString(m) && get_str(m, "model", SRV_MAX_ID_LEN, &r->model, e)) goto out;
     rc = 0;
 out:
     cJSON_Delete(root);

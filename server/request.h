@@ -93,6 +93,7 @@ typedef struct srv_tok_req {
     int n_ids;
     int add_special;     /* /tokenize: parse special tokens in the text (default 1) */
     int skip_special;    /* /detokenize (default 0) */
+    char *model;         /* NULL if absent */
 } srv_tok_req;
 int srv_parse_tok_request(const char *body, size_t len, int detok, int max_ids, srv_tok_req *r,
                           srv_error *e);

@@ -157,7 +157,11 @@ static void prepare_tok(srv_job *j, int detok) {
     if (srv_parse_tok_request(j->body, j->body_len, detok, s->cfg.max_prompt_tokens, &r, &j->err))
         return;
     sbuf *o = &j->out;
-    if (!s->tok) {
+    if (r.model && strcmp(r.model, s->model_id)) {
+        srv_fail(&j->err, 404, "model", "The model '%.100s' does not exist; this server serves "
+                 "'%s'", r.model, s->model_id);
+        snprintf(j->err.code, sizeof j->err.code, "model_not_found");
+    } else if (!s->tok) {
         srv_fail(&j->err, 400, NULL, "this server has no tokenizer (see --tokenizer)");
     } else if (detok) {
         char *text = NULL;

@@ -207,6 +207,12 @@ def test_demo_tokenize():
                                   ("/detokenize", {"tokens": [65] * 65}, "tokens")):
             st, r = s.post(path, body)
             assert st == 400 and r["error"]["param"] == param, (path, body, st, r)
+        st, r = s.post("/tokenize", {"prompt": "x", "model": "gpt-4"})
+        assert st == 404 and r["error"]["code"] == "model_not_found", r
+        st, r = s.post("/detokenize", {"tokens": [120], "model": "rosa-copy-demo"})
+        assert st == 200 and r["prompt"] == "x", r
+        st, r = s.post("/tokenize", {"prompt": "x", "model": "m" * 129})
+        assert st == 400 and r["error"]["param"] == "model", r
         st, r = s.post("/tokenize", b"{oops")
         assert st == 400 and "JSON" in r["error"]["message"]
     finally:
