@@ -23,6 +23,8 @@ void srv_config_defaults(srv_config *c) {
     c->request_timeout = 0;
     c->session_ttl = 3600;
     c->shutdown_grace = 10;
+    const char *key = getenv("ROSA_API_KEY");
+    if (key && *key) c->api_key = key;
     c->window = c->global_layers = c->bits_per_route = c->inject_mode = -1;
 }
 
@@ -46,7 +48,9 @@ void srv_config_help(FILE *f) {
         "http:\n"
         "  --host ADDR              listen address (default 127.0.0.1)\n"
         "  --port N                 listen port (default 8080; 0 picks a free port)\n"
-        "  --api-key KEY            require 'Authorization: Bearer KEY' (401 otherwise)\n"
+        "  --api-key KEY            require 'Authorization: Bearer KEY' (401 otherwise;\n"
+        "                           default: $ROSA_API_KEY when set and not empty)\n"
+        "  --replica-id ID          sent as X-Rosa-Replica on every response (default: hostname)\n"
         "  --max-body-bytes N       largest request body (default 8388608; 413 beyond)\n"
         "  --max-connections N      simultaneous connections (default 1024)\n"
         "  --idle-timeout S         close idle connections after S seconds (default 60)\n\n"
@@ -124,6 +128,19 @@ int srv_config_parse(srv_config *c, int argc, char **argv) {
         STR("--tokenizer", tokenizer)
         STR("--host", host)
         STR("--api-key", api_key)
+        if (!strcmp(a, "--replica-id")) {
+            size_t n = strlen(v);
+            int ok = n > 0 && n < 128;
+            for (size_t k = 0; ok && k < n; k++)
+                ok = (v[k] >= 'a' && v[k] <= 'z') || (v[k] >= 'A' && v[k] <= 'Z') ||
+                     (v[k] >= '0' && v[k] <= '9') || strchr("._:-", v[k]);
+            if (!ok) {
+                fprintf(stderr, "rosa-server: --replica-id is 1..127 of [A-Za-z0-9._:-]\n");
+                return -1;
+            }
+            c->replica_id = v;
+            continue;
+        }
         STR("--model-name", model_name)
         STR("--cache-dir", cache_dir)
         INT("--port", port, 0, 65535)
