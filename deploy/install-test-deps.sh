@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
-# install-test-deps.sh: what the test suite needs beyond the build (run as root): Python 3 with
-# pip and the official openai SDK (the server integration tests drive rosa-server with it).
+# install-test-deps.sh: what the test suite needs beyond the build (run as root): nginx (the
+# session-affinity router test), Python 3 with pip, the official openai SDK (server integration
+# tests) and PyYAML (manifest checks).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-if ! python3 -m pip --version >/dev/null 2>&1; then
+apt_missing=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || apt_missing+=(nginx-light)
+python3 -m pip --version >/dev/null 2>&1 || apt_missing+=(python3-pip)
+if [ ${#apt_missing[@]} -gt 0 ]; then
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends python3-pip
+  apt-get install -y -qq --no-install-recommends "${apt_missing[@]}"
 fi
-if ! python3 -c "import openai" >/dev/null 2>&1; then
-  python3 -m pip install -q openai 2>/dev/null || python3 -m pip install -q --break-system-packages openai
+# the package's own nginx service is not wanted (tests start their own on loopback ports)
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+  systemctl disable --now nginx >/dev/null 2>&1 || true
 fi
-echo "install-test-deps: python3 $(python3 -c 'import openai; print("openai", openai.__version__)')"
+pip_missing=()
+python3 -c "import openai" >/dev/null 2>&1 || pip_missing+=(openai)
+python3 -c "import yaml" >/dev/null 2>&1 || pip_missing+=(pyyaml)
+if [ ${#pip_missing[@]} -gt 0 ]; then
+  python3 -m pip install -q "${pip_missing[@]}" 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages "${pip_missing[@]}"
+fi
+echo "install-test-deps: $(/usr/sbin/nginx -v 2>&1 || nginx -v 2>&1)," \
+     "python3 $(python3 -c 'import openai, yaml; print("openai", openai.__version__, "pyyaml", yaml.__version__)')"
