@@ -15,6 +15,9 @@ static void usage(FILE *f) {
             "  bench tokenize --tokenizer F [--text F]\n"
             "  tokenize   --tokenizer F [--special] TEXT|-\n"
             "  detokenize --tokenizer F ID...|-\n"
+            "  chat       [--url URL] [--session ID] [--api-key KEY] [--max-tokens N] (interactive)\n"
+            "  perplexity --model DIR [run options] (--file TEXT [--tokenizer F] | --ids F.json)\n"
+            "             [--ctx N] [--window W] [--modes window,rosa,global] [--max-tokens N]\n"
             "run options: --window W --global-layers G --rosa-bits M --rosa-mode post_attn|pre_attn\n"
             "             --no-rosa --threads N --device cpu\n");
 }
@@ -29,6 +32,8 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "generate")) return cli_generate(argc - 1, argv + 1);
     if (!strcmp(c, "info")) return cli_info(argc - 1, argv + 1);
     if (!strcmp(c, "tokenize")) return cli_tokenize(argc - 1, argv + 1);
+    if (!strcmp(c, "chat")) return cli_chat(argc - 1, argv + 1);
+    if (!strcmp(c, "perplexity")) return cli_perplexity(argc - 1, argv + 1);
     if (!strcmp(c, "detokenize")) return cli_detokenize(argc - 1, argv + 1);
     if (!strcmp(c, "bench") && argc >= 3) {
         if (!strcmp(argv[2], "rosa")) return cli_bench_rosa(argc - 2, argv + 2);
