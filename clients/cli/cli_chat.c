@@ -287,7 +287,11 @@ int cli_chat(int argc, char **argv) {
         clearerr(stdin);
         ssize_t n = getline(&line, &cap, stdin);
         if (n < 0) {
-            if (g_interrupted) { fputs("\n(Ctrl-D or /quit leaves)\n", stdout); continue; }
+            if (g_interrupted) {
+                fputs("\n(Ctrl-D or /quit leaves)\n", stdout);
+                fflush(stdout);
+                continue;
+            }
             break;
         }
         while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
