@@ -5,7 +5,7 @@
   niah.py run  --url URL [--lengths 1k,2k,...] [--depths 0,25,50,75,100] [--trials N]
                [--out results.json] [--label NAME] [--api-key KEY]
   niah.py plot results.json heatmap.png [--title TEXT]
-  niah.py table results.json [more.json ...]        markdown recall table(s)
+  niah.py table [--summary] results.json [more.json ...]   markdown recall table(s)
 
 A haystack of filler sentences (seeded, no digits) of the requested length in tokens holds
 the needle "The passkey is NNNNN." at the requested depth (0% = start, 100% = just before the
@@ -202,7 +202,7 @@ def cmd_plot(a):
         lab = fmt_len(n)
         cv.text(left + j * cw + (cw - 2 - cv.text_width(lab, s)) // 2, top + ch * len(depths) + 6,
                 lab, scale=s)
-    foot = "CONTEXT LENGTH (TOKENS) / NEEDLE DEPTH"
+    foot = "X: CONTEXT LENGTH (TOKENS)   Y: NEEDLE DEPTH"
     cv.text(left, h - 18, foot[: (w - left) // 6], scale=1)
     with open(a.png, "wb") as f:
         f.write(cv.png())
@@ -210,6 +210,18 @@ def cmd_plot(a):
 
 
 def cmd_table(a):
+    if a.summary:  # one row per run: recall per length, averaged over depths and trials
+        runs = [json.load(open(p)) for p in a.results]
+        lengths = sorted({n for r in runs for n in r["lengths"]})
+        print("| recall % (mean over depths) | " + " | ".join(fmt_len(n) for n in lengths) +
+              " | all |")
+        print("| --- |" + " ---: |" * (len(lengths) + 1))
+        for r in runs:
+            cells = [[c["recall"] for c in r["cells"] if c["length"] == n] for n in lengths]
+            print(f"| {r['label']} | " + " | ".join(
+                f"{100 * sum(v) / len(v):.0f}" if v else "" for v in cells) +
+                f" | {100 * r['mean_recall']:.1f} |")
+        return 0
     for path in a.results:
         res = json.load(open(path))
         lengths, depths, g = grid(res)
@@ -244,6 +256,7 @@ def main(argv=None):
     pl.add_argument("--title")
     t = sub.add_parser("table")
     t.add_argument("results", nargs="+")
+    t.add_argument("--summary", action="store_true", help="one row per run, by length")
     a = p.parse_args(argv)
     return {"run": cmd_run, "plot": cmd_plot, "table": cmd_table}[a.cmd](a)
 
