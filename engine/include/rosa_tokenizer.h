@@ -29,7 +29,9 @@ int rosa_tokenizer_is_special(const rosa_tokenizer *tk, int32_t id);
 int32_t rosa_tokenizer_eos(const rosa_tokenizer *tk);
 
 /* Encode len bytes of text (any bytes; invalid UTF-8 is encoded byte-wise).
- * parse_special: 1 to match added special tokens in the text, 0 to treat them as plain text.
+ * parse_special: 1 to match added special tokens in the text, 0 to treat them as plain text
+ * (HF's encode_special_tokens; non-special added tokens such as <think> match either way, as in
+ * HF).  No BOS/EOS is added (HF's add_special_tokens=False).
  * On success *ids (malloc'd, caller frees) holds *n ids. */
 int rosa_tokenize(const rosa_tokenizer *tk, const char *text, size_t len, int parse_special,
                   int32_t **ids, size_t *n);
@@ -50,7 +52,14 @@ int rosa_detok_stream_push(rosa_detok_stream *ds, int32_t id, const char **out, 
 /* Whatever is still held back (bytes of a broken sequence, emitted as they are), at the end. */
 int rosa_detok_stream_flush(rosa_detok_stream *ds, const char **out, size_t *len);
 
-/* Chat formatting (Qwen3 ChatML).  Roles: "system", "user", "assistant". */
+/* Replace each ill-formed UTF-8 subsequence of s by U+FFFD (one per maximal subpart, like
+ * Rust's String::from_utf8_lossy, which Hugging Face's decode ends with, and Python's
+ * errors="replace").  rosa_detokenize returns exact bytes; this gives HF's string.
+ * *out is malloc'd and NUL-terminated. */
+int rosa_utf8_lossy(const char *s, size_t len, char **out, size_t *outlen);
+
+/* Chat formatting (Qwen3 ChatML).  Roles: "system", "user", "assistant", "tool"
+ * (docs/TOKENIZER.md lists what of the Qwen3 template is reproduced). */
 typedef struct rosa_chat_msg {
     const char *role;
     const char *content;

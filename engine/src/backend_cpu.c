@@ -35,21 +35,31 @@ typedef struct cpu_model {
     int32_t *dest;
 } cpu_model;
 
-/* ---------- matrix product: y[T, rows] = x[T, cols] W^T ---------- */
+/* ---------- matrix products: y_i[T, rows_i] = x[T, cols] W_i^T ---------- */
+
+/* Several products sharing one input run as one parallel region (q/k/v, gate/up, ROSA q/k/v):
+ * fewer thread wake-ups per layer, and the threads stay busy across matrices. */
+#define MM_MAX 3
 
 typedef struct {
     const cpu_model *cm;
-    const rosa__mat *W;
+    int nmat;
+    const rosa__mat *W[MM_MAX];
+    float *y[MM_MAX];
+    int first_task[MM_MAX + 1]; /* task range of each matrix */
+    int rows_per_task[MM_MAX];
     const float *x;
-    float *y;
-    int T, ldy, rows_per_task;
+    int T;
 } mm_ctx;
 
 static void mm_task(void *vctx, int task, int thread) {
     mm_ctx *c = vctx;
+    int i = 0;
+    while (task >= c->first_task[i + 1]) i++;
     const rosa__kernels *kr = c->cm->kern;
-    const rosa__mat *W = c->W;
-    int r0 = task * c->rows_per_task, r1 = r0 + c->rows_per_task;
+    const rosa__mat *W = c->W[i];
+    float *y = c->y[i];
+    int r0 = (task - c->first_task[i]) * c->rows_per_task[i], r1 = r0 + c->rows_per_task[i];
     if (r1 > W->rows) r1 = W->rows;
     size_t es = rosa__dtype_size(W->dt);
     float *buf = c->cm->rowbuf + (size_t)thread * c->cm->maxcols;
@@ -60,25 +70,37 @@ static void mm_task(void *vctx, int task, int thread) {
             if (W->dt == ROSA_DT_BF16) s = kr->dot_bf16(wr, c->x, W->cols);
             else if (W->dt == ROSA_DT_F16) s = kr->dot_f16(wr, c->x, W->cols);
             else s = kr->dot_f32(wr, c->x, W->cols);
-            c->y[r] = s;
+            y[r] = s;
             continue;
         }
         const float *wf = wr;
         if (W->dt == ROSA_DT_BF16) { kr->bf16_to_f32(wr, buf, W->cols); wf = buf; }
         else if (W->dt == ROSA_DT_F16) { kr->f16_to_f32(wr, buf, W->cols); wf = buf; }
         for (int t = 0; t < c->T; t++)
-            c->y[(size_t)t * c->ldy + r] = kr->dot_f32(wf, c->x + (size_t)t * W->cols, W->cols);
+            y[(size_t)t * W->rows + r] = kr->dot_f32(wf, c->x + (size_t)t * W->cols, W->cols);
     }
 }
 
-static void matmul(rosa_model *m, float *y, const float *x, int T, const rosa__mat *W) {
+static void matmul_n(rosa_model *m, int nmat, float *const *y, const rosa__mat *const *W, const float *x, int T) {
     cpu_model *cm = m->bctx;
-    mm_ctx c = {.cm = cm, .W = W, .x = x, .y = y, .T = T, .ldy = W->rows};
-    int tasks = cm->nthreads * 8;
-    c.rows_per_task = (W->rows + tasks - 1) / tasks;
-    if (c.rows_per_task < 16) c.rows_per_task = 16;
-    tasks = (W->rows + c.rows_per_task - 1) / c.rows_per_task;
+    mm_ctx c = {.cm = cm, .nmat = nmat, .x = x, .T = T};
+    int tasks = 0;
+    for (int i = 0; i < nmat; i++) {
+        c.W[i] = W[i];
+        c.y[i] = y[i];
+        int want = cm->nthreads * 8;
+        int rpt = (W[i]->rows + want - 1) / want;
+        if (rpt < 16) rpt = 16;
+        c.rows_per_task[i] = rpt;
+        c.first_task[i] = tasks;
+        tasks += (W[i]->rows + rpt - 1) / rpt;
+    }
+    c.first_task[nmat] = tasks;
     rosa__pool_run(m->pool, tasks, mm_task, &c);
+}
+
+static void matmul(rosa_model *m, float *y, const float *x, int T, const rosa__mat *W) {
+    matmul_n(m, 1, &y, &W, x, T);
 }
 
 /* ---------- small row-wise operations ---------- */
@@ -299,9 +321,9 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
         for (int r = 0; r < N; r++) rmsnorm(cm->u + (size_t)r * C, cm->x + (size_t)r * C, ly->in_norm, C, eps);
         const float *uatt = cm->u;
         if (ly->rosa >= 0) {
-            matmul(m, cm->rq, cm->u, N, &ly->rq);
-            matmul(m, cm->rk, cm->u, N, &ly->rk);
-            matmul(m, cm->rv, cm->u, N, &ly->rv);
+            float *ys[3] = {cm->rq, cm->rk, cm->rv};
+            const rosa__mat *ws[3] = {&ly->rq, &ly->rk, &ly->rv};
+            matmul_n(m, 3, ys, ws, cm->u, N);
             for (int r = 0; r < N; r++) {
                 rosa__symbols(cm->rq + (size_t)r * C, R, M, cm->qs + (size_t)r * R);
                 rosa__symbols(cm->rk + (size_t)r * C, R, M, cm->ks + (size_t)r * R);
@@ -325,9 +347,9 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
                 uatt = cm->u2;
             }
         }
-        matmul(m, cm->q, uatt, N, &ly->q);
-        matmul(m, cm->k, uatt, N, &ly->k);
-        matmul(m, cm->v, uatt, N, &ly->v);
+        float *yqkv[3] = {cm->q, cm->k, cm->v};
+        const rosa__mat *wqkv[3] = {&ly->q, &ly->k, &ly->v};
+        matmul_n(m, 3, yqkv, wqkv, uatt, N);
         for (int i = 0; i < nseq; i++)
             for (int t = 0; t < ntok[i]; t++) {
                 int r = row0[i] + t;
@@ -350,8 +372,9 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
         if (ly->rosa >= 0 && m->inject_mode == ROSA_INJECT_POST_ATTN)
             for (size_t i = 0; i < (size_t)N * C; i++) cm->x[i] += cm->inj[i];
         for (int r = 0; r < N; r++) rmsnorm(cm->h2 + (size_t)r * C, cm->x + (size_t)r * C, ly->post_norm, C, eps);
-        matmul(m, cm->g, cm->h2, N, &ly->gate);
-        matmul(m, cm->up, cm->h2, N, &ly->up);
+        float *ygu[2] = {cm->g, cm->up};
+        const rosa__mat *wgu[2] = {&ly->gate, &ly->up};
+        matmul_n(m, 2, ygu, wgu, cm->h2, N);
         for (size_t i = 0; i < (size_t)N * F; i++) {
             float g = cm->g[i];
             cm->g[i] = g / (1.0f + expf(-g)) * cm->up[i];

@@ -231,7 +231,7 @@ static int memo_get(vm *v, uint64_t idx) {
 static int step(vm *v, int *done) {
     rosa__pickle *pk = v->pk;
     uint64_t x;
-    int32_t a, b, c, base = 0;
+    int32_t a = 0, b = 0, c = 0, base = 0;
     int rc;
     unsigned char op = v->p[v->pc++];
     switch (op) {
@@ -303,8 +303,8 @@ static int step(vm *v, int *done) {
         if ((rc = pop_mark(v, &base))) return rc;
         return make_tuple(v, v->sp - base);
     case 'c': { /* GLOBAL "module\nname\n" */
-        const char *m, *nm;
-        size_t ml, nl;
+        const char *m = NULL, *nm = NULL;
+        size_t ml = 0, nl = 0;
         if ((rc = read_line(v, &m, &ml)) || (rc = read_line(v, &nm, &nl))) return rc;
         return push_global(v, m, ml, nm, nl);
     }

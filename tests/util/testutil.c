@@ -1,6 +1,7 @@
 /* testutil.c: see testutil.h. */
 #define _GNU_SOURCE
 #include <check.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,10 +66,30 @@ int tu_write_file(const char *path, const void *data, size_t len) {
     return w == len ? 0 : -1;
 }
 
+/* Temporary directories are removed when the test program exits. */
+static char *tmpdirs[256];
+static int ntmpdirs;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+static void rm_tmpdirs(void) {
+    for (int i = 0; i < ntmpdirs; i++) {
+        nftw(tmpdirs[i], rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(tmpdirs[i]);
+    }
+    ntmpdirs = 0;
+}
+
 char *tu_tmpdir(void) {
     char tmpl[] = "/tmp/rosa-test-XXXXXX";
     char *d = mkdtemp(tmpl);
-    return d ? strdup(d) : NULL;
+    if (!d) return NULL;
+    if (ntmpdirs == 0) atexit(rm_tmpdirs);
+    if (ntmpdirs < 256) tmpdirs[ntmpdirs++] = strdup(d);
+    return strdup(d);
 }
 
 int tu_run_suite(Suite *s) {
