@@ -81,6 +81,16 @@ def server_has_tokenizer(port, key):
         return json.loads(r.read())["data"][0].get("tokenizer") is True
 
 
+def sse_text(out):
+    """The text of a stream's chunks, joined (a streamed answer arrives a token per event)."""
+    text = ""
+    for line in out.splitlines():
+        if line.startswith("data: {"):
+            for c in json.loads(line[6:]).get("choices", []):
+                text += c.get("text") or (c.get("delta") or {}).get("content") or ""
+    return text
+
+
 def test_readme_commands():
     readme = open(os.path.join(SRC, "README.md")).read()
     bl = blocks(readme)
@@ -161,7 +171,8 @@ def test_readme_commands():
             if kind == "tokenizer":
                 assert '"error"' not in p.stdout, (cmd, p.stdout[-2000:])
             if "expect" in opts:
-                assert opts["expect"] in p.stdout, (cmd, opts["expect"], p.stdout[-2000:])
+                assert opts["expect"] in p.stdout + sse_text(p.stdout), \
+                    (cmd, opts["expect"], p.stdout[-2000:])
             ran += 1
         assert used_subst == set(REAL_MODEL), used_subst
     finally:
