@@ -48,9 +48,18 @@ class Nginx:
         if not self.bin:
             raise RuntimeError("nginx not found (deploy/install-test-deps.sh installs it)")
         self.tmp = tempfile.mkdtemp(prefix="rosa-nginx-")
-        self.port = free_port()
         with open(os.path.join(SRC, "deploy", "nginx", "nginx.conf")) as f:
-            conf = render(f.read(), backends, self.port, self.tmp)
+            self.template = f.read()
+        # the free port may be taken between the probe and nginx's bind: try a few
+        for attempt in range(5):
+            if self._start(backends):
+                return
+        self.stop()
+        raise RuntimeError("nginx did not start:\n" + self.errors())
+
+    def _start(self, backends):
+        self.port = free_port()
+        conf = render(self.template, backends, self.port, self.tmp)
         self.conf = os.path.join(self.tmp, "nginx.conf")
         with open(self.conf, "w") as f:
             f.write(conf)
@@ -64,13 +73,14 @@ class Nginx:
         while time.time() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
+                return self.proc.poll() is None
             except OSError:
                 if self.proc.poll() is not None:
-                    break
+                    return False
                 time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("nginx did not start:\n" + self.errors())
+        self.proc.kill()
+        self.proc.wait()
+        return False
 
     def errors(self):
         try:
@@ -80,7 +90,7 @@ class Nginx:
             return ""
 
     def stop(self):
-        if self.proc.poll() is None:
+        if getattr(self, "proc", None) and self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(20)

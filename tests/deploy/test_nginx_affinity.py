@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import sys
 import time
 
@@ -29,6 +30,23 @@ def post(port, body, session=None, timeout=60):
     data = r.read()
     c.close()
     return r.status, json.loads(data), r.getheader("X-Rosa-Replica")
+
+
+def post_split(port, body, session):
+    """POST with the headers and the body in separate packets, 50 ms apart (a slow client):
+    nginx must still be able to resend the body to another replica."""
+    data = json.dumps(body).encode()
+    head = (f"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+            f"\r\nX-Session-Id: {session}\r\nContent-Length: {len(data)}\r\n"
+            f"Connection: close\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sk:
+        sk.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sk.sendall(head)
+        time.sleep(0.05)
+        sk.sendall(data)
+        r = http.client.HTTPResponse(sk)
+        r.begin()
+        return r.status, json.loads(r.read()), r.getheader("X-Rosa-Replica")
 
 
 def complete(port, prompt, session=None, n=8):
@@ -160,6 +178,8 @@ def test_replica_shutting_down_is_skipped():
         for _ in range(3):
             out, r2 = complete(port, TEXT[:40], "drain-me")
             assert r2 != rep and len(out) == 8, (r2, rep)
+            st, r, r2 = post_split(port, {"prompt": TEXT[:40], "max_tokens": 8}, "drain-me")
+            assert st == 200 and r2 != rep, (st, r, r2, rep)
         hold.close()
         assert srv.proc.wait(20) == 0
     finally:
