@@ -14,6 +14,8 @@ fi
 # the package's own nginx service is not wanted (tests start their own on loopback ports)
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
   systemctl disable --now nginx >/dev/null 2>&1 || true
+elif [ -x /etc/init.d/nginx ] && /etc/init.d/nginx status >/dev/null 2>&1; then
+  /etc/init.d/nginx stop >/dev/null 2>&1 || true
 fi
 pip_missing=()
 python3 -c "import openai" >/dev/null 2>&1 || pip_missing+=(openai)
