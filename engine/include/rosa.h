@@ -43,8 +43,12 @@ typedef struct rosa_load_opts {
     int bits_per_route;    /* M; -1: unset */
     int inject_mode;       /* rosa_inject_mode; -1: unset */
     int threads;           /* CPU worker threads; 0: one per online core */
-    const char *device;    /* "cpu" (default) */
+    const char *device;    /* "cpu" (default) or "cuda" (builds with the CUDA backend) */
     int no_rosa;           /* 1: ignore all ROSA weights (window-only baseline) */
+    const char *precision; /* "f32" or "bf16"; NULL: the device's default (cpu: f32, cuda: bf16).
+                              The CPU backend computes in float32 only. */
+    size_t gpu_memory;     /* cuda: bytes of device memory for weights + KV pool + scratch;
+                              0: 90% of the free device memory at load */
 } rosa_load_opts;
 
 void rosa_load_opts_init(rosa_load_opts *o);
@@ -67,7 +71,8 @@ typedef struct rosa_model_info {
     int inject_mode;           /* rosa_inject_mode */
     size_t weight_bytes;       /* bytes of all weights as stored (base + adapter) */
     const char *weight_dtype;  /* "bf16", "f16", "f32" or "mixed" */
-    const char *backend;       /* "cpu", ... */
+    const char *backend;       /* "cpu" or "cuda" */
+    const char *precision;     /* "f32" or "bf16": activations, GEMM inputs, KV cache */
     int threads;
 } rosa_model_info;
 

@@ -389,5 +389,6 @@ const rosa__backend rosa__cpu_backend = {
     .session_init = cpu_session_init,
     .session_free = cpu_session_free,
     .session_kv_bytes = cpu_session_kv_bytes,
+    .stats = NULL,
     .forward = cpu_forward,
 };
