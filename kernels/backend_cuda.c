@@ -319,3 +319,5 @@ static const rosa__backend cuda_backend = {
 };
 
 const rosa__backend *rosa__cuda_backend_get(void) { return &cuda_backend; }
+
+int rosa__cuda_device_count(void) { return rc_device_count(); }

@@ -3,3 +3,5 @@
 #include "model.h"
 
 const rosa__backend *rosa__cuda_backend_get(void) { return NULL; }
+
+int rosa__cuda_device_count(void) { return 0; }

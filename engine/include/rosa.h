@@ -53,6 +53,10 @@ typedef struct rosa_load_opts {
 
 void rosa_load_opts_init(rosa_load_opts *o);
 
+/* Devices of a kind usable by this build on this machine: "cpu" 1, "cuda" the number of CUDA
+ * devices (0 without the CUDA backend or without a device), anything else 0. */
+int rosa_device_count(const char *device);
+
 typedef struct rosa_model rosa_model;
 typedef struct rosa_session rosa_session;
 

@@ -60,6 +60,7 @@ typedef struct rosa__backend {
 extern const rosa__backend rosa__cpu_backend;
 /* The CUDA backend (kernels/backend_cuda*.c), or NULL in builds without CUDA. */
 const rosa__backend *rosa__cuda_backend_get(void);
+int rosa__cuda_device_count(void); /* 0 in builds without CUDA */
 
 enum { ROSA_PREC_F32 = 0, ROSA_PREC_BF16 = 1 };
 

@@ -23,6 +23,13 @@ void rosa_load_opts_init(rosa_load_opts *o) {
     o->inject_mode = -1;
 }
 
+int rosa_device_count(const char *device) {
+    if (!device) return 0;
+    if (!strcmp(device, "cpu")) return 1;
+    if (!strcmp(device, "cuda")) return rosa__cuda_device_count();
+    return 0;
+}
+
 static int is_file(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
