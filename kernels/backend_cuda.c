@@ -307,6 +307,33 @@ static void cu_stats(const rosa_model *m, char *buf, size_t len) {
              CU_PAGE_TOKENS, (long long)cm->forwards, (long long)cm->rosa_layer_calls, cm->rosa_cpu_s, cm->rosa_wait_s);
 }
 
+/* Device-to-device copy of 1 GiB, best of 5, counting bytes read + written: the bandwidth a
+ * weight-streaming decode step can at best reach. */
+static double cu_copy_bandwidth(rosa_model *m) {
+    cu_model *cm = m->bctx;
+    size_t bytes = (size_t)1 << 30;
+    void *a = NULL, *b = NULL;
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    double best = 0;
+    if (cudaMalloc(&a, bytes) || cudaMalloc(&b, bytes) || cudaEventCreate(&e0) || cudaEventCreate(&e1)) goto out;
+    cudaMemsetAsync(a, 1, bytes, cm->st);
+    for (int rep = 0; rep < 6; rep++) {
+        float ms = 0;
+        cudaEventRecord(e0, cm->st);
+        cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, cm->st);
+        cudaEventRecord(e1, cm->st);
+        if (cudaEventSynchronize(e1) || cudaEventElapsedTime(&ms, e0, e1)) break;
+        if (rep > 0 && ms > 0 && 2.0 * bytes / (ms * 1e-3) > best) best = 2.0 * bytes / (ms * 1e-3);
+    }
+out:
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
+    if (a) cudaFree(a);
+    if (b) cudaFree(b);
+    cudaGetLastError();
+    return best;
+}
+
 static const rosa__backend cuda_backend = {
     .name = "cuda",
     .model_init = cu_model_init,
@@ -316,6 +343,7 @@ static const rosa__backend cuda_backend = {
     .session_kv_bytes = cu_session_kv_bytes,
     .forward = rosa__cu_forward,
     .stats = cu_stats,
+    .copy_bandwidth = cu_copy_bandwidth,
 };
 
 const rosa__backend *rosa__cuda_backend_get(void) { return &cuda_backend; }

@@ -390,5 +390,6 @@ const rosa__backend rosa__cpu_backend = {
     .session_free = cpu_session_free,
     .session_kv_bytes = cpu_session_kv_bytes,
     .stats = NULL,
+    .copy_bandwidth = NULL,
     .forward = cpu_forward,
 };

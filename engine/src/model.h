@@ -55,6 +55,8 @@ typedef struct rosa__backend {
                    const int32_t *tokens, float *logits);
     /* optional (NULL): one line of backend counters (timings, pool use) for benchmarks */
     void (*stats)(const rosa_model *m, char *buf, size_t len);
+    /* optional (NULL): measured device-to-device copy bandwidth in bytes/s, for rooflines */
+    double (*copy_bandwidth)(rosa_model *m);
 } rosa__backend;
 
 extern const rosa__backend rosa__cpu_backend;
