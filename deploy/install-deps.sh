@@ -23,3 +23,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 echo "install-deps: all ${1:+runtime }dependencies present"
+# The CUDA backend is optional (cmake -DROSA_CUDA=AUTO builds it when a toolkit is found; see
+# docs/CUDA.md).  Debian ships no current CUDA toolkit, so it is not installed here (the CUDA
+# Docker image starts from NVIDIA's devel / runtime images, which carry it).
+if [ "${1:-}" != "--runtime" ]; then
+  if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
+    echo "install-deps: CUDA toolkit found ($(command -v nvcc || echo /usr/local/cuda/bin/nvcc)): the CUDA backend will be built"
+  else
+    echo "install-deps: no CUDA toolkit: building without the CUDA backend"
+  fi
+fi

@@ -44,6 +44,9 @@ void srv_config_help(FILE *f) {
         "  --inject-mode MODE       post_attn | pre_attn\n"
         "  --no-rosa                ignore ROSA weights (window-only baseline)\n"
         "  --threads N              engine CPU threads (default: all cores)\n"
+        "  --device DEV             cpu (default) or cuda\n"
+        "  --precision P            f32 | bf16 (cuda default bf16; cpu computes in f32)\n"
+        "  --gpu-memory GIB         cuda: device memory for weights + KV pool (default 90%% free)\n"
         "  --cache-dir DIR          where the demo model is written\n\n"
         "http:\n"
         "  --host ADDR              listen address (default 127.0.0.1)\n"
@@ -143,6 +146,9 @@ int srv_config_parse(srv_config *c, int argc, char **argv) {
         }
         STR("--model-name", model_name)
         STR("--cache-dir", cache_dir)
+        STR("--device", device)
+        STR("--precision", precision)
+        DBL("--gpu-memory", gpu_memory_gib, 0, 1e6)
         INT("--port", port, 0, 65535)
         INT("--threads", threads, 0, 1024)
         INT("--max-batch", max_batch, 1, 4096)

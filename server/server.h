@@ -37,6 +37,8 @@ typedef struct srv_config {
     size_t max_body_bytes, max_session_bytes;
     double request_timeout, session_ttl, shutdown_grace;
     int window, global_layers, bits_per_route, inject_mode, no_rosa;
+    const char *device, *precision; /* NULL: cpu, the device's default precision */
+    double gpu_memory_gib;          /* 0: the CUDA backend's default */
     int log_json, verbose;
 } srv_config;
 
