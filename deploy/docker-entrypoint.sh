@@ -3,7 +3,8 @@
 # (each maps to the flag of the same name; flags given to `docker run IMAGE ...` come after
 # them and win).  The API key is read by rosa-server itself from ROSA_API_KEY, so it never
 # appears on a command line.
-#   ROSA_MODEL ROSA_ADAPTER ROSA_TOKENIZER ROSA_MODEL_NAME ROSA_WINDOW ROSA_GLOBAL_LAYERS
+#   ROSA_MODEL ROSA_ADAPTER ROSA_TOKENIZER ROSA_MODEL_NAME ROSA_DEVICE (cpu|cuda) ROSA_PRECISION
+#   ROSA_GPU_MEMORY ROSA_WINDOW ROSA_GLOBAL_LAYERS
 #   ROSA_BITS_PER_ROUTE ROSA_INJECT_MODE ROSA_THREADS ROSA_HOST (0.0.0.0) ROSA_PORT (8080)
 #   ROSA_MAX_BATCH ROSA_MAX_QUEUE ROSA_MAX_PROMPT_TOKENS ROSA_MAX_TOKENS ROSA_MAX_SESSION_BYTES
 #   ROSA_SESSION_TTL ROSA_REQUEST_TIMEOUT ROSA_REPLICA_ID ROSA_LOG_FORMAT (json) ROSA_CACHE_DIR
@@ -19,6 +20,9 @@ flag ROSA_MODEL --model
 flag ROSA_ADAPTER --adapter
 flag ROSA_TOKENIZER --tokenizer
 flag ROSA_MODEL_NAME --model-name
+flag ROSA_DEVICE --device
+flag ROSA_PRECISION --precision
+flag ROSA_GPU_MEMORY --gpu-memory
 flag ROSA_WINDOW --window
 flag ROSA_GLOBAL_LAYERS --global-layers
 flag ROSA_BITS_PER_ROUTE --bits-per-route

@@ -8,7 +8,8 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 if [ "${1:-}" = "--runtime" ]; then
-  pkgs=(ca-certificates curl libmicrohttpd12 libcjson1 libuv1 libpcre2-8-0 libutf8proc2 libcurl4)
+  pkgs=(ca-certificates curl libmicrohttpd12 libcjson1 libuv1 libpcre2-8-0 libutf8proc2 libcurl4
+        libstdc++6)
 else
   pkgs=(build-essential cmake pkg-config ninja-build git curl ca-certificates python3
         libmicrohttpd-dev libcjson-dev libuv1-dev check libpcre2-dev libutf8proc-dev

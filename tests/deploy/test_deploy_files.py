@@ -39,7 +39,8 @@ def test_entrypoint_maps_environment_to_flags():
     tmp = tempfile.mkdtemp(prefix="rosa-ep-")
     env = dict(os.environ, ROSA_SERVER_BIN=SERVER, ROSA_HOST="127.0.0.1", ROSA_PORT="0",
                ROSA_REPLICA_ID="ep-1", ROSA_API_KEY="k9", ROSA_MAX_TOKENS="3",
-               ROSA_CACHE_DIR=os.path.join(tmp, "demo"), ROSA_LOG_FORMAT="json")
+               ROSA_CACHE_DIR=os.path.join(tmp, "demo"), ROSA_LOG_FORMAT="json",
+               ROSA_DEVICE="cpu")
     log = open(os.path.join(tmp, "log"), "w+")
     p = subprocess.Popen([os.path.join(DEPLOY, "docker-entrypoint.sh"), "--model-name", "demo-x"],
                          env=env, stdout=log, stderr=log)
@@ -101,6 +102,8 @@ def test_runtime_packages_cover_the_binaries():
         for lib in needed:
             if lib.startswith(("libasan", "libubsan")):
                 continue  # sanitizer builds only
+            if lib.startswith(("libcudart", "libcublas", "libcuda.")):
+                continue  # CUDA builds: carried by the nvidia/cuda runtime base image
             pkg = owner_package(ldd.get(lib, ""))
             assert pkg, (binary, lib)
             assert pkg in runtime | base, f"{binary} loads {lib} from {pkg}: add it to --runtime"
@@ -118,6 +121,7 @@ def test_dockerfiles():
         if cuda == "ON":
             assert "devel" in froms[0] and "runtime" in froms[1], froms
         assert "deploy/install-deps.sh &&" in d and "install-deps.sh --runtime" in d
+        assert ("ROSA_DEVICE=cuda" in d) == (cuda == "ON"), name
         assert re.search(rf"ROSA_CUDA={cuda} .*deploy/build\.sh", d), name
         users = re.findall(r"^USER (\S+)", d, re.M)
         assert users and users[-1] not in ("root", "0"), users
