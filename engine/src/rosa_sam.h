@@ -3,49 +3,40 @@
  * Implements ROSA-SPEC section 3 exactly, one time step at a time.  One route is touched by one
  * thread at a time; routes are independent, so a layer runs its routes in parallel.
  *
- * Layout (why it is compact; numbers per k-run at M = 4, see docs/PERFORMANCE.md):
- * - prefix states P_i (the state whose longest string is the first i run symbols; P_0 is the
- *   root) live in `ps`, indexed by i, 8 bytes each.  Their length is i, and their transition on
- *   run symbol i always goes to P_{i+1} (a solid edge is never redirected), so that "spine" edge
- *   is implicit: only its symbol is stored.  Other out-edges of a prefix state are rare; a flag
- *   sends the lookup to a small hash map.
- * - clone states live in `cs`, 20 bytes each, with up to two edges inline; more edges go to an
- *   edge block in `pool` (sparse: symbols + targets searched 8 at a time; dense: one target per
- *   symbol for states with many edges, such as the root).
- * State ids: a prefix state is its index i, a clone j is ROSA__CLONE | j, ROSA__NONE is none.
- * Sizes are limited to ROSA__MAX_RUNS k-runs per route (ROSA_ERR_LIMIT beyond). */
+ * Layout (why it is compact; measured numbers in docs/PERFORMANCE.md).  All states live in one
+ * array of 32-bit words, `st`, in creation order; a state's id is the offset of its first word.
+ * - A prefix state P_i (longest string = the first i run symbols; P_0 is the root, id 0) takes
+ *   2 words: suffix link + flags, and last_end + the symbol of run i.  Its transition on run
+ *   symbol i always goes to P_{i+1} (a solid edge is never redirected), so that "spine" edge is
+ *   implicit: P_{i+1} is the next record, or the one after a clone made in the same step (a
+ *   flag says which).  Other out-edges of a prefix state are rare; a flag sends the lookup to a
+ *   small hash map.  Its length i is needed only when such an edge is followed; it is found
+ *   from a sample of every 64th prefix state's id and a short walk along the spine.
+ * - A clone takes 5 words: link + flags, last_end + symbol 0, length + symbol 1, and two inline
+ *   edge targets, or (flag) the offset of an edge block in `pool`: sparse (symbols searched 8
+ *   at a time, then targets) or dense (one target per symbol, for states with many edges).
+ * Both kinds start with link and last_end, so suffix-chain walks need not tell them apart.
+ * Limits: ROSA__MAX_RUNS k-runs per route (16.7 M; ROSA_ERR_LIMIT beyond), times < 2^31. */
 #ifndef ROSA_SAM_H
 #define ROSA_SAM_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define ROSA__ID_BITS 25
-#define ROSA__CLONE (1u << 24)
+#define ROSA__ID_BITS 27
 #define ROSA__NONE ((1u << ROSA__ID_BITS) - 1)
 #define ROSA__MAX_RUNS ((1u << 24) - 2)
-#define ROSA__NCLASS 6 /* sparse edge-block classes: capacity 4 << class */
-
-typedef struct rosa__pstate {
-    uint32_t link; /* bits 0-24: suffix link id; bit 31: has edges besides the spine */
-    uint32_t le;   /* bits 0-23: last_end; bits 24-31: symbol of the spine edge (run i) */
-} rosa__pstate;
-
-typedef struct rosa__cstate {
-    uint32_t len;  /* bits 0-23: longest string length; bits 24-31: symbol of inline edge 0 */
-    uint32_t link; /* bits 0-24: suffix link id; bits 25-26: inline edges 0..2, or 3 = block */
-    uint32_t le;   /* bits 0-23: last_end; bits 24-31: symbol of inline edge 1 */
-    uint32_t a, b; /* inline edge targets, or a = edge block offset in pool */
-} rosa__cstate;
+#define ROSA__NCLASS 3 /* sparse edge-block classes: capacity 4 << class (4, 8, 16) */
 
 typedef struct rosa__route {
-    rosa__pstate *ps;   /* [nps] prefix states P_0 .. P_E+1 */
-    rosa__cstate *cs;   /* [ncs] clone states */
-    uint32_t *pool;     /* [npool] edge blocks */
-    uint32_t *xmap;     /* [2 * capx] open addressing: prefix index + 1 (0: empty), block */
-    int32_t *start;     /* [nps - 1] start time of run n */
-    uint8_t *vsym;      /* [nps - 1] value symbol at start[n] */
-    uint32_t nps, capps, ncs, capcs, npool, cappool, nx, capx, capruns;
+    uint32_t *st;       /* [capst] state records (see above) */
+    uint32_t *pool;     /* [cappool] edge blocks */
+    uint32_t *xmap;     /* [2 * capx] prefix states with extra edges: id + 1 (0: empty), block */
+    uint32_t *psample;  /* [capsample] id of P_{64k}: lengths of prefix states on demand */
+    uint8_t *runs;      /* [5 * capruns] run n at 5n: start time (uint32, native order), vsym */
+    uint32_t nst, capst, npool, cappool, nx, capx, nruns, capruns, capsample;
+    uint32_t last;      /* id of the newest prefix state */
+    uint32_t rootx;     /* edge block of the root's extra edges (the root is not in xmap) */
     uint32_t freel[ROSA__NCLASS]; /* free sparse blocks per class, ROSA__NONE-terminated */
     uint32_t kd_log;    /* dense blocks cover symbols < 1 << kd_log (grows with symbols seen) */
     int64_t t;          /* time steps seen */
@@ -73,4 +64,25 @@ int64_t rosa__route_nruns(const rosa__route *r);
 
 /* Cap the heap bytes of this route (0: no cap); growth beyond fails with ROSA_ERR_LIMIT. */
 void rosa__route_set_max_bytes(rosa__route *r, size_t max_bytes);
+
+/* ---- internal to rosa_sam*.c: storage helpers (rosa_sam_edges.c) ----
+ * Edge block at pool offset o: pool[o] = count | class << 16 | log2(width) << 20; a sparse
+ * block of class k has 4 << k symbol bytes then as many targets; a dense block (class
+ * ROSA__DENSE) has `width` targets indexed by symbol, ROSA__NONE where absent. */
+#define ROSA__DENSE 15u
+#define ROSA__RUN_BYTES 5 /* one k-run: start time and value symbol, read with one miss */
+
+int rosa__sam_grow(rosa__route *r, void **p, uint32_t *cap, uint64_t need, size_t elem, uint32_t min);
+/* A new empty block able to hold `need` edges. */
+int rosa__sam_block_new(rosa__route *r, unsigned need, uint32_t *off);
+/* Add edge (c -> t) to the block at *off, which has none on c; the block may move (*off). */
+int rosa__sam_block_add(rosa__route *r, uint32_t *off, unsigned c, uint32_t t);
+/* A copy of block o. */
+int rosa__sam_block_dup(rosa__route *r, uint32_t o, uint32_t *off);
+/* The edges of block o into sym[] / tgt[] (room for 256); returns their number. */
+unsigned rosa__sam_block_list(const uint32_t *pool, uint32_t o, uint8_t *sym, uint32_t *tgt);
+/* Extra-edge map of prefix states (not the root): the slot of id (its block is
+ * xmap[2*slot+1]), and insertion. */
+uint32_t rosa__sam_xslot(const rosa__route *r, uint32_t id);
+int rosa__sam_xput(rosa__route *r, uint32_t id, uint32_t block);
 #endif
