@@ -63,41 +63,47 @@ static inline uint32_t rosa__spine_next(uint32_t s, uint32_t w0) {
     return s + PW + CW * ((w0 >> CF_SHIFT) & 1);
 }
 
-/* Target of the edge on c in block o, or NONE. */
-static inline uint32_t rosa__block_find(const uint32_t *pool, uint32_t o, unsigned c) {
-    uint32_t h = pool[o];
-    unsigned n = h & 0xFFFF, cls = (h >> 16) & 15;
-    if (cls == ROSA__DENSE) return c < (1u << ((h >> 20) & 15)) ? pool[o + 1 + c] : NONE;
+/* Index j of symbol c among the symbols of sparse block (o, code), or -1.  Unused slots
+ * repeat the first symbol, so the lowest match is always a real edge and no count is read. */
+static inline int rosa__sparse_index(const uint32_t *pool, uint32_t o, unsigned code, unsigned c) {
     const uint8_t *sy = (const uint8_t *)(pool + o + 1);
     const uint64_t ones = 0x0101010101010101ull, pat = ones * c;
-    /* 8 symbols per step: a zero byte in sym ^ pat marks a match; the lowest flagged byte is
-     * always a true match.  Bytes past n are garbage (still inside the block), hence j < n. */
-    for (unsigned i = 0; i < n; i += 8) {
-        uint64_t w;
+    uint64_t w, x, z;
+    memcpy(&w, sy, 8); /* class 0 holds 4 symbols: the other 4 bytes are target 0, masked */
+    x = w ^ pat;
+    z = (x - ones) & ~x & (ones << 7) & (code ? ~0ull : 0x80808080ull);
+    if (z) return (int)((unsigned)__builtin_ctzll(z) >> 3);
+    for (unsigned i = 8; i < (4u << code); i += 8) {
         memcpy(&w, sy + i, 8);
-        uint64_t x = w ^ pat;
-        uint64_t z = (x - ones) & ~x & (ones << 7);
-        if (z) {
-            unsigned j = i + ((unsigned)__builtin_ctzll(z) >> 3);
-            return j < n ? pool[o + 1 + (1u << cls) + j] : NONE;
-        }
+        x = w ^ pat;
+        z = (x - ones) & ~x & (ones << 7);
+        if (z) return (int)(i + ((unsigned)__builtin_ctzll(z) >> 3));
     }
-    return NONE;
+    return -1;
 }
 
-/* Index in pool of the target word of the edge on c in block o, or 0 if there is none. */
-static uint32_t rosa__block_slot(const uint32_t *pool, uint32_t o, unsigned c) {
-    uint32_t h = pool[o];
-    unsigned n = h & 0xFFFF, cls = (h >> 16) & 15;
-    if (cls == ROSA__DENSE)
-        return c < (1u << ((h >> 20) & 15)) && pool[o + 1 + c] != NONE ? o + 1 + c : 0;
-    const uint8_t *sy = (const uint8_t *)(pool + o + 1);
-    for (unsigned j = 0; j < n; j++)
-        if (sy[j] == c) return o + 1 + (1u << cls) + j;
-    return 0;
+/* The word holding the target of the edge on c in block h, or NULL. */
+static inline uint32_t *rosa__block_word(uint32_t *pool, uint32_t h, unsigned c) {
+    uint32_t o = h & ROSA__OFF_MASK;
+    unsigned code = h >> ROSA__CODE_SHIFT;
+    if (code >= ROSA__DENSE_CODE)
+        return c < (1u << (code - ROSA__DENSE_CODE)) && pool[o + 1 + c] != NONE ? &pool[o + 1 + c]
+                                                                               : NULL;
+    int j = rosa__sparse_index(pool, o, code, c);
+    return j >= 0 ? &pool[o + 1 + (1u << code) + (unsigned)j] : NULL;
 }
 
-/* The extra-edge block of prefix state s (flag F_X set). */
+/* Target of the edge on c in block h, or NONE. */
+static inline uint32_t rosa__block_find(const uint32_t *pool, uint32_t h, unsigned c) {
+    uint32_t o = h & ROSA__OFF_MASK;
+    unsigned code = h >> ROSA__CODE_SHIFT;
+    if (code >= ROSA__DENSE_CODE)
+        return c < (1u << (code - ROSA__DENSE_CODE)) ? pool[o + 1 + c] : NONE;
+    int j = rosa__sparse_index(pool, o, code, c);
+    return j >= 0 ? pool[o + 1 + (1u << code) + (unsigned)j] : NONE;
+}
+
+/* The extra-edge block handle of prefix state s (flag F_X set). */
 static inline uint32_t rosa__xblock(const rosa__route *r, uint32_t s) {
     return s == 0 ? r->rootx : r->xmap[2 * rosa__sam_xslot(r, s) + 1];
 }
@@ -148,19 +154,15 @@ static inline uint32_t rosa__len(const rosa__route *r, uint32_t s) {
 
 /* The word holding the target of the stored edge of s on c, or NULL (no edge, or the spine). */
 static uint32_t *rosa__edge_word(rosa__route *r, uint32_t s, unsigned c) {
-    uint32_t *w = r->st + s, o;
+    uint32_t *w = r->st + s;
     if (!(w[W_LINK] & F_CLONE)) {
         if (((w[W_LE] >> 24) == c && s != r->last) || !(w[W_LINK] & F_X)) return NULL;
-        o = rosa__xblock(r, s);
-    } else if (!(w[W_LINK] & F_BLOCK)) {
-        if ((w[W_LE] >> 24) == c && w[W_A] != NONE) return &w[W_A];
-        if ((w[W_LEN] >> 24) == c && w[W_B] != NONE) return &w[W_B];
-        return NULL;
-    } else {
-        o = w[W_A];
+        return rosa__block_word(r->pool, rosa__xblock(r, s), c);
     }
-    uint32_t slot = rosa__block_slot(r->pool, o, c);
-    return slot ? &r->pool[slot] : NULL;
+    if (w[W_LINK] & F_BLOCK) return rosa__block_word(r->pool, w[W_A], c);
+    if ((w[W_LE] >> 24) == c && w[W_A] != NONE) return &w[W_A];
+    if ((w[W_LEN] >> 24) == c && w[W_B] != NONE) return &w[W_B];
+    return NULL;
 }
 
 /* ---------------------------------------------------------------- building */
@@ -187,14 +189,28 @@ static NOINLINE int rosa__add_xedge(rosa__route *r, uint32_t s, unsigned c, uint
 
 /* Move the two inline edges of clone s and a third one (c -> t) into a new block. */
 static NOINLINE int rosa__spill(rosa__route *r, uint32_t s, unsigned c, uint32_t t) {
-    uint32_t *w = r->st + s, o;
-    int err = rosa__sam_block_new(r, 3, &o);
+    uint32_t h;
+    int err = rosa__sam_block_new(r, 3, &h);
     if (err) return err;
-    (void)rosa__sam_block_add(r, &o, w[W_LE] >> 24, w[W_A]); /* fits: no allocation */
-    (void)rosa__sam_block_add(r, &o, w[W_LEN] >> 24, w[W_B]);
-    (void)rosa__sam_block_add(r, &o, c, t);
+    uint32_t *w = r->st + s, o = h & ROSA__OFF_MASK, *pool = r->pool;
+    unsigned code = h >> ROSA__CODE_SHIFT, c0 = w[W_LE] >> 24, c1 = w[W_LEN] >> 24;
+    if (code >= ROSA__DENSE_CODE) {
+        pool[o + 1 + c0] = w[W_A];
+        pool[o + 1 + c1] = w[W_B];
+        pool[o + 1 + c] = t;
+    } else {
+        uint8_t *sy = (uint8_t *)(pool + o + 1);
+        memset(sy, (int)c0, 4u << code); /* unused slots repeat the first symbol */
+        sy[1] = (uint8_t)c1;
+        sy[2] = (uint8_t)c;
+        uint32_t *tg = pool + o + 1 + (1u << code);
+        tg[0] = w[W_A];
+        tg[1] = w[W_B];
+        tg[2] = t;
+    }
+    pool[o] = 3;
     w[W_LINK] |= F_BLOCK;
-    w[W_A] = o;
+    w[W_A] = h;
     w[W_B] = 0;
     return 0;
 }
@@ -204,17 +220,23 @@ static inline int rosa__add_edge(rosa__route *r, uint32_t s, unsigned c, uint32_
     uint32_t *w = r->st + s;
     if (!(w[W_LINK] & F_CLONE)) return rosa__add_xedge(r, s, c, t);
     if (w[W_LINK] & F_BLOCK) {
-        uint32_t o = w[W_A], h = r->pool[o];
-        unsigned n = h & 0xFFFF, cls = (h >> 16) & 15;
-        if (cls != ROSA__DENSE && n < (4u << cls)) { /* room in a sparse block */
+        uint32_t h = w[W_A], o = h & ROSA__OFF_MASK, n = r->pool[o];
+        unsigned code = h >> ROSA__CODE_SHIFT;
+        if (code >= ROSA__DENSE_CODE) {
+            if (c < (1u << (code - ROSA__DENSE_CODE))) {
+                r->pool[o + 1 + c] = t;
+                r->pool[o] = n + 1;
+                return 0;
+            }
+        } else if (n < (4u << code)) { /* room in a sparse block (never empty here) */
             ((uint8_t *)(r->pool + o + 1))[n] = (uint8_t)c;
-            r->pool[o + 1 + (1u << cls) + n] = t;
-            r->pool[o] = h + 1;
+            r->pool[o + 1 + (1u << code) + n] = t;
+            r->pool[o] = n + 1;
             return 0;
         }
-        int err = rosa__sam_block_add(r, &o, c, t);
+        int err = rosa__sam_block_add(r, &h, c, t);
         if (err) return err;
-        w[W_A] = o;
+        w[W_A] = h;
         return 0;
     }
     if (w[W_A] == NONE) {

@@ -36,7 +36,7 @@ typedef struct rosa__route {
     uint8_t *runs;      /* [5 * capruns] run n at 5n: start time (uint32, native order), vsym */
     uint32_t nst, capst, npool, cappool, nx, capx, nruns, capruns, capsample;
     uint32_t last;      /* id of the newest prefix state */
-    uint32_t rootx;     /* edge block of the root's extra edges (the root is not in xmap) */
+    uint32_t rootx;     /* block handle of the root's extra edges (the root is not in xmap) */
     uint32_t freel[ROSA__NCLASS]; /* free sparse blocks per class, ROSA__NONE-terminated */
     uint32_t kd_log;    /* dense blocks cover symbols < 1 << kd_log (grows with symbols seen) */
     int64_t t;          /* time steps seen */
@@ -66,22 +66,25 @@ int64_t rosa__route_nruns(const rosa__route *r);
 void rosa__route_set_max_bytes(rosa__route *r, size_t max_bytes);
 
 /* ---- internal to rosa_sam*.c: storage helpers (rosa_sam_edges.c) ----
- * Edge block at pool offset o: pool[o] = count | class << 16 | log2(width) << 20; a sparse
- * block of class k has 4 << k symbol bytes then as many targets; a dense block (class
- * ROSA__DENSE) has `width` targets indexed by symbol, ROSA__NONE where absent. */
-#define ROSA__DENSE 15u
+ * Edge blocks live in pool and are named by a handle: word offset | code << 28.  Code 0..2: a
+ * sparse block of capacity 4 << code: [count][symbols, 1 byte each, unused slots repeat the
+ * first symbol][targets].  Code 3 + w: a dense block: [count][1 << w targets indexed by symbol,
+ * ROSA__NONE where absent]. */
+#define ROSA__OFF_MASK 0x0FFFFFFFu
+#define ROSA__CODE_SHIFT 28
+#define ROSA__DENSE_CODE 3u
 #define ROSA__RUN_BYTES 5 /* one k-run: start time and value symbol, read with one miss */
 
 int rosa__sam_grow(rosa__route *r, void **p, uint32_t *cap, uint64_t need, size_t elem, uint32_t min);
-/* A new empty block able to hold `need` edges. */
-int rosa__sam_block_new(rosa__route *r, unsigned need, uint32_t *off);
-/* Add edge (c -> t) to the block at *off, which has none on c; the block may move (*off). */
-int rosa__sam_block_add(rosa__route *r, uint32_t *off, unsigned c, uint32_t t);
-/* A copy of block o. */
-int rosa__sam_block_dup(rosa__route *r, uint32_t o, uint32_t *off);
-/* The edges of block o into sym[] / tgt[] (room for 256); returns their number. */
-unsigned rosa__sam_block_list(const uint32_t *pool, uint32_t o, uint8_t *sym, uint32_t *tgt);
-/* Extra-edge map of prefix states (not the root): the slot of id (its block is
+/* A new empty block able to hold `need` edges (handle in *h). */
+int rosa__sam_block_new(rosa__route *r, unsigned need, uint32_t *h);
+/* Add edge (c -> t) to block *h, which has none on c; the block may move (*h changes). */
+int rosa__sam_block_add(rosa__route *r, uint32_t *h, unsigned c, uint32_t t);
+/* A copy of block h. */
+int rosa__sam_block_dup(rosa__route *r, uint32_t h, uint32_t *out);
+/* The edges of block h into sym[] / tgt[] (room for 256); returns their number. */
+unsigned rosa__sam_block_list(const uint32_t *pool, uint32_t h, uint8_t *sym, uint32_t *tgt);
+/* Extra-edge map of prefix states (not the root): the slot of id (its block handle is
  * xmap[2*slot+1]), and insertion. */
 uint32_t rosa__sam_xslot(const rosa__route *r, uint32_t id);
 int rosa__sam_xput(rosa__route *r, uint32_t id, uint32_t block);

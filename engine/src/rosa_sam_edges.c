@@ -43,115 +43,111 @@ int rosa__sam_grow(rosa__route *r, void **p, uint32_t *cap, uint64_t need, size_
 
 /* ---------------------------------------------------------------- edge blocks */
 
-static uint32_t rosa__class_words(unsigned cls) {
-    uint32_t cap = 4u << cls;
+#define OFF(h) ((h) & ROSA__OFF_MASK)
+#define CODE(h) ((h) >> ROSA__CODE_SHIFT)
+#define HANDLE(o, code) ((o) | (uint32_t)(code) << ROSA__CODE_SHIFT)
+
+static uint32_t rosa__code_words(unsigned code) {
+    if (code >= ROSA__DENSE_CODE) return 1 + (1u << (code - ROSA__DENSE_CODE));
+    uint32_t cap = 4u << code;
     return 1 + cap / 4 + cap;
 }
 
-/* Smallest block kind holding `need` edges: a sparse class, or dense when a dense block is no
- * bigger or a sparse search would take more than two 8-symbol steps. */
-static unsigned rosa__pick_class(const rosa__route *r, unsigned need) {
-    uint32_t dense_words = 1 + (1u << r->kd_log);
-    for (unsigned cls = 0; cls < ROSA__NCLASS; cls++) {
-        if ((4u << cls) < need) continue;
-        return rosa__class_words(cls) >= dense_words ? ROSA__DENSE : cls;
+/* Smallest block kind holding `need` edges: a sparse class, or dense (as wide as the symbols
+ * seen so far) when that is no bigger or a sparse search would take more than two 8-byte
+ * steps. */
+static unsigned rosa__pick_code(const rosa__route *r, unsigned need) {
+    unsigned dense = ROSA__DENSE_CODE + r->kd_log;
+    for (unsigned code = 0; code < ROSA__NCLASS; code++) {
+        if ((4u << code) < need) continue;
+        return rosa__code_words(code) >= rosa__code_words(dense) ? dense : code;
     }
-    return ROSA__DENSE;
+    return dense;
 }
 
-static int rosa__block_alloc(rosa__route *r, unsigned cls, uint32_t *off) {
-    uint32_t o, words = cls == ROSA__DENSE ? 1 + (1u << r->kd_log) : rosa__class_words(cls);
-    if (cls != ROSA__DENSE && r->freel[cls] != ROSA__NONE) {
-        o = r->freel[cls];
-        r->freel[cls] = r->pool[o + 1];
+static int rosa__block_alloc(rosa__route *r, unsigned code, uint32_t *h) {
+    uint32_t o, words = rosa__code_words(code);
+    if (code < ROSA__NCLASS && r->freel[code] != ROSA__NONE) {
+        o = r->freel[code];
+        r->freel[code] = r->pool[o + 1];
     } else {
-        /* offset 0 stays unused so that a slot index of 0 can mean "absent" */
-        uint32_t base = r->npool ? r->npool : 1;
+        uint32_t base = r->npool;
+        if ((uint64_t)base + words > ROSA__OFF_MASK) return ROSA_ERR_LIMIT;
         int err = rosa__sam_grow(r, (void **)&r->pool, &r->cappool, (uint64_t)base + words,
                                  sizeof(uint32_t), 64);
         if (err) return err;
         o = base;
         r->npool = base + words;
     }
-    if (cls == ROSA__DENSE) {
-        r->pool[o] = ROSA__DENSE << 16 | r->kd_log << 20;
+    r->pool[o] = 0;
+    if (code >= ROSA__DENSE_CODE)
         for (uint32_t i = 1; i < words; i++) r->pool[o + i] = ROSA__NONE;
-    } else {
-        r->pool[o] = cls << 16;
-    }
-    *off = o;
+    *h = HANDLE(o, code);
     return 0;
 }
 
-int rosa__sam_block_new(rosa__route *r, unsigned need, uint32_t *off) {
-    return rosa__block_alloc(r, rosa__pick_class(r, need), off);
+int rosa__sam_block_new(rosa__route *r, unsigned need, uint32_t *h) {
+    return rosa__block_alloc(r, rosa__pick_code(r, need), h);
 }
 
-static void rosa__block_release(rosa__route *r, uint32_t o) {
-    unsigned cls = (r->pool[o] >> 16) & 15;
-    if (cls == ROSA__DENSE) return; /* rare (a wider alphabet appeared): not reused */
-    r->pool[o + 1] = r->freel[cls];
-    r->freel[cls] = o;
+static void rosa__block_release(rosa__route *r, uint32_t h) {
+    if (CODE(h) >= ROSA__DENSE_CODE) return; /* rare (a wider alphabet appeared): not reused */
+    r->pool[OFF(h) + 1] = r->freel[CODE(h)];
+    r->freel[CODE(h)] = OFF(h);
 }
 
-int rosa__sam_block_add(rosa__route *r, uint32_t *off, unsigned c, uint32_t t) {
-    uint32_t o = *off, h = r->pool[o];
-    unsigned n = h & 0xFFFF, cls = (h >> 16) & 15;
-    if (cls == ROSA__DENSE) {
-        if (c < (1u << ((h >> 20) & 15))) {
-            r->pool[o + 1 + c] = t;
-            r->pool[o] = h + 1;
+/* Move the edges of block *h into a bigger one (a dense block stays dense, and gets as wide
+ * as the symbols seen so far). */
+static int rosa__block_grow(rosa__route *r, uint32_t *h) {
+    uint32_t nh, old = *h, n = r->pool[OFF(old)];
+    int err = rosa__block_alloc(r, CODE(old) >= ROSA__DENSE_CODE ? ROSA__DENSE_CODE + r->kd_log
+                                                                 : rosa__pick_code(r, n + 1), &nh);
+    if (err) return err;
+    uint8_t sym[256];
+    uint32_t tgt[256];
+    unsigned k = rosa__sam_block_list(r->pool, old, sym, tgt);
+    for (unsigned i = 0; i < k; i++) (void)rosa__sam_block_add(r, &nh, sym[i], tgt[i]); /* fits */
+    rosa__block_release(r, old);
+    *h = nh;
+    return 0;
+}
+
+int rosa__sam_block_add(rosa__route *r, uint32_t *h, unsigned c, uint32_t t) {
+    for (;;) {
+        uint32_t o = OFF(*h), n = r->pool[o];
+        unsigned code = CODE(*h);
+        if (code >= ROSA__DENSE_CODE) {
+            if (c < (1u << (code - ROSA__DENSE_CODE))) {
+                r->pool[o + 1 + c] = t;
+                r->pool[o] = n + 1;
+                return 0;
+            }
+        } else if (n < (4u << code)) {
+            uint8_t *sy = (uint8_t *)(r->pool + o + 1);
+            if (n == 0) memset(sy, (int)c, 4u << code); /* unused slots repeat the first symbol */
+            sy[n] = (uint8_t)c;
+            r->pool[o + 1 + (1u << code) + n] = t;
+            r->pool[o] = n + 1;
             return 0;
         }
-    } else if (n < (4u << cls)) {
-        ((uint8_t *)(r->pool + o + 1))[n] = (uint8_t)c;
-        r->pool[o + 1 + (1u << cls) + n] = t;
-        r->pool[o] = h + 1;
-        return 0;
+        int err = rosa__block_grow(r, h);
+        if (err) return err;
     }
-    /* full, or dense and too narrow: move to a bigger block (a dense block stays dense) */
-    unsigned ncls = cls == ROSA__DENSE ? ROSA__DENSE : rosa__pick_class(r, n + 1);
-    uint32_t no;
-    int err = rosa__block_alloc(r, ncls, &no);
-    if (err) return err;
-    uint32_t *pool = r->pool;
-    if (cls == ROSA__DENSE) {
-        memcpy(pool + no + 1, pool + o + 1, ((size_t)1 << ((h >> 20) & 15)) * sizeof(uint32_t));
-    } else if (ncls == ROSA__DENSE) {
-        const uint8_t *sy = (const uint8_t *)(pool + o + 1);
-        for (unsigned i = 0; i < n; i++) pool[no + 1 + sy[i]] = pool[o + 1 + (1u << cls) + i];
-    } else {
-        memcpy(pool + no + 1, pool + o + 1, n);
-        memcpy(pool + no + 1 + (1u << ncls), pool + o + 1 + (1u << cls), n * sizeof(uint32_t));
-    }
-    pool[no] += n;
-    rosa__block_release(r, o);
-    *off = no;
-    return rosa__sam_block_add(r, off, c, t);
 }
 
-int rosa__sam_block_dup(rosa__route *r, uint32_t o, uint32_t *off) {
-    uint32_t h = r->pool[o], no;
-    unsigned cls = (h >> 16) & 15;
-    int err = rosa__block_alloc(r, cls, &no);
+int rosa__sam_block_dup(rosa__route *r, uint32_t h, uint32_t *out) {
+    unsigned code = CODE(h);
+    int err = rosa__block_alloc(r, code, out);
     if (err) return err;
-    if (cls == ROSA__DENSE) {
-        /* the copy has the current width, at least as wide as the original */
-        memcpy(r->pool + no + 1, r->pool + o + 1, ((size_t)1 << ((h >> 20) & 15)) * sizeof(uint32_t));
-        r->pool[no] |= h & 0xFFFF;
-    } else {
-        memcpy(r->pool + no, r->pool + o, rosa__class_words(cls) * sizeof(uint32_t));
-    }
-    *off = no;
+    memcpy(r->pool + OFF(*out), r->pool + OFF(h), rosa__code_words(code) * sizeof(uint32_t));
     return 0;
 }
 
-unsigned rosa__sam_block_list(const uint32_t *pool, uint32_t o, uint8_t *sym, uint32_t *tgt) {
-    uint32_t h = pool[o];
-    unsigned n = h & 0xFFFF, cls = (h >> 16) & 15, k = 0;
-    if (cls == ROSA__DENSE) {
-        unsigned width = 1u << ((h >> 20) & 15);
-        for (unsigned c = 0; c < width; c++)
+unsigned rosa__sam_block_list(const uint32_t *pool, uint32_t h, uint8_t *sym, uint32_t *tgt) {
+    uint32_t o = OFF(h), n = pool[o];
+    unsigned code = CODE(h), k = 0;
+    if (code >= ROSA__DENSE_CODE) {
+        for (unsigned c = 0; c < (1u << (code - ROSA__DENSE_CODE)); c++)
             if (pool[o + 1 + c] != ROSA__NONE) {
                 sym[k] = (uint8_t)c;
                 tgt[k++] = pool[o + 1 + c];
@@ -159,7 +155,7 @@ unsigned rosa__sam_block_list(const uint32_t *pool, uint32_t o, uint8_t *sym, ui
         return k;
     }
     memcpy(sym, pool + o + 1, n);
-    memcpy(tgt, pool + o + 1 + (1u << cls), n * sizeof(uint32_t));
+    memcpy(tgt, pool + o + 1 + (1u << code), n * sizeof(uint32_t));
     return n;
 }
 
