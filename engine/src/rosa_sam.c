@@ -383,6 +383,7 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
     if (!r->nst && (err = rosa__start(r))) return rosa__fail(r, err);
     uint32_t cursor = r->cursor;
     unsigned moved = r->moved, prev_k = r->prev_k, prev_q = r->prev_q;
+    unsigned csym = cursor ? r->csym : 256; /* last symbol of the cursor's strings */
     int64_t t = r->t;
     for (int i = 0; i < T; i++, t++) {
         size_t at = (size_t)i * stride;
@@ -407,7 +408,10 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
             moved = 0;
             prev_q = q;
         }
-        uint32_t s = cursor, ns;
+        /* Runs never repeat a symbol, so every string of a non-root state ends with the symbol
+         * that led to it (the cursor's is csym), and none of them can be followed by that
+         * symbol again: the walk would end at the root.  Repeated query symbols hit this. */
+        uint32_t s = q == csym ? 0 : cursor, ns;
         while ((ns = rosa__trans(r, s, q)) == NONE && s != 0) s = r->st[s + W_LINK] & ID_MASK;
         int16_t out = -1;
         int32_t d = -1;
@@ -422,6 +426,7 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
             }
             if (!moved) {
                 cursor = ns;
+                csym = q;
                 moved = 1;
             }
         }
@@ -432,6 +437,7 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
     r->moved = (uint8_t)moved;
     r->prev_k = (uint8_t)prev_k;
     r->prev_q = (uint8_t)prev_q;
+    r->csym = (uint8_t)csym;
     r->t = t;
     return 0;
 }

@@ -44,6 +44,7 @@ typedef struct rosa__route {
     uint32_t cursor;    /* query cursor s */
     int err;            /* sticky error: once a step failed the route refuses further input */
     uint8_t moved, prev_k, prev_q;
+    uint8_t csym;       /* the symbol every string of the cursor state ends with */
 } rosa__route;
 
 void rosa__route_init(rosa__route *r);
