@@ -113,6 +113,50 @@ static void ref_step(ref_route *r, int q, int k, int v, int *vout, int *dest) {
     r->t++;
 }
 
+/* Number of states of the suffix automaton of the run string S[0..n), by the textbook online
+ * construction with dense tables: the minimal automaton, to check that the route's (which
+ * stores lengths and edges differently) makes no redundant clones. */
+static int64_t textbook_sam_states(const uint8_t *S, int n) {
+    int cap = 2 * n + 2, sz = 1, last = 0;
+    int *len = calloc((size_t)cap, sizeof *len), *link = malloc((size_t)cap * sizeof *link);
+    int *next = malloc((size_t)cap * 256 * sizeof *next);
+    ck_assert(len && link && next);
+    link[0] = -1;
+    memset(next, -1, 256 * sizeof *next);
+    for (int i = 0; i < n; i++) {
+        int c = S[i], cur = sz++, p = last;
+        len[cur] = len[last] + 1;
+        memset(next + (size_t)cur * 256, -1, 256 * sizeof *next);
+        while (p >= 0 && next[(size_t)p * 256 + c] < 0) {
+            next[(size_t)p * 256 + c] = cur;
+            p = link[p];
+        }
+        if (p < 0) {
+            link[cur] = 0;
+        } else {
+            int q = next[(size_t)p * 256 + c];
+            if (len[p] + 1 == len[q]) {
+                link[cur] = q;
+            } else {
+                int cl = sz++;
+                len[cl] = len[p] + 1;
+                link[cl] = link[q];
+                memcpy(next + (size_t)cl * 256, next + (size_t)q * 256, 256 * sizeof *next);
+                while (p >= 0 && next[(size_t)p * 256 + c] == q) {
+                    next[(size_t)p * 256 + c] = cl;
+                    p = link[p];
+                }
+                link[q] = link[cur] = cl;
+            }
+        }
+        last = cur;
+    }
+    free(len);
+    free(link);
+    free(next);
+    return sz;
+}
+
 /* ---------------------------------------------------------------- stream generators */
 
 enum { DIST_RANDOM, DIST_LOW, DIST_REPEAT, DIST_GROW, NDIST };
@@ -123,15 +167,16 @@ typedef struct {
     uint8_t *q, *k, *v;
 } stream;
 
-/* One symbol stream of the given distribution over K symbols. */
-static void gen_syms(uint64_t *g, int dist, int K, int T, uint8_t *out) {
+/* One symbol stream of the given distribution over K symbols.  A low-entropy stream uses the
+ * alphabet alpha[] when given (so q, k and v can share one), else draws its own. */
+static void gen_syms(uint64_t *g, int dist, int K, int T, uint8_t *out, const uint8_t *alpha) {
     if (dist == DIST_RANDOM) {
         for (int t = 0; t < T; t++) out[t] = (uint8_t)rng_below(g, (unsigned)K);
     } else if (dist == DIST_LOW) {
-        /* 2 or 3 distinct symbols, skewed: 70/20/10 or 80/20 */
+        /* 2 or 3 symbols (not always distinct), skewed: 70/20/10 or 80/20 */
         int d = K == 2 ? 2 : 2 + (int)rng_below(g, 2);
         uint8_t a[3];
-        for (int i = 0; i < d; i++) a[i] = (uint8_t)rng_below(g, (unsigned)K);
+        for (int i = 0; i < 3; i++) a[i] = alpha ? alpha[i] : (uint8_t)rng_below(g, (unsigned)K);
         for (int t = 0; t < T; t++) {
             unsigned x = rng_below(g, 100);
             out[t] = d == 2 ? a[x < 80 ? 0 : 1] : a[x < 70 ? 0 : x < 90 ? 1 : 2];
@@ -165,14 +210,21 @@ static void gen_stream(uint64_t *g, int dist, int qk, int M, int T, stream *s) {
     s->k = malloc((size_t)T + 1);
     s->v = malloc((size_t)T + 1);
     ck_assert(s->q && s->k && s->v);
-    gen_syms(g, dist, K, T, s->k);
-    for (int t = 0; t < T; t++) s->v[t] = (uint8_t)rng_below(g, (unsigned)K);
+    /* half the low-entropy streams share one alphabet between q, k and v */
+    uint8_t alpha[3];
+    for (int i = 0; i < 3; i++) alpha[i] = (uint8_t)rng_below(g, (unsigned)K);
+    const uint8_t *shared = rng_below(g, 2) ? alpha : NULL;
+    gen_syms(g, dist, K, T, s->k, shared);
+    if (shared && dist == DIST_LOW)
+        gen_syms(g, dist, K, T, s->v, shared);
+    else
+        for (int t = 0; t < T; t++) s->v[t] = (uint8_t)rng_below(g, (unsigned)K);
     if (qk == QK_INDEP) {
-        gen_syms(g, dist, K, T, s->q);
+        gen_syms(g, dist, K, T, s->q, shared);
     } else if (qk == QK_SAME) {
         memcpy(s->q, s->k, (size_t)T);
     } else { /* the copy demo: k_t = q_{t-1}, v_t = k_t */
-        gen_syms(g, dist, K, T, s->q);
+        gen_syms(g, dist, K, T, s->q, shared);
         s->k[0] = (uint8_t)rng_below(g, (unsigned)K);
         for (int t = 1; t < T; t++) s->k[t] = s->q[t - 1];
         memcpy(s->v, s->k, (size_t)T);
@@ -244,6 +296,15 @@ static void check_route(uint64_t *g, const stream *s, const int *rv, const int *
         }
     }
     ck_assert_int_eq(rosa__route_nruns(&r), runs);
+    if (!chunked) {
+        uint8_t *S = malloc((size_t)runs + 1);
+        ck_assert(S);
+        int n = 0;
+        for (int t = 0; t < T; t++)
+            if (t == 0 || s->k[t] != s->k[t - 1]) S[n++] = s->k[t];
+        ck_assert_int_eq(rosa__route_nstates(&r), textbook_sam_states(S, n));
+        free(S);
+    }
     rosa__route_free(&r);
     ck_assert_int_eq(rosa__route_bytes(&r), 0);
     free(q);
@@ -258,12 +319,13 @@ static void check_route(uint64_t *g, const stream *s, const int *rv, const int *
 static const char *dist_name[NDIST] = {"random", "low-entropy", "repetitive", "growing"};
 static const char *qk_name[NQK] = {"q,k independent", "k = q delayed", "q == k"};
 
-/* nstreams streams of one family, lengths 1..maxT (a few long ones). */
-static void check_family(int dist, int M, int nstreams, int maxT, uint64_t seed) {
+/* nstreams streams of one family, lengths 1..maxT (a few long ones; all long if minT = maxT). */
+static void check_family(int dist, int M, int nstreams, int minT, int maxT, uint64_t seed) {
     uint64_t g = seed;
     for (int i = 0; i < nstreams; i++) {
         int qk = i % NQK;
-        int T = rng_below(&g, 10) == 0 ? maxT : 1 + (int)rng_below(&g, (unsigned)maxT / 4);
+        int T = rng_below(&g, 10) == 0 ? maxT : minT + (int)rng_below(&g, (unsigned)maxT / 4);
+        if (T > maxT) T = maxT;
         stream s;
         gen_stream(&g, dist, qk, M, T, &s);
         int *rv = malloc(sizeof(int) * (size_t)T), *rd = malloc(sizeof(int) * (size_t)T);
@@ -307,25 +369,31 @@ END_TEST
 
 START_TEST(brute_random) {
     static const int Ms[] = {1, 2, 4, 8};
-    for (int i = 0; i < 4; i++) check_family(DIST_RANDOM, Ms[i], 300, 1200, 1000 + (uint64_t)i);
+    for (int i = 0; i < 4; i++) check_family(DIST_RANDOM, Ms[i], 300, 1, 1200, 1000 + (uint64_t)i);
 }
 END_TEST
 
 START_TEST(brute_low_entropy) {
     static const int Ms[] = {1, 2, 4, 8};
-    for (int i = 0; i < 4; i++) check_family(DIST_LOW, Ms[i], 300, 1200, 2000 + (uint64_t)i);
+    for (int i = 0; i < 4; i++) check_family(DIST_LOW, Ms[i], 300, 1, 1200, 2000 + (uint64_t)i);
 }
 END_TEST
 
 START_TEST(brute_repetitive) {
     static const int Ms[] = {1, 2, 4, 8};
-    for (int i = 0; i < 4; i++) check_family(DIST_REPEAT, Ms[i], 300, 1200, 3000 + (uint64_t)i);
+    for (int i = 0; i < 4; i++) check_family(DIST_REPEAT, Ms[i], 300, 1, 1200, 3000 + (uint64_t)i);
 }
 END_TEST
 
 START_TEST(brute_growing_alphabet) {
-    check_family(DIST_GROW, 8, 200, 1500, 4000);
-    check_family(DIST_GROW, 4, 100, 600, 4001);
+    check_family(DIST_GROW, 8, 200, 1, 1500, 4000);
+    check_family(DIST_GROW, 4, 100, 1, 600, 4001);
+}
+END_TEST
+
+START_TEST(brute_long_streams) {
+    /* a few streams long enough for many sampled prefix states and wide dense blocks */
+    for (int dist = 0; dist < NDIST; dist++) check_family(dist, dist == DIST_GROW ? 8 : 4, 3, 4000, 4000, 5000 + (uint64_t)dist);
 }
 END_TEST
 
@@ -418,6 +486,7 @@ int main(void) {
     tcase_add_test(tc, brute_low_entropy);
     tcase_add_test(tc, brute_repetitive);
     tcase_add_test(tc, brute_growing_alphabet);
+    tcase_add_test(tc, brute_long_streams);
     tcase_add_test(tc, memory_follows_runs);
     tcase_add_test(tc, allocation_failure);
     suite_add_tcase(s, tc);

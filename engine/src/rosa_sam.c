@@ -28,7 +28,9 @@ enum { W_LINK = 0, W_LE = 1, W_LEN = 2, W_A = 3, W_B = 4, PW = 2, CW = 5 };
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define NOINLINE __attribute__((noinline))
+#define PREFETCH(p) __builtin_prefetch(p)
 #else
+#define PREFETCH(p) ((void)(p))
 #define LIKELY(x) (x)
 #define UNLIKELY(x) (x)
 #define NOINLINE
@@ -53,6 +55,10 @@ void rosa__route_free(rosa__route *r) {
 }
 
 int64_t rosa__route_nruns(const rosa__route *r) { return r->nruns; }
+
+int64_t rosa__route_nstates(const rosa__route *r) {
+    return r->nst ? 1 + (int64_t)r->nruns + r->nclones : 0;
+}
 
 void rosa__route_set_max_bytes(rosa__route *r, size_t max_bytes) { r->max_bytes = max_bytes; }
 
@@ -239,10 +245,8 @@ static inline int rosa__add_edge(rosa__route *r, uint32_t s, unsigned c, uint32_
         w[W_A] = h;
         return 0;
     }
-    if (w[W_A] == NONE) {
-        w[W_LE] = (w[W_LE] & LOW24) | c << 24;
-        w[W_A] = t;
-    } else if (w[W_B] == NONE) {
+    assert(w[W_A] != NONE); /* a clone is born with its original's edges (at least one) */
+    if (w[W_B] == NONE) {
         w[W_LEN] = (w[W_LEN] & LOW24) | c << 24;
         w[W_B] = t;
     } else {
@@ -258,6 +262,7 @@ static int rosa__clone(rosa__route *r, uint32_t q, uint32_t len, uint32_t *out) 
     int err;
     uint32_t id = r->nst;
     r->nst += CW;
+    r->nclones++;
     uint32_t *cl = r->st + id;
     const uint32_t *src = r->st + q;
     cl[W_LINK] = (src[W_LINK] & ID_MASK) | F_CLONE;
@@ -294,7 +299,7 @@ static int rosa__clone(rosa__route *r, uint32_t q, uint32_t len, uint32_t *out) 
 /* Append run symbol c as run n (the newest prefix state L = P_n): the standard online
  * construction, then last_end = n along the suffix chain of the new state.  The spec's walk
  * stops at the first state that already has n; none has (clones copy an older value), so the
- * walk always reaches the root. */
+ * walk always runs up to the root. */
 static int rosa__extend(rosa__route *r, unsigned c, uint32_t n) {
     int err;
     if (UNLIKELY(r->nst + PW + CW > r->capst)) { /* room for the new state and a clone */
@@ -346,7 +351,10 @@ static int rosa__extend(rosa__route *r, unsigned c, uint32_t n) {
         }
     }
     st[cur + W_LINK] |= link;
-    for (uint32_t v = cur; v != NONE;) {
+    /* the next extension starts with a lookup on link(cur): fetch its edge block meanwhile */
+    if (st[link + W_LINK] & F_BLOCK) PREFETCH(r->pool + (st[link + W_A] & ROSA__OFF_MASK));
+    /* the root's last_end is never read (it is no transition target), so stop below it */
+    for (uint32_t v = cur; v != 0;) {
         uint32_t *w = st + v;
         w[W_LE] = (w[W_LE] & ~LOW24) | n;
         v = w[W_LINK] & ID_MASK;
@@ -399,7 +407,8 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
             uint32_t start = (uint32_t)t;
             memcpy(run, &start, 4);
             run[4] = vs[at];
-            while (UNLIKELY(k >> r->kd_log)) r->kd_log++;
+            if (UNLIKELY(k >> r->kd_log))
+                while (k >> r->kd_log) r->kd_log++;
             if ((err = rosa__extend(r, k, n))) return rosa__fail(r, err);
             r->nruns = n + 1;
             prev_k = k;
@@ -425,6 +434,10 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
                 out = run[4];
             }
             if (!moved) {
+                /* the next query starts here: fetch its edge block and its link's record */
+                const uint32_t *nw = r->st + ns;
+                if (nw[W_LINK] & F_BLOCK) PREFETCH(r->pool + (nw[W_A] & ROSA__OFF_MASK));
+                PREFETCH(r->st + (nw[W_LINK] & ID_MASK));
                 cursor = ns;
                 csym = q;
                 moved = 1;

@@ -36,6 +36,7 @@ typedef struct rosa__route {
     uint8_t *runs;      /* [5 * capruns] run n at 5n: start time (uint32, native order), vsym */
     uint32_t nst, capst, npool, cappool, nx, capx, nruns, capruns, capsample;
     uint32_t last;      /* id of the newest prefix state */
+    uint32_t nclones;   /* clone states */
     uint32_t rootx;     /* block handle of the root's extra edges (the root is not in xmap) */
     uint32_t freel[ROSA__NCLASS]; /* free sparse blocks per class, ROSA__NONE-terminated */
     uint32_t kd_log;    /* dense blocks cover symbols < 1 << kd_log (grows with symbols seen) */
@@ -62,6 +63,9 @@ size_t rosa__route_bytes(const rosa__route *r);
 
 /* Number of k-runs so far (E + 1). */
 int64_t rosa__route_nruns(const rosa__route *r);
+
+/* Number of automaton states (root, one per k-run, clones): the minimal suffix automaton's. */
+int64_t rosa__route_nstates(const rosa__route *r);
 
 /* Cap the heap bytes of this route (0: no cap); growth beyond fails with ROSA_ERR_LIMIT. */
 void rosa__route_set_max_bytes(rosa__route *r, size_t max_bytes);
