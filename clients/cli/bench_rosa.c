@@ -5,7 +5,8 @@
  * then low-entropy; more with --dist):
  *   bench rosa dist=random routes=64 tokens=100000 bits=4 threads=1 ns_per_route_token=41.2
  *   bytes_per_krun=40.0 runs=... bytes=... seconds=...
- * ns_per_route_token = wall time / (routes * tokens), including route setup and teardown;
+ * ns_per_route_token = wall time / (routes * tokens), including route setup and teardown
+ * (cpu_ns_per_route_token: the same from thread CPU time, steadier on a loaded machine);
  * bytes_per_krun = heap bytes allocated (capacities) / k-runs, measured before each route is
  * freed.  Inputs are contiguous per route (stride 1) and generated before the clock starts. */
 #include <errno.h>
@@ -37,6 +38,7 @@ typedef struct {
     int err;
     int64_t runs;
     size_t bytes;
+    double cpu; /* thread CPU seconds (less sensitive than wall time to other load) */
 } worker;
 
 static uint64_t splitmix(uint64_t *s) {
@@ -46,19 +48,12 @@ static uint64_t splitmix(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
-/* One stream of T symbols over K: uniform; low-entropy (3 symbols at 70/20/10, or 2 at 80/20
- * when K = 2); or a short pattern repeated with 1% mutations. */
-static void gen(uint64_t *g, int dist, int K, int T, uint8_t *out) {
+/* One stream of T symbols over K: uniform; low-entropy (the route's 3 symbols a[] at 70/20/10,
+ * or 2 at 80/20 when K = 2); or a short pattern repeated with 1% mutations. */
+static void gen(uint64_t *g, int dist, int K, int T, const uint8_t *a, uint8_t *out) {
     if (dist == DIST_RANDOM) {
         for (int t = 0; t < T; t++) out[t] = (uint8_t)(splitmix(g) % (unsigned)K);
     } else if (dist == DIST_LOW) {
-        uint8_t a[3];
-        for (int i = 0; i < 3; i++) a[i] = (uint8_t)(K == 2 ? i % 2 : (int)(splitmix(g) % (unsigned)K));
-        if (K > 2)
-            while (a[1] == a[0] || a[2] == a[0] || a[2] == a[1]) {
-                a[1] = (uint8_t)(splitmix(g) % (unsigned)K);
-                a[2] = (uint8_t)(splitmix(g) % (unsigned)K);
-            }
         for (int t = 0; t < T; t++) {
             unsigned x = (unsigned)(splitmix(g) % 100);
             out[t] = K == 2 ? a[x < 80 ? 0 : 1] : a[x < 70 ? 0 : x < 90 ? 1 : 2];
@@ -73,9 +68,9 @@ static void gen(uint64_t *g, int dist, int K, int T, uint8_t *out) {
     }
 }
 
-static double now_s(void) {
+static double clock_s(clockid_t id) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -85,6 +80,7 @@ static void *work(void *arg) {
     size_t T = (size_t)o->tokens;
     int16_t *vout = malloc(T * sizeof *vout);
     int32_t *dest = o->dest ? malloc(T * sizeof *dest) : NULL;
+    double c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
     if (!vout || (o->dest && !dest)) {
         w->err = ROSA_ERR_NOMEM;
         goto out;
@@ -103,6 +99,7 @@ static void *work(void *arg) {
         }
     }
 out:
+    w->cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
     free(vout);
     free(dest);
     return NULL;
@@ -123,11 +120,16 @@ static int run_dist(const bench_opts *o, int dist) {
     }
     for (size_t r = 0; r < R; r++) {
         uint64_t g = o->seed * 0x100000001B3ull + (uint64_t)dist * 7919 + r;
-        uint8_t *q = in + r * 3 * T;
-        for (int i = 0; i < 3; i++) gen(&g, dist, K, o->tokens, q + (size_t)i * T);
+        uint8_t *q = in + r * 3 * T, a[3] = {0, 1, 0};
+        /* q, k and v of a low-entropy route share its 3 distinct symbols */
+        if (K > 2)
+            do {
+                for (int i = 0; i < 3; i++) a[i] = (uint8_t)(splitmix(&g) % (unsigned)K);
+            } while (a[1] == a[0] || a[2] == a[0] || a[2] == a[1]);
+        for (int i = 0; i < 3; i++) gen(&g, dist, K, o->tokens, a, q + (size_t)i * T);
     }
     int started = 0, rc = 0;
-    double t0 = now_s();
+    double t0 = clock_s(CLOCK_MONOTONIC);
     for (int i = 0; i < o->threads; i++) {
         ws[i] = (worker){.o = o, .in = in, .r0 = (int)(R * (size_t)i / (size_t)o->threads),
                          .r1 = (int)(R * (size_t)(i + 1) / (size_t)o->threads)};
@@ -142,12 +144,13 @@ static int run_dist(const bench_opts *o, int dist) {
     }
     if (o->threads > 1)
         for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
-    double secs = now_s() - t0;
+    double secs = clock_s(CLOCK_MONOTONIC) - t0, cpu = 0;
     int64_t runs = 0;
     size_t bytes = 0;
     for (int i = 0; i < o->threads; i++) {
         runs += ws[i].runs;
         bytes += ws[i].bytes;
+        cpu += ws[i].cpu;
         if (ws[i].err && !rc) {
             fprintf(stderr, "rosa-cli bench rosa: route failed: %s\n", rosa_strerror(ws[i].err));
             rc = 1;
@@ -155,10 +158,10 @@ static int run_dist(const bench_opts *o, int dist) {
     }
     if (!rc)
         printf("bench rosa dist=%s routes=%d tokens=%d bits=%d threads=%d ns_per_route_token=%.1f "
-               "bytes_per_krun=%.1f runs=%lld bytes=%zu seconds=%.3f\n",
+               "bytes_per_krun=%.1f runs=%lld bytes=%zu seconds=%.3f cpu_ns_per_route_token=%.1f\n",
                dist_names[dist], o->routes, o->tokens, o->bits, o->threads,
                secs * 1e9 / ((double)R * (double)T), runs ? (double)bytes / (double)runs : 0.0,
-               (long long)runs, bytes, secs);
+               (long long)runs, bytes, secs, cpu * 1e9 / ((double)R * (double)T));
     fflush(stdout);
     free(in);
     free(ws);
