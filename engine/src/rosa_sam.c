@@ -17,6 +17,7 @@
 #define F_CF (1u << CF_SHIFT) /* prefix state: a clone record sits before the next prefix state */
 #define F_X (1u << 28)        /* prefix state: has edges besides the spine */
 #define F_BLOCK (1u << 29)    /* clone: its edges are in the block at word W_A */
+#define F_CELL (1u << 30)     /* either kind: word W_LE holds a last_end cell id, not a value */
 #define F_CLONE (1u << 31)
 #define SAMPLE_LOG 6          /* psample keeps the id of every 64th prefix state */
 #define MAX_TIME 0x7FFFFFFF
@@ -41,6 +42,7 @@ void rosa__route_init(rosa__route *r) {
     for (int i = 0; i < ROSA__NCLASS; i++) r->freel[i] = NONE;
     r->rootx = NONE;
     r->kd_log = 1;
+    r->cell_min = 48;
 }
 
 void rosa__route_free(rosa__route *r) {
@@ -48,10 +50,13 @@ void rosa__route_free(rosa__route *r) {
     free(r->pool);
     free(r->xmap);
     free(r->psample);
+    free(r->cells);
     free(r->runs);
     size_t max_bytes = r->max_bytes;
+    uint32_t cell_min = r->cell_min;
     rosa__route_init(r);
     r->max_bytes = max_bytes;
+    r->cell_min = cell_min;
 }
 
 int64_t rosa__route_nruns(const rosa__route *r) { return r->nruns; }
@@ -132,6 +137,12 @@ static inline uint32_t rosa__trans(const rosa__route *r, uint32_t s, unsigned c)
     if ((w[W_LE] >> 24) == c) return w[W_A];
     if ((w[W_LEN] >> 24) == c) return w[W_B];
     return NONE;
+}
+
+/* last_end of state s (a plain value, or its cell's). */
+static inline uint32_t rosa__last_end(const rosa__route *r, uint32_t s) {
+    uint32_t le = r->st[s + W_LE] & LOW24;
+    return (r->st[s] & F_CELL) ? r->cells[3 * le] : le;
 }
 
 /* Length of prefix state s: from the nearest sampled prefix state at or before it, walk the
@@ -266,12 +277,24 @@ static int rosa__clone(rosa__route *r, uint32_t q, uint32_t len, uint32_t *out) 
     uint32_t *cl = r->st + id;
     const uint32_t *src = r->st + q;
     cl[W_LINK] = (src[W_LINK] & ID_MASK) | F_CLONE;
-    cl[W_LE] = src[W_LE] & LOW24;
+    cl[W_LE] = rosa__last_end(r, q);
     cl[W_LEN] = len;
     cl[W_A] = cl[W_B] = NONE;
+    if (src[W_LINK] & F_CELL) {
+        /* the clone goes between q and its link: q's cell now ends at q and exits to the
+         * clone; the cell's states above q become plain (the walk that follows reaches them) */
+        uint32_t *cell = r->cells + 3 * (src[W_LE] & LOW24);
+        for (uint32_t v = src[W_LINK] & ID_MASK; v != cell[2];) {
+            uint32_t *w = r->st + v;
+            w[W_LINK] &= ~F_CELL;
+            w[W_LE] = (w[W_LE] & ~LOW24) | cell[0];
+            v = w[W_LINK] & ID_MASK;
+        }
+        cell[2] = id;
+    }
     if (src[W_LINK] & F_CLONE) {
         cl[W_LINK] |= src[W_LINK] & F_BLOCK;
-        cl[W_LE] = src[W_LE];
+        cl[W_LE] |= src[W_LE] & ~LOW24;
         cl[W_LEN] |= src[W_LEN] & ~LOW24;
         cl[W_A] = src[W_A];
         cl[W_B] = src[W_B];
@@ -293,6 +316,63 @@ static int rosa__clone(rosa__route *r, uint32_t q, uint32_t len, uint32_t *out) 
         }
     }
     *out = id;
+    return 0;
+}
+
+/* last_end = n on the suffix chain of the new state cur (see "last_end cells" in
+ * rosa_sam.h).  The root's last_end is never read (it is no transition target): the walk
+ * stops below it. */
+static int rosa__paint(rosa__route *r, uint32_t cur, uint32_t n) {
+    uint32_t *st = r->st, *cells = r->cells, v = cur, u = st[cur] & ID_MASK;
+    uint32_t plain = 0, stretch_end = 0; /* the plain stretch from cur, and where it ends */
+    int in_stretch = 1;
+    if ((st[u] & F_CELL) && cells[3 * (st[u + W_LE] & LOW24) + 1] == u) {
+        /* cur's link is the bottom of a cell: cur becomes its bottom (the periodic case) */
+        uint32_t h = st[u + W_LE] & LOW24;
+        st[cur] |= F_CELL;
+        st[cur + W_LE] = (st[cur + W_LE] & ~LOW24) | h;
+        cells[3 * h] = n;
+        cells[3 * h + 1] = cur;
+        v = cells[3 * h + 2];
+        in_stretch = 0;
+    }
+    while (v != 0) {
+        uint32_t *w = st + v, w0 = w[W_LINK];
+        if (LIKELY(!(w0 & F_CELL))) {
+            w[W_LE] = (w[W_LE] & ~LOW24) | n;
+            v = w0 & ID_MASK;
+            plain += (uint32_t)in_stretch;
+            continue;
+        }
+        if (in_stretch) {
+            in_stretch = 0;
+            stretch_end = v;
+        }
+        /* a cell's bottom is a leaf of the link tree (its first child would be a new state,
+         * which joins the cell above), so a walk enters a cell above its bottom: the cell now
+         * ends below v, and v and the states above it become plain */
+        uint32_t *cell = cells + 3 * (w[W_LE] & LOW24), exit = cell[2];
+        assert(cell[1] != v);
+        cell[2] = v;
+        for (; v != exit; v = st[v] & ID_MASK) {
+            st[v] &= ~F_CELL;
+            st[v + W_LE] = (st[v + W_LE] & ~LOW24) | n;
+        }
+    }
+    if (plain < r->cell_min) return 0;
+    /* a long plain stretch from cur: make it a cell, so that the next run which extends cur
+     * (period later) passes it in one step */
+    int err = rosa__sam_grow(r, (void **)&r->cells, &r->capcells, (uint64_t)r->ncells + 1,
+                             3 * sizeof(uint32_t), 4);
+    if (err) return err;
+    uint32_t h = r->ncells++;
+    for (v = cur; v != stretch_end; v = st[v] & ID_MASK) {
+        st[v] |= F_CELL;
+        st[v + W_LE] = (st[v + W_LE] & ~LOW24) | h;
+    }
+    r->cells[3 * h] = n;
+    r->cells[3 * h + 1] = cur;
+    r->cells[3 * h + 2] = stretch_end;
     return 0;
 }
 
@@ -353,13 +433,7 @@ static int rosa__extend(rosa__route *r, unsigned c, uint32_t n) {
     st[cur + W_LINK] |= link;
     /* the next extension starts with a lookup on link(cur): fetch its edge block meanwhile */
     if (st[link + W_LINK] & F_BLOCK) PREFETCH(r->pool + (st[link + W_A] & ROSA__OFF_MASK));
-    /* the root's last_end is never read (it is no transition target), so stop below it */
-    for (uint32_t v = cur; v != 0;) {
-        uint32_t *w = st + v;
-        w[W_LE] = (w[W_LE] & ~LOW24) | n;
-        v = w[W_LINK] & ID_MASK;
-    }
-    return 0;
+    return rosa__paint(r, cur, n);
 }
 
 /* ---------------------------------------------------------------- the per-step loop */
@@ -425,7 +499,7 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
         int16_t out = -1;
         int32_t d = -1;
         if (ns != NONE) {
-            uint32_t p = (r->st[ns + W_LE] & LOW24) + 1;
+            uint32_t p = rosa__last_end(r, ns) + 1;
             if (p < r->nruns) { /* p <= E */
                 const uint8_t *run = r->runs + (size_t)p * ROSA__RUN_BYTES;
                 uint32_t start;

@@ -16,6 +16,13 @@
  *   edge targets, or (flag) the offset of an edge block in `pool`: sparse (symbols searched 8
  *   at a time, then targets) or dense (one target per symbol, for states with many edges).
  * Both kinds start with link and last_end, so suffix-chain walks need not tell them apart.
+ * last_end cells: after adding run n, every state on the new state's suffix chain gets
+ * last_end = n.  Periodic keys make that chain as long as the number of periods, so a long
+ * stretch of it becomes a cell: its states hold the cell's id (and a flag) instead of a value,
+ * and the cell holds the value, its bottom state and the state above its top (exit).  A new
+ * state whose link is a cell's bottom joins the cell (one value update, then the walk goes on
+ * from the exit); a walk entering a cell higher up turns the part above into plain states.
+ * Periodic keys then cost O(1) per run instead of O(T).
  * Limits: ROSA__MAX_RUNS k-runs per route (16.7 M; ROSA_ERR_LIMIT beyond), times < 2^31. */
 #ifndef ROSA_SAM_H
 #define ROSA_SAM_H
@@ -33,8 +40,10 @@ typedef struct rosa__route {
     uint32_t *pool;     /* [cappool] edge blocks */
     uint32_t *xmap;     /* [2 * capx] prefix states with extra edges: id + 1 (0: empty), block */
     uint32_t *psample;  /* [capsample] id of P_{64k}: lengths of prefix states on demand */
+    uint32_t *cells;    /* [3 * capcells] last_end cells: value, bottom state, exit state */
     uint8_t *runs;      /* [5 * capruns] run n at 5n: start time (uint32, native order), vsym */
-    uint32_t nst, capst, npool, cappool, nx, capx, nruns, capruns, capsample;
+    uint32_t nst, capst, npool, cappool, nx, capx, nruns, capruns, capsample, ncells, capcells;
+    uint32_t cell_min;  /* a last_end walk this long from the new state forms a cell (>= 1) */
     uint32_t last;      /* id of the newest prefix state */
     uint32_t nclones;   /* clone states */
     uint32_t rootx;     /* block handle of the root's extra edges (the root is not in xmap) */

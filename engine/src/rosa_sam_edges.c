@@ -11,7 +11,8 @@
 /* ---------------------------------------------------------------- growth and accounting */
 
 size_t rosa__route_bytes(const rosa__route *r) {
-    return ((size_t)r->capst + r->cappool + (size_t)r->capx * 2 + r->capsample) * sizeof(uint32_t) +
+    return ((size_t)r->capst + r->cappool + (size_t)r->capx * 2 + r->capsample + (size_t)r->capcells * 3) *
+               sizeof(uint32_t) +
            (size_t)r->capruns * ROSA__RUN_BYTES;
 }
 
