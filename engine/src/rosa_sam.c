@@ -42,7 +42,7 @@ void rosa__route_init(rosa__route *r) {
     for (int i = 0; i < ROSA__NCLASS; i++) r->freel[i] = NONE;
     r->rootx = NONE;
     r->kd_log = 1;
-    r->cell_min = 48;
+    r->cell_min = 32;
 }
 
 void rosa__route_free(rosa__route *r) {
@@ -266,6 +266,71 @@ static inline int rosa__add_edge(rosa__route *r, uint32_t s, unsigned c, uint32_
     return 0;
 }
 
+/* ---------------------------------------------------------------- last_end cells */
+
+/* Set the states from v up to (not including) stop to plain with last_end le. */
+static void rosa__cell_unset(uint32_t *st, uint32_t v, uint32_t stop, uint32_t le) {
+    for (; v != stop; v = st[v] & ID_MASK) {
+        st[v] &= ~F_CELL;
+        st[v + W_LE] = (st[v + W_LE] & ~LOW24) | le;
+    }
+}
+
+/* Put the states from v up to (not including) stop into cell h. */
+static void rosa__cell_set(uint32_t *st, uint32_t v, uint32_t stop, uint32_t h) {
+    for (; v != stop; v = st[v] & ID_MASK) {
+        st[v] |= F_CELL;
+        st[v + W_LE] = (st[v + W_LE] & ~LOW24) | h;
+    }
+}
+
+/* A new cell {value, bottom, exit}, or 0 with *h = UINT32_MAX when memory is capped. */
+static int rosa__cell_new(rosa__route *r, uint32_t value, uint32_t bottom, uint32_t exit,
+                          uint32_t *h) {
+    int err = rosa__sam_grow(r, (void **)&r->cells, &r->capcells, (uint64_t)r->ncells + 1,
+                             3 * sizeof(uint32_t), 4);
+    if (err) return err;
+    *h = r->ncells++;
+    r->cells[3 * *h] = value;
+    r->cells[3 * *h + 1] = bottom;
+    r->cells[3 * *h + 2] = exit;
+    return 0;
+}
+
+/* Cell h's path is bottom .. top, exit = link(top); v is on it above the bottom.  Split it
+ * there and give v .. top last_end n, relabelling whichever side is shorter (both sides are
+ * walked in turn until one ends), so that a split costs O(smaller side).  Sides shorter than
+ * 4 states become plain rather than new cells. */
+static int rosa__cell_split(rosa__route *r, uint32_t h, uint32_t v, uint32_t n) {
+    uint32_t *st = r->st, bottom = r->cells[3 * h + 1], exit = r->cells[3 * h + 2];
+    uint32_t a = v, b = bottom, steps = 0;
+    for (;;) {
+        steps++;
+        a = st[a] & ID_MASK;
+        if (a == exit) { /* the upper side is shorter: it leaves the cell */
+            rosa__cell_unset(st, v, exit, n);
+            r->cells[3 * h + 2] = v;
+            return 0;
+        }
+        b = st[b] & ID_MASK;
+        if (b == v) break; /* the lower side is shorter: it leaves the cell */
+    }
+    uint32_t old = r->cells[3 * h];
+    if (steps < 4) {
+        rosa__cell_unset(st, bottom, v, old);
+    } else {
+        uint32_t h2;
+        int err = rosa__cell_new(r, old, bottom, v, &h2);
+        if (err) return err;
+        rosa__cell_set(st, bottom, v, h2);
+    }
+    r->cells[3 * h] = n;
+    r->cells[3 * h + 1] = v;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- building (continued) */
+
 /* New clone of state q with length len, appended at st[nst] (room reserved by the caller).
  * Its last_end is copied, though the walk that follows always overwrites it: the clone is on
  * the new suffix chain. */
@@ -281,16 +346,20 @@ static int rosa__clone(rosa__route *r, uint32_t q, uint32_t len, uint32_t *out) 
     cl[W_LEN] = len;
     cl[W_A] = cl[W_B] = NONE;
     if (src[W_LINK] & F_CELL) {
-        /* the clone goes between q and its link: q's cell now ends at q and exits to the
-         * clone; the cell's states above q become plain (the walk that follows reaches them) */
-        uint32_t *cell = r->cells + 3 * (src[W_LE] & LOW24);
-        for (uint32_t v = src[W_LINK] & ID_MASK; v != cell[2];) {
-            uint32_t *w = r->st + v;
-            w[W_LINK] &= ~F_CELL;
-            w[W_LE] = (w[W_LE] & ~LOW24) | cell[0];
-            v = w[W_LINK] & ID_MASK;
+        /* the clone goes between q and its link: q's cell is cut there, the clone (plain)
+         * joins neither part; the walk that follows gives the upper part its new value */
+        uint32_t h = src[W_LE] & LOW24, up = src[W_LINK] & ID_MASK;
+        if (r->cells[3 * h + 2] == up) {
+            r->cells[3 * h + 2] = id; /* q is the top */
+        } else {
+            uint32_t value = r->cells[3 * h];
+            if ((err = rosa__cell_split(r, h, up, value))) return err;
+            /* the lower side (bottom .. q) now exits to up: make it exit to the clone */
+            uint32_t hq = (r->st[q] & F_CELL) ? r->st[q + W_LE] & LOW24 : UINT32_MAX;
+            if (hq != UINT32_MAX) r->cells[3 * hq + 2] = id;
         }
-        cell[2] = id;
+        cl = r->st + id;
+        src = r->st + q;
     }
     if (src[W_LINK] & F_CLONE) {
         cl[W_LINK] |= src[W_LINK] & F_BLOCK;
@@ -321,59 +390,53 @@ static int rosa__clone(rosa__route *r, uint32_t q, uint32_t len, uint32_t *out) 
 
 /* last_end = n on the suffix chain of the new state cur (see "last_end cells" in
  * rosa_sam.h).  The root's last_end is never read (it is no transition target): the walk
- * stops below it. */
+ * stops below it.  A run of plain states ending right below a cell's bottom joins that cell
+ * (which has value n by then); a long run ending elsewhere becomes a cell of its own.  So a
+ * chain tends to become a few cells, and the next walk over it costs a few steps. */
 static int rosa__paint(rosa__route *r, uint32_t cur, uint32_t n) {
-    uint32_t *st = r->st, *cells = r->cells, v = cur, u = st[cur] & ID_MASK;
-    uint32_t plain = 0, stretch_end = 0; /* the plain stretch from cur, and where it ends */
-    int in_stretch = 1;
-    if ((st[u] & F_CELL) && cells[3 * (st[u + W_LE] & LOW24) + 1] == u) {
+    uint32_t *st = r->st, v = cur, u = st[cur] & ID_MASK, run = 0, run_len = 0;
+    int err;
+    if ((st[u] & F_CELL) && r->cells[3 * (st[u + W_LE] & LOW24) + 1] == u) {
         /* cur's link is the bottom of a cell: cur becomes its bottom (the periodic case) */
         uint32_t h = st[u + W_LE] & LOW24;
         st[cur] |= F_CELL;
         st[cur + W_LE] = (st[cur + W_LE] & ~LOW24) | h;
-        cells[3 * h] = n;
-        cells[3 * h + 1] = cur;
-        v = cells[3 * h + 2];
-        in_stretch = 0;
+        r->cells[3 * h] = n;
+        r->cells[3 * h + 1] = cur;
+        v = r->cells[3 * h + 2];
     }
-    while (v != 0) {
-        uint32_t *w = st + v, w0 = w[W_LINK];
-        if (LIKELY(!(w0 & F_CELL))) {
-            w[W_LE] = (w[W_LE] & ~LOW24) | n;
-            v = w0 & ID_MASK;
-            plain += (uint32_t)in_stretch;
+    for (;;) {
+        if (v != 0 && LIKELY(!(st[v] & F_CELL))) {
+            st[v + W_LE] = (st[v + W_LE] & ~LOW24) | n;
+            if (!run_len++) run = v;
+            v = st[v] & ID_MASK;
             continue;
         }
-        if (in_stretch) {
-            in_stretch = 0;
-            stretch_end = v;
+        uint32_t h = v ? st[v + W_LE] & LOW24 : 0, exit = 0;
+        if (v != 0) {
+            exit = r->cells[3 * h + 2];
+            if (r->cells[3 * h + 1] == v) { /* entered at the bottom: all of it is on the chain */
+                r->cells[3 * h] = n;
+            } else {
+                if ((err = rosa__cell_split(r, h, v, n))) return err;
+                st = r->st;
+                if (!(st[v] & F_CELL)) continue; /* the upper side became plain: walk on */
+            }
         }
-        /* a cell's bottom is a leaf of the link tree (its first child would be a new state,
-         * which joins the cell above), so a walk enters a cell above its bottom: the cell now
-         * ends below v, and v and the states above it become plain */
-        uint32_t *cell = cells + 3 * (w[W_LE] & LOW24), exit = cell[2];
-        assert(cell[1] != v);
-        cell[2] = v;
-        for (; v != exit; v = st[v] & ID_MASK) {
-            st[v] &= ~F_CELL;
-            st[v + W_LE] = (st[v + W_LE] & ~LOW24) | n;
+        if (run_len) { /* close the plain run below v */
+            if (v != 0) {
+                rosa__cell_set(st, run, v, h); /* v is now the bottom of h, value n */
+                r->cells[3 * h + 1] = run;
+            } else if (run_len >= r->cell_min) {
+                uint32_t nh;
+                if ((err = rosa__cell_new(r, n, run, 0, &nh))) return err;
+                rosa__cell_set(r->st, run, 0, nh);
+            }
+            run_len = 0;
         }
+        if (v == 0) return 0;
+        v = exit;
     }
-    if (plain < r->cell_min) return 0;
-    /* a long plain stretch from cur: make it a cell, so that the next run which extends cur
-     * (period later) passes it in one step */
-    int err = rosa__sam_grow(r, (void **)&r->cells, &r->capcells, (uint64_t)r->ncells + 1,
-                             3 * sizeof(uint32_t), 4);
-    if (err) return err;
-    uint32_t h = r->ncells++;
-    for (v = cur; v != stretch_end; v = st[v] & ID_MASK) {
-        st[v] |= F_CELL;
-        st[v + W_LE] = (st[v + W_LE] & ~LOW24) | h;
-    }
-    r->cells[3 * h] = n;
-    r->cells[3 * h + 1] = cur;
-    r->cells[3 * h + 2] = stretch_end;
-    return 0;
 }
 
 /* Append run symbol c as run n (the newest prefix state L = P_n): the standard online
