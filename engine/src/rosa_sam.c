@@ -388,15 +388,53 @@ static int rosa__clone(rosa__route *r, uint32_t q, uint32_t len, uint32_t *out) 
     return 0;
 }
 
+/* The rest of a last_end walk: v is a cell state or the root (flagged like a cell state, to
+ * stop the plain loop), and the plain run run .. (run_len states, last_end n) lies below v. */
+static NOINLINE int rosa__paint_cells(rosa__route *r, uint32_t v, uint32_t run, uint32_t run_len,
+                                      uint32_t n) {
+    int err;
+    for (;;) {
+        uint32_t *st = r->st, w0;
+        if (v == 0) { /* the root: a long run becomes a cell */
+            if (run_len < r->cell_min) return 0;
+            uint32_t h;
+            if ((err = rosa__cell_new(r, n, run, 0, &h))) return err;
+            rosa__cell_set(r->st, run, 0, h);
+            return 0;
+        }
+        uint32_t h = st[v + W_LE] & LOW24, exit = r->cells[3 * h + 2];
+        int joined = 1;
+        if (r->cells[3 * h + 1] == v) { /* entered at the bottom: all of it is on the chain */
+            r->cells[3 * h] = n;
+        } else {
+            if ((err = rosa__cell_split(r, h, v, n))) return err;
+            st = r->st;
+            joined = (st[v] & F_CELL) != 0; /* else the upper side became plain (value n) */
+        }
+        if (joined) {
+            if (run_len) { /* the run joins the cell, whose bottom v now is */
+                rosa__cell_set(st, run, v, h);
+                r->cells[3 * h + 1] = run;
+            }
+            run = exit;
+            run_len = 0;
+        }
+        /* (if not joined, the run goes on through the states that just became plain) */
+        for (v = exit; !((w0 = st[v]) & F_CELL); v = w0 & ID_MASK) {
+            st[v + W_LE] = (st[v + W_LE] & ~LOW24) | n;
+            run_len++;
+        }
+    }
+}
+
 /* last_end = n on the suffix chain of the new state cur (see "last_end cells" in
  * rosa_sam.h).  The root's last_end is never read (it is no transition target): the walk
  * stops below it.  A run of plain states ending right below a cell's bottom joins that cell
- * (which has value n by then); a long run ending elsewhere becomes a cell of its own.  So a
+ * (which has value n by then); a long run ending at the root becomes a cell of its own.  So a
  * chain tends to become a few cells, and the next walk over it costs a few steps. */
-static int rosa__paint(rosa__route *r, uint32_t cur, uint32_t n) {
-    uint32_t *st = r->st, v = cur, u = st[cur] & ID_MASK, run = 0, run_len = 0;
-    int err;
-    if ((st[u] & F_CELL) && r->cells[3 * (st[u + W_LE] & LOW24) + 1] == u) {
+static inline int rosa__paint(rosa__route *r, uint32_t cur, uint32_t n) {
+    uint32_t *st = r->st, v = cur, u = st[cur] & ID_MASK, run_len = 0, w0;
+    if (u != 0 && (st[u] & F_CELL) && r->cells[3 * (st[u + W_LE] & LOW24) + 1] == u) {
         /* cur's link is the bottom of a cell: cur becomes its bottom (the periodic case) */
         uint32_t h = st[u + W_LE] & LOW24;
         st[cur] |= F_CELL;
@@ -405,38 +443,14 @@ static int rosa__paint(rosa__route *r, uint32_t cur, uint32_t n) {
         r->cells[3 * h + 1] = cur;
         v = r->cells[3 * h + 2];
     }
-    for (;;) {
-        if (v != 0 && LIKELY(!(st[v] & F_CELL))) {
-            st[v + W_LE] = (st[v + W_LE] & ~LOW24) | n;
-            if (!run_len++) run = v;
-            v = st[v] & ID_MASK;
-            continue;
-        }
-        uint32_t h = v ? st[v + W_LE] & LOW24 : 0, exit = 0;
-        if (v != 0) {
-            exit = r->cells[3 * h + 2];
-            if (r->cells[3 * h + 1] == v) { /* entered at the bottom: all of it is on the chain */
-                r->cells[3 * h] = n;
-            } else {
-                if ((err = rosa__cell_split(r, h, v, n))) return err;
-                st = r->st;
-                if (!(st[v] & F_CELL)) continue; /* the upper side became plain: walk on */
-            }
-        }
-        if (run_len) { /* close the plain run below v */
-            if (v != 0) {
-                rosa__cell_set(st, run, v, h); /* v is now the bottom of h, value n */
-                r->cells[3 * h + 1] = run;
-            } else if (run_len >= r->cell_min) {
-                uint32_t nh;
-                if ((err = rosa__cell_new(r, n, run, 0, &nh))) return err;
-                rosa__cell_set(r->st, run, 0, nh);
-            }
-            run_len = 0;
-        }
-        if (v == 0) return 0;
-        v = exit;
+    uint32_t run = v;
+    while (!((w0 = st[v]) & F_CELL)) { /* plain states (the root is flagged: it stops here) */
+        st[v + W_LE] = (st[v + W_LE] & ~LOW24) | n;
+        v = w0 & ID_MASK;
+        run_len++;
     }
+    if (v == 0 && run_len < r->cell_min) return 0;
+    return rosa__paint_cells(r, v, run, run_len, n);
 }
 
 /* Append run symbol c as run n (the newest prefix state L = P_n): the standard online
@@ -511,7 +525,7 @@ static int rosa__start(rosa__route *r) {
     if ((err = rosa__sam_grow(r, (void **)&r->st, &r->capst, 64, sizeof(uint32_t), 64))) return err;
     if ((err = rosa__sam_grow(r, (void **)&r->psample, &r->capsample, 1, sizeof(uint32_t), 16)))
         return err;
-    r->st[W_LINK] = NONE; /* the root P_0 */
+    r->st[W_LINK] = NONE | F_CELL; /* the root P_0; F_CELL stops last_end walks there */
     r->st[W_LE] = LOW24;
     r->nst = PW;
     r->last = 0;
