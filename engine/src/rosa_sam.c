@@ -284,9 +284,10 @@ static void rosa__cell_set(uint32_t *st, uint32_t v, uint32_t stop, uint32_t h) 
     }
 }
 
-/* A new cell {value, bottom, exit}, or 0 with *h = UINT32_MAX when memory is capped. */
+/* A new cell {value, bottom, exit} in *h. */
 static int rosa__cell_new(rosa__route *r, uint32_t value, uint32_t bottom, uint32_t exit,
                           uint32_t *h) {
+    if (r->ncells >= LOW24) return ROSA_ERR_LIMIT; /* ids must fit the last_end field */
     int err = rosa__sam_grow(r, (void **)&r->cells, &r->capcells, (uint64_t)r->ncells + 1,
                              3 * sizeof(uint32_t), 4);
     if (err) return err;

@@ -43,7 +43,8 @@ typedef struct rosa__route {
     uint32_t *cells;    /* [3 * capcells] last_end cells: value, bottom state, exit state */
     uint8_t *runs;      /* [5 * capruns] run n at 5n: start time (uint32, native order), vsym */
     uint32_t nst, capst, npool, cappool, nx, capx, nruns, capruns, capsample, ncells, capcells;
-    uint32_t cell_min;  /* a last_end walk this long from the new state forms a cell (>= 1) */
+    uint32_t cell_min;  /* plain runs this long on a last_end walk become cells (default 32;
+                           a tuning knob that never changes results: tests vary it) */
     uint32_t last;      /* id of the newest prefix state */
     uint32_t nclones;   /* clone states */
     uint32_t rootx;     /* block handle of the root's extra edges (the root is not in xmap) */
