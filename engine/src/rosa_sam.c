@@ -516,6 +516,15 @@ static int rosa__extend(rosa__route *r, unsigned c, uint32_t n) {
 
 /* ---------------------------------------------------------------- the per-step loop */
 
+/* The output of a retrieval of run p. */
+static inline void rosa__retrieve(const rosa__route *r, uint32_t p, int16_t *vout, int32_t *dest) {
+    const uint8_t *run = r->runs + (size_t)p * ROSA__RUN_BYTES;
+    uint32_t start;
+    memcpy(&start, run, 4);
+    *vout = run[4];
+    if (dest) *dest = (int32_t)start;
+}
+
 static int rosa__fail(rosa__route *r, int err) {
     r->err = err;
     return err;
@@ -545,6 +554,11 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
     unsigned moved = r->moved, prev_k = r->prev_k, prev_q = r->prev_q;
     unsigned csym = cursor ? r->csym : 256; /* last symbol of the cursor's strings */
     int64_t t = r->t;
+    /* A retrieval reads run p's record: an independent cache miss at the end of a step.  It
+     * is prefetched, and the step's output is written after the next step's extension, so
+     * that the miss overlaps with work (runs are never changed once written). */
+    uint32_t pend_p = 0;
+    size_t pend_at = SIZE_MAX;
     for (int i = 0; i < T; i++, t++) {
         size_t at = (size_t)i * stride;
         unsigned q = qs[at], k = ks[at];
@@ -565,6 +579,7 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
             r->nruns = n + 1;
             prev_k = k;
         }
+        if (pend_at != SIZE_MAX) rosa__retrieve(r, pend_p, vout + pend_at, dest ? dest + pend_at : NULL);
         if (q != prev_q || t == 0) {
             moved = 0;
             prev_q = q;
@@ -574,16 +589,13 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
          * symbol again: the walk would end at the root.  Repeated query symbols hit this. */
         uint32_t s = q == csym ? 0 : cursor, ns;
         while ((ns = rosa__trans(r, s, q)) == NONE && s != 0) s = r->st[s + W_LINK] & ID_MASK;
-        int16_t out = -1;
-        int32_t d = -1;
+        pend_at = SIZE_MAX;
         if (ns != NONE) {
             uint32_t p = rosa__last_end(r, ns) + 1;
             if (p < r->nruns) { /* p <= E */
-                const uint8_t *run = r->runs + (size_t)p * ROSA__RUN_BYTES;
-                uint32_t start;
-                memcpy(&start, run, 4);
-                d = (int32_t)start;
-                out = run[4];
+                PREFETCH(r->runs + (size_t)p * ROSA__RUN_BYTES);
+                pend_p = p;
+                pend_at = at;
             }
             if (!moved) {
                 /* the next query starts here: fetch its edge block and its link's record */
@@ -595,9 +607,12 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
                 moved = 1;
             }
         }
-        vout[at] = out;
-        if (dest) dest[at] = d;
+        if (pend_at == SIZE_MAX) {
+            vout[at] = -1;
+            if (dest) dest[at] = -1;
+        }
     }
+    if (pend_at != SIZE_MAX) rosa__retrieve(r, pend_p, vout + pend_at, dest ? dest + pend_at : NULL);
     r->cursor = cursor;
     r->moved = (uint8_t)moved;
     r->prev_k = (uint8_t)prev_k;

@@ -63,8 +63,8 @@ void rosa__route_free(rosa__route *r);
 
 /* Run T time steps.  Inputs at qs[t*stride], ks[t*stride], vs[t*stride]; outputs:
  * vout[t*stride] = retrieved value symbol or -1, dest[t*stride] = dest time or -1 (dest may be
- * NULL).  Returns 0, ROSA_ERR_NOMEM or ROSA_ERR_LIMIT; after an error the route keeps returning
- * it (its state is consistent enough to free, not to continue). */
+ * NULL).  Returns 0, ROSA_ERR_NOMEM or ROSA_ERR_LIMIT; after an error the outputs of this call
+ * are unspecified and the route keeps returning the error (it can be freed, not continued). */
 int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
                     const uint8_t *vs, size_t stride, int16_t *vout, int32_t *dest);
 
