@@ -1,7 +1,9 @@
 /* test_rosa_sam.c: the ROSA route state (engine/src/rosa_sam.c) against a brute-force reading
  * of ROSA-SPEC section 3 that uses no automaton, on thousands of seeded random streams (random,
- * low-entropy, repetitive, growing alphabet; q independent of k, q == k, k = q delayed by one),
- * whole and in random chunks; plus memory bounds and the allocation-failure path.
+ * low-entropy, repetitive, growing alphabet; q independent of k, q == k, k = q delayed by one;
+ * M = 1, 2, 4, 8), whole and in random chunks at random strides, with the last_end cell
+ * threshold varied; the automaton's state count against a textbook construction (no redundant
+ * clones); periodic keys in linear time; memory bounds; the allocation-failure path.
  *
  * The reference keeps the query cursor as a string x (a substring of the run string S, stored as
  * end position + length) and answers a query c by definition: x' = the longest suffix of x such
