@@ -462,13 +462,13 @@ static int rosa__extend(rosa__route *r, unsigned c, uint32_t n) {
     int err;
     if (UNLIKELY(r->nst + PW + CW > r->capst)) { /* room for the new state and a clone */
         if ((err = rosa__sam_grow(r, (void **)&r->st, &r->capst, (uint64_t)r->nst + PW + CW,
-                                  sizeof(uint32_t), 64)))
+                                  sizeof(uint32_t), 32)))
             return err;
     }
     if (UNLIKELY(!((n + 1) & ((1u << SAMPLE_LOG) - 1)))) {
         uint32_t k = (n + 1) >> SAMPLE_LOG;
         if ((err = rosa__sam_grow(r, (void **)&r->psample, &r->capsample, (uint64_t)k + 1,
-                                  sizeof(uint32_t), 16)))
+                                  sizeof(uint32_t), 4)))
             return err;
         r->psample[k] = r->nst;
     }
@@ -532,8 +532,8 @@ static int rosa__fail(rosa__route *r, int err) {
 
 static int rosa__start(rosa__route *r) {
     int err;
-    if ((err = rosa__sam_grow(r, (void **)&r->st, &r->capst, 64, sizeof(uint32_t), 64))) return err;
-    if ((err = rosa__sam_grow(r, (void **)&r->psample, &r->capsample, 1, sizeof(uint32_t), 16)))
+    if ((err = rosa__sam_grow(r, (void **)&r->st, &r->capst, 32, sizeof(uint32_t), 32))) return err;
+    if ((err = rosa__sam_grow(r, (void **)&r->psample, &r->capsample, 1, sizeof(uint32_t), 4)))
         return err;
     r->st[W_LINK] = NONE | F_CELL; /* the root P_0; F_CELL stops last_end walks there */
     r->st[W_LE] = LOW24;
@@ -567,7 +567,7 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
             if (UNLIKELY(n >= ROSA__MAX_RUNS)) return rosa__fail(r, ROSA_ERR_LIMIT);
             if (UNLIKELY(n >= r->capruns) &&
                 (err = rosa__sam_grow(r, (void **)&r->runs, &r->capruns, (uint64_t)n + 1,
-                                      ROSA__RUN_BYTES, 16)))
+                                      ROSA__RUN_BYTES, 8)))
                 return rosa__fail(r, err);
             uint8_t *run = r->runs + (size_t)n * ROSA__RUN_BYTES;
             uint32_t start = (uint32_t)t;
