@@ -113,6 +113,6 @@ void rosa_session_memory(const rosa_session *s, rosa_session_mem *out) {
     out->rosa_bytes = nroutes * sizeof *s->routes;
     for (size_t i = 0; i < nroutes; i++) {
         out->rosa_bytes += rosa__route_bytes(&s->routes[i]);
-        out->rosa_runs += s->routes[i].nruns;
+        out->rosa_runs += rosa__route_nruns(&s->routes[i]);
     }
 }
