@@ -23,6 +23,8 @@ void srv_config_defaults(srv_config *c) {
     c->request_timeout = 0;
     c->session_ttl = 3600;
     c->shutdown_grace = 10;
+    const char *key = getenv("ROSA_API_KEY");
+    if (key && *key) c->api_key = key;
     c->window = c->global_layers = c->bits_per_route = c->inject_mode = -1;
 }
 
@@ -42,11 +44,16 @@ void srv_config_help(FILE *f) {
         "  --inject-mode MODE       post_attn | pre_attn\n"
         "  --no-rosa                ignore ROSA weights (window-only baseline)\n"
         "  --threads N              engine CPU threads (default: all cores)\n"
+        "  --device DEV             cpu (default) or cuda\n"
+        "  --precision P            f32 | bf16 (cuda default bf16; cpu computes in f32)\n"
+        "  --gpu-memory GIB         cuda: device memory for weights + KV pool (default 90%% free)\n"
         "  --cache-dir DIR          where the demo model is written\n\n"
         "http:\n"
         "  --host ADDR              listen address (default 127.0.0.1)\n"
         "  --port N                 listen port (default 8080; 0 picks a free port)\n"
-        "  --api-key KEY            require 'Authorization: Bearer KEY' (401 otherwise)\n"
+        "  --api-key KEY            require 'Authorization: Bearer KEY' (401 otherwise;\n"
+        "                           default: $ROSA_API_KEY when set and not empty)\n"
+        "  --replica-id ID          sent as X-Rosa-Replica on every response (default: hostname)\n"
         "  --max-body-bytes N       largest request body (default 8388608; 413 beyond)\n"
         "  --max-connections N      simultaneous connections (default 1024)\n"
         "  --idle-timeout S         close idle connections after S seconds (default 60)\n\n"
@@ -125,8 +132,24 @@ int srv_config_parse(srv_config *c, int argc, char **argv) {
         STR("--tokenizer", tokenizer)
         STR("--host", host)
         STR("--api-key", api_key)
+        if (!strcmp(a, "--replica-id")) {
+            size_t n = strlen(v);
+            int ok = n > 0 && n < 128;
+            for (size_t k = 0; ok && k < n; k++)
+                ok = (v[k] >= 'a' && v[k] <= 'z') || (v[k] >= 'A' && v[k] <= 'Z') ||
+                     (v[k] >= '0' && v[k] <= '9') || strchr("._:-", v[k]);
+            if (!ok) {
+                fprintf(stderr, "rosa-server: --replica-id is 1..127 of [A-Za-z0-9._:-]\n");
+                return -1;
+            }
+            c->replica_id = v;
+            continue;
+        }
         STR("--model-name", model_name)
         STR("--cache-dir", cache_dir)
+        STR("--device", device)
+        STR("--precision", precision)
+        DBL("--gpu-memory", gpu_memory_gib, 0, 1e6)
         INT("--port", port, 0, 65535)
         INT("--threads", threads, 0, 1024)
         INT("--max-batch", max_batch, 1, 4096)

@@ -554,6 +554,9 @@ static int load(srv_engine *e) {
     o.inject_mode = c->inject_mode;
     o.threads = c->threads;
     o.no_rosa = c->no_rosa;
+    o.device = c->device;
+    o.precision = c->precision;
+    o.gpu_memory = (size_t)(c->gpu_memory_gib * 1073741824.0);
     int rc = rosa_model_load(srv->model_path, &o, &srv->model, err, sizeof err);
     if (rc) {
         snprintf(srv->load_error, sizeof srv->load_error, "%s", err[0] ? err : rosa_strerror(rc));

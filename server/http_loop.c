@@ -39,6 +39,7 @@ enum MHD_Result srv_send(srv_server *s, struct MHD_Connection *c, int status, co
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(r, SRV_REPLICA_HEADER, s->replica_id);
     if (status == 429 || status == 503) MHD_add_response_header(r, "Retry-After", "1");
     if (status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
     if (s->shutting_down) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");

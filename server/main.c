@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine_thread.h"
 #include "log.h"
@@ -37,6 +38,16 @@ static void set_paths(srv_server *s) {
         name = slash ? slash + 1 : buf;
     }
     snprintf(s->model_id, sizeof s->model_id, "%s", name ? name : "rosa-copy-demo");
+    /* replica id: --replica-id, else the hostname (a pod name under Kubernetes), with any
+     * character unfit for a header value replaced */
+    if (c->replica_id) {
+        snprintf(s->replica_id, sizeof s->replica_id, "%s", c->replica_id);
+    } else {
+        if (gethostname(s->replica_id, sizeof s->replica_id - 1) != 0 || !s->replica_id[0])
+            snprintf(s->replica_id, sizeof s->replica_id, "rosa-server");
+        for (char *p = s->replica_id; *p; p++)
+            if (*p <= ' ' || *p > '~') *p = '_';
+    }
 }
 
 int main(int argc, char **argv) {
@@ -68,6 +79,7 @@ int main(int argc, char **argv) {
         uv_loop_close(&loop);
         return 1;
     }
+    srv_log(s, SRV_LOG_INFO, "replica id %s", s->replica_id);
     if (!s->cfg.model)
         srv_log(s, SRV_LOG_INFO, "no --model: serving the built-in copy demo (ROSA recall with a "
                                  "2-token attention window)");

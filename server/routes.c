@@ -516,6 +516,7 @@ enum MHD_Result srv_route_resume(srv_server *s, struct MHD_Connection *c, srv_co
             }
             MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
             MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+            MHD_add_response_header(r, SRV_REPLICA_HEADER, s->replica_id);
             j->stream_response = 1;
             enum MHD_Result rc = MHD_queue_response(c, 200, r);
             MHD_destroy_response(r);

@@ -31,13 +31,19 @@ struct srv_sessions;
 
 typedef struct srv_config {
     const char *model, *adapter, *tokenizer, *host, *api_key, *model_name, *cache_dir;
+    const char *replica_id; /* X-Rosa-Replica on every response; NULL: the hostname */
     int port, threads, max_batch, max_queue, prefill_chunk, max_prompt_tokens, max_tokens;
     int max_n, max_connections, idle_timeout;
     size_t max_body_bytes, max_session_bytes;
     double request_timeout, session_ttl, shutdown_grace;
     int window, global_layers, bits_per_route, inject_mode, no_rosa;
+    const char *device, *precision; /* NULL: cpu, the device's default precision */
+    double gpu_memory_gib;          /* 0: the CUDA backend's default */
     int log_json, verbose;
 } srv_config;
+
+/* Response header naming the replica that answered (scale-out routing checks, debugging). */
+#define SRV_REPLICA_HEADER "X-Rosa-Replica"
 
 void srv_config_defaults(srv_config *c);
 /* Parse argv.  Returns 0 to run, 1 when --help/--version was printed, -1 on a bad flag (message
@@ -49,6 +55,7 @@ typedef struct srv_server {
     srv_config cfg;
     char model_path[1024], adapter_path[1024], tokenizer_path[1024];
     char model_id[256];
+    char replica_id[128]; /* --replica-id, else the hostname */
     /* Set by the engine thread before `ready` becomes 1; read-only afterwards. */
     rosa_model *model;
     const rosa_model_info *info;

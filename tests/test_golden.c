@@ -47,6 +47,14 @@ static void golden_load(golden *g, const char *name) {
     g->V = (int)cJSON_GetArrayItem(cJSON_GetObjectItem(c, "logits_shape"), 1)->valuedouble;
     rosa_load_opts_init(&g->opts);
     g->opts.threads = 2;
+    /* ROSA_TEST_DEVICE / ROSA_TEST_PRECISION: the same cases through another backend
+     * (ctest test_cuda_golden_f32); a small pool keeps many model loads cheap */
+    const char *dev = getenv("ROSA_TEST_DEVICE"), *prec = getenv("ROSA_TEST_PRECISION");
+    if (dev && *dev) {
+        g->opts.device = dev;
+        g->opts.gpu_memory = (size_t)2 << 30;
+    }
+    if (prec && *prec) g->opts.precision = prec;
     const cJSON *run = cJSON_GetObjectItem(c, "run");
     const cJSON *w = cJSON_GetObjectItem(run, "window"), *gl = cJSON_GetObjectItem(run, "global_layers");
     const cJSON *bits = cJSON_GetObjectItem(run, "bits_per_route"), *mode = cJSON_GetObjectItem(run, "inject_mode");
@@ -307,6 +315,11 @@ END_TEST
 
 int main(void) {
     tu_require_shared("test_golden");
+    const char *dev = getenv("ROSA_TEST_DEVICE");
+    if (dev && *dev && rosa_device_count(dev) < 1) {
+        printf("test_golden: no '%s' device on this machine: skipped\n", dev);
+        return 77;
+    }
     Suite *s = suite_create("golden");
     TCase *tc = tcase_create("golden");
     tcase_set_timeout(tc, 600);

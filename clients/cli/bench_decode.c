@@ -1,6 +1,8 @@
-/* bench_decode.c: `rosa-cli bench decode`: batch-1 decode tokens/s of a randomly initialised
- * Qwen3-0.6B-shaped bf16 model, with and without a ROSA adapter, against the memory-bandwidth
- * roofline (weight bytes read per token / measured read bandwidth).
+/* bench_decode.c: `rosa-cli bench decode|prefill`: decode tokens/s (batch 1 or --batch B) or
+ * prefill tokens/s of a randomly initialised Qwen3-0.6B- or 1.7B-shaped bf16 model, with and
+ * without a ROSA adapter, on the CPU or --device cuda, against the memory-bandwidth roofline
+ * (weight bytes read per token / measured read bandwidth: host memory for the CPU, device
+ * copy bandwidth for CUDA), plus KV memory per session against full attention.
  *
  * The random checkpoint is written once as real safetensors files (config.json,
  * model.safetensors, rosa_adapter.safetensors) into a cache directory and loaded through the
@@ -18,12 +20,22 @@
 
 #include "cli.h"
 #include "cli_common.h"
+#include "model.h"
 
 typedef struct shape {
     int V, C, L, Hq, Hkv, D, F;
 } shape;
 
 static const shape QWEN3_06B = {151936, 1024, 28, 16, 8, 128, 3072};
+static const shape QWEN3_17B = {151936, 2048, 28, 16, 8, 128, 6144};
+
+typedef struct bench_opts {
+    int prefill;            /* 0: decode, 1: prefill */
+    int threads, prompt, ntok, batch, window;
+    const char *device, *precision;
+    size_t gpu_memory;
+    double bw;              /* bytes/s */
+} bench_opts;
 
 static double now_s(void) {
     struct timespec ts;
@@ -202,89 +214,162 @@ static double bytes_per_token(const rosa_model_info *in) {
     return b * 2; /* bf16 */
 }
 
-static int run_one(const char *dir, const char *adapter, int threads, int prompt, int ntok, double bw, const char *label) {
+static void print_stats(rosa_model *m) {
+    if (!m->backend->stats) return;
+    char buf[512];
+    m->backend->stats(m, buf, sizeof buf);
+    printf("bench backend %s %s\n", m->backend->name, buf);
+}
+
+static int32_t argmax_row(const float *l, int V) {
+    int32_t t = 0;
+    for (int v = 1; v < V; v++) if (l[v] > l[t]) t = v;
+    return t;
+}
+
+static int run_one(const char *dir, const char *adapter, const bench_opts *b, const char *label) {
     cli_model_args a = {0};
     rosa_load_opts_init(&a.opts);
     a.model = dir;
     a.opts.adapter = adapter;
-    a.opts.threads = threads;
-    a.opts.window = 1024;
+    a.opts.threads = b->threads;
+    a.opts.window = b->window;
     a.opts.global_layers = 1;
     a.opts.bits_per_route = 4;
+    a.opts.device = b->device;
+    a.opts.precision = b->precision;
+    a.opts.gpu_memory = b->gpu_memory;
     rosa_model *m = cli_load_model(&a);
     if (!m) return 1;
     const rosa_model_info *in = rosa_model_get_info(m);
-    rosa_session *s;
-    if (rosa_session_new(m, &s)) { rosa_model_free(m); return 1; }
-    int32_t *ids = malloc((size_t)prompt * sizeof *ids);
-    for (int i = 0; i < prompt; i++) ids[i] = (int32_t)(rnd32() % (uint32_t)in->vocab);
-    int rc = rosa_session_feed(s, ids, prompt, NULL);
-    /* warm-up token, then timed greedy decode */
-    int32_t t = 0;
-    double t0 = 0;
-    for (int k = 0; !rc && k <= ntok; k++) {
+    int B = b->batch, rc = 0;
+    rosa_session **ss = calloc((size_t)B, sizeof *ss);
+    int32_t *ids = malloc((size_t)b->prompt * sizeof *ids), *tok = malloc((size_t)B * sizeof *tok);
+    float *lg = malloc((size_t)B * in->vocab * sizeof(float));
+    for (int i = 0; i < b->prompt; i++) ids[i] = (int32_t)(rnd32() % (uint32_t)in->vocab);
+    for (int i = 0; i < B && !rc; i++) rc = rosa_session_new(m, &ss[i]);
+    double t0 = now_s();
+    for (int i = 0; i < B && !rc; i++) rc = rosa_session_feed(ss[i], ids, b->prompt, NULL);
+    double t_prefill = now_s() - t0;
+    /* warm-up step, then timed greedy decode of all B sessions together */
+    double dt = 0;
+    for (int k = 0; !b->prefill && !rc && k <= b->ntok; k++) {
         if (k == 1) t0 = now_s();
-        const float *l = rosa_session_logits(s);
-        t = 0;
-        for (int v = 1; v < in->vocab; v++) if (l[v] > l[t]) t = v;
-        rc = rosa_session_feed(s, &t, 1, NULL);
+        for (int i = 0; i < B; i++) tok[i] = argmax_row(rosa_session_logits(ss[i]), in->vocab);
+        rc = B == 1 ? rosa_session_feed(ss[0], tok, 1, NULL) : rosa_step_batch(ss, tok, B, lg);
     }
-    double dt = now_s() - t0;
-    if (rc) { fprintf(stderr, "bench decode: %s\n", rosa_strerror(rc)); }
-    else {
-        double tps = ntok / dt, bpt = bytes_per_token(in), roof = bw / bpt;
+    if (!b->prefill) dt = now_s() - t0;
+    if (rc) {
+        fprintf(stderr, "bench: %s\n", rosa_strerror(rc));
+    } else {
         rosa_session_mem mem;
-        rosa_session_memory(s, &mem);
-        printf("bench decode config=%s layers=%d hidden=%d rosa_layers=%d window=1024 threads=%d prompt=%d tokens=%d "
-               "tokens_per_s=%.3f ms_per_token=%.2f weight_bytes_per_token=%.0f read_bw_gbs=%.2f roofline_tokens_per_s=%.3f "
-               "roofline_fraction=%.3f kv_bytes=%zu rosa_bytes=%zu max_rss_mib=%.0f\n",
-               label, in->layers, in->hidden, in->n_rosa_layers, in->threads, prompt, ntok, tps, 1000 * dt / ntok, bpt,
-               bw / 1e9, roof, tps / roof, mem.kv_bytes, mem.rosa_bytes, max_rss_mib());
+        rosa_session_memory(ss[0], &mem);
+        int64_t T = rosa_session_length(ss[0]);
+        double elt = in->precision && !strcmp(in->precision, "f32") ? 4 : 2;
+        if (!strcmp(in->backend, "cpu")) elt = 4;
+        double full_kv = (double)in->layers * 2 * T * in->kv_heads * in->head_dim * elt;
+        if (b->prefill) {
+            printf("bench prefill config=%s device=%s precision=%s layers=%d hidden=%d rosa_layers=%d window=%d prompt=%d "
+                   "sessions=%d tokens_per_s=%.1f seconds=%.3f kv_bytes_per_session=%zu full_attention_kv_bytes=%.0f "
+                   "rosa_bytes=%zu\n",
+                   label, in->backend, in->precision, in->layers, in->hidden, in->n_rosa_layers, b->window, b->prompt, B,
+                   (double)B * b->prompt / t_prefill, t_prefill, mem.kv_bytes, full_kv, mem.rosa_bytes);
+        } else {
+            double tps = (double)b->ntok * B / dt, bpt = bytes_per_token(in), roof = b->bw / bpt;
+            printf("bench decode config=%s device=%s precision=%s layers=%d hidden=%d rosa_layers=%d window=%d threads=%d "
+                   "prompt=%d batch=%d tokens=%d tokens_per_s=%.3f ms_per_step=%.3f weight_bytes_per_token=%.0f "
+                   "read_bw_gbs=%.2f roofline_tokens_per_s=%.3f roofline_fraction=%.3f kv_bytes=%zu "
+                   "full_attention_kv_bytes=%.0f rosa_bytes=%zu max_rss_mib=%.0f\n",
+                   label, in->backend, in->precision, in->layers, in->hidden, in->n_rosa_layers, b->window, in->threads,
+                   b->prompt, B, b->ntok, tps, 1000 * dt / b->ntok, bpt, b->bw / 1e9, roof, B == 1 ? tps / roof : tps / B / roof,
+                   mem.kv_bytes, full_kv, mem.rosa_bytes, max_rss_mib());
+        }
+        print_stats(m);
         fflush(stdout);
     }
-    free(ids);
-    rosa_session_free(s);
+    for (int i = 0; i < B; i++) rosa_session_free(ss[i]);
+    free(ss); free(ids); free(tok); free(lg);
     rosa_model_free(m);
     return rc ? 1 : 0;
 }
 
 int cli_bench_decode(int argc, char **argv) {
     const char *dir = NULL;
-    int threads = 0, ntok = 16, prompt = 64;
+    bench_opts b = {.prefill = !strcmp(argv[0], "prefill"), .ntok = 16, .prompt = -1, .batch = 1, .window = 1024};
+    const shape *sh = &QWEN3_06B;
+    int no_rosa_run = 1;
     long v;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--model") && i + 1 < argc) dir = argv[++i];
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) { if ((v = cli_parse_long(argv[++i], 0, 256, "--threads")) < 0) return 2; threads = (int)v; }
-        else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) { if ((v = cli_parse_long(argv[++i], 1, 100000, "--tokens")) < 0) return 2; ntok = (int)v; }
-        else if (!strcmp(argv[i], "--prompt") && i + 1 < argc) { if ((v = cli_parse_long(argv[++i], 1, 1000000, "--prompt")) < 0) return 2; prompt = (int)v; }
-        else { fprintf(stderr, "rosa-cli bench decode: unknown option '%s' (--model DIR --threads N --tokens N --prompt N)\n", argv[i]); return 2; }
+        const char *o = argv[i];
+        int has = i + 1 < argc;
+        if (!strcmp(o, "--model") && has) dir = argv[++i];
+        else if (!strcmp(o, "--threads") && has) { if ((v = cli_parse_long(argv[++i], 0, 256, o)) < 0) return 2; b.threads = (int)v; }
+        else if (!strcmp(o, "--tokens") && has) { if ((v = cli_parse_long(argv[++i], 1, 100000, o)) < 0) return 2; b.ntok = (int)v; }
+        else if (!strcmp(o, "--prompt") && has) { if ((v = cli_parse_long(argv[++i], 1, 1000000, o)) < 0) return 2; b.prompt = (int)v; }
+        else if (!strcmp(o, "--batch") && has) { if ((v = cli_parse_long(argv[++i], 1, 4096, o)) < 0) return 2; b.batch = (int)v; }
+        else if (!strcmp(o, "--window") && has) { if ((v = cli_parse_long(argv[++i], 1, 1 << 30, o)) < 0) return 2; b.window = (int)v; }
+        else if (!strcmp(o, "--device") && has) b.device = argv[++i];
+        else if (!strcmp(o, "--precision") && has) b.precision = argv[++i];
+        else if (!strcmp(o, "--gpu-memory") && has) b.gpu_memory = (size_t)(atof(argv[++i]) * 1073741824.0);
+        else if (!strcmp(o, "--rosa-only")) no_rosa_run = 0;
+        else if (!strcmp(o, "--shape") && has) {
+            const char *s = argv[++i];
+            if (!strcmp(s, "0.6b")) sh = &QWEN3_06B;
+            else if (!strcmp(s, "1.7b")) sh = &QWEN3_17B;
+            else { fprintf(stderr, "rosa-cli bench: --shape is 0.6b or 1.7b\n"); return 2; }
+        }
+        else {
+            fprintf(stderr, "rosa-cli bench %s: unknown option '%s' (--model DIR --threads N --tokens N --prompt N --batch B "
+                            "--window W --device cpu|cuda --precision f32|bf16 --gpu-memory GIB --shape 0.6b|1.7b --rosa-only)\n",
+                    argv[0], o);
+            return 2;
+        }
     }
+    if (b.prompt < 0) b.prompt = b.prefill ? 8192 : 64;
+    int cuda = b.device && !strcmp(b.device, "cuda");
     char def[4096];
     if (!dir) {
-        snprintf(def, sizeof def, "%s/rosa-bench-qwen3-0.6b", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-        if (make_random_model(def, &QWEN3_06B)) { fprintf(stderr, "bench decode: cannot write %s\n", def); return 1; }
+        snprintf(def, sizeof def, "%s/rosa-bench-qwen3-%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+                 sh == &QWEN3_06B ? "0.6b" : "1.7b");
+        if (make_random_model(def, sh)) { fprintf(stderr, "bench: cannot write %s\n", def); return 1; }
         dir = def;
     }
-    if (threads == 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    /* measure bandwidth in a child process so its 1 GiB buffer does not count in our peak RSS */
-    double bw = 0;
-    int fds[2];
-    if (pipe(fds) == 0) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            double b = measure_read_bw(threads);
-            ssize_t w = write(fds[1], &b, sizeof b);
-            _exit(w == sizeof b ? 0 : 1);
+    if (b.threads == 0) b.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (cuda) {
+        b.bw = 0; /* the CUDA backend reports its copy bandwidth through the model below */
+    } else if (!b.prefill) {
+        /* measure bandwidth in a child process so its 1 GiB buffer does not count in our peak RSS */
+        int fds[2];
+        if (pipe(fds) == 0) {
+            pid_t pid = fork();
+            if (pid == 0) {
+                double bw = measure_read_bw(b.threads);
+                ssize_t w = write(fds[1], &bw, sizeof bw);
+                _exit(w == sizeof bw ? 0 : 1);
+            }
+            close(fds[1]);
+            if (pid > 0 && read(fds[0], &b.bw, sizeof b.bw) != sizeof b.bw) b.bw = 0;
+            close(fds[0]);
+            if (pid > 0) waitpid(pid, NULL, 0);
         }
-        close(fds[1]);
-        if (pid > 0 && read(fds[0], &bw, sizeof bw) != sizeof bw) bw = 0;
-        close(fds[0]);
-        if (pid > 0) waitpid(pid, NULL, 0);
+        if (b.bw <= 0) { fprintf(stderr, "bench decode: bandwidth measurement failed\n"); return 1; }
     }
-    if (bw <= 0) { fprintf(stderr, "bench decode: bandwidth measurement failed\n"); return 1; }
+    if (cuda && !b.prefill) {
+        cli_model_args a = {0};
+        rosa_load_opts_init(&a.opts);
+        a.model = dir;
+        a.opts.device = b.device;
+        a.opts.precision = b.precision;
+        a.opts.gpu_memory = b.gpu_memory;
+        rosa_model *m = cli_load_model(&a);
+        if (!m) return 1;
+        b.bw = m->backend->copy_bandwidth ? m->backend->copy_bandwidth(m) : 0;
+        rosa_model_free(m);
+        if (b.bw <= 0) { fprintf(stderr, "bench decode: device bandwidth measurement failed\n"); return 1; }
+    }
     char adapter[4200];
     snprintf(adapter, sizeof adapter, "%s/rosa_adapter.safetensors", dir);
-    int rc = run_one(dir, adapter, threads, prompt, ntok, bw, "rosa");
-    if (!rc) rc = run_one(dir, NULL, threads, prompt, ntok, bw, "window_only");
+    int rc = run_one(dir, adapter, &b, "rosa");
+    if (!rc && no_rosa_run) rc = run_one(dir, NULL, &b, "window_only");
     return rc;
 }

@@ -9,4 +9,6 @@ int cli_bench_rosa(int argc, char **argv);
 int cli_tokenize(int argc, char **argv);
 int cli_detokenize(int argc, char **argv);
 int cli_bench_tokenize(int argc, char **argv);
+int cli_chat(int argc, char **argv);
+int cli_perplexity(int argc, char **argv);
 #endif

@@ -30,6 +30,20 @@ int cli_parse_model_opt(cli_model_args *a, int argc, char **argv, int *i) {
     if (!strcmp(o, "--adapter")) { NEED_VAL; a->opts.adapter = val; return 1; }
     if (!strcmp(o, "--device")) { NEED_VAL; a->opts.device = val; return 1; }
     if (!strcmp(o, "--no-rosa")) { a->opts.no_rosa = 1; return 1; }
+    if (!strcmp(o, "--precision")) {
+        NEED_VAL;
+        if (strcmp(val, "f32") && strcmp(val, "bf16")) { fprintf(stderr, "rosa-cli: --precision must be f32 or bf16\n"); return -1; }
+        a->opts.precision = val;
+        return 1;
+    }
+    if (!strcmp(o, "--gpu-memory")) {
+        NEED_VAL;
+        char *end;
+        double g = strtod(val, &end);
+        if (*end || end == val || !(g > 0) || g > 1e6) { fprintf(stderr, "rosa-cli: --gpu-memory takes GiB (> 0)\n"); return -1; }
+        a->opts.gpu_memory = (size_t)(g * 1073741824.0);
+        return 1;
+    }
     if (!strcmp(o, "--window")) { NEED_VAL; if ((v = cli_parse_long(val, 1, 1L << 30, "--window")) < 0) return -1; a->opts.window = (int)v; return 1; }
     if (!strcmp(o, "--global-layers")) { NEED_VAL; if ((v = cli_parse_long(val, 0, 1024, "--global-layers")) < 0) return -1; a->opts.global_layers = (int)v; return 1; }
     if (!strcmp(o, "--rosa-bits")) { NEED_VAL; if ((v = cli_parse_long(val, 1, 8, "--rosa-bits")) < 0) return -1; a->opts.bits_per_route = (int)v; return 1; }

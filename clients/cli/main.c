@@ -11,12 +11,17 @@ static void usage(FILE *f) {
             "  generate   --model DIR [--adapter F] [run options] --prompt-ids F.json -n N [--temperature T] [--seed S]\n"
             "  info       --model DIR [--adapter F] [run options]\n"
             "  bench rosa --routes R --tokens T [--bits M] [--threads N]\n"
-            "  bench decode [--tokens N] [--threads N] [--model DIR]\n"
+            "  bench decode [--tokens N] [--threads N] [--model DIR] [--device cuda] [--precision P] [--batch B]\n"
+            "               [--shape 0.6b|1.7b] [--window W] [--prompt N] [--no-rosa-run]\n"
+            "  bench prefill [same options; --prompt N is the prompt length, default 8192]\n"
             "  bench tokenize --tokenizer F [--text F]\n"
             "  tokenize   --tokenizer F [--special] TEXT|-\n"
             "  detokenize --tokenizer F ID...|-\n"
+            "  chat       [--url URL] [--session ID] [--api-key KEY] [--max-tokens N] (interactive)\n"
+            "  perplexity --model DIR [run options] (--file TEXT [--tokenizer F] | --ids F.json)\n"
+            "             [--ctx N] [--window W] [--modes window,rosa,global] [--max-tokens N]\n"
             "run options: --window W --global-layers G --rosa-bits M --rosa-mode post_attn|pre_attn\n"
-            "             --no-rosa --threads N --device cpu\n");
+            "             --no-rosa --threads N --device cpu|cuda --precision f32|bf16 --gpu-memory GIB\n");
 }
 
 int main(int argc, char **argv) {
@@ -29,10 +34,12 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "generate")) return cli_generate(argc - 1, argv + 1);
     if (!strcmp(c, "info")) return cli_info(argc - 1, argv + 1);
     if (!strcmp(c, "tokenize")) return cli_tokenize(argc - 1, argv + 1);
+    if (!strcmp(c, "chat")) return cli_chat(argc - 1, argv + 1);
+    if (!strcmp(c, "perplexity")) return cli_perplexity(argc - 1, argv + 1);
     if (!strcmp(c, "detokenize")) return cli_detokenize(argc - 1, argv + 1);
     if (!strcmp(c, "bench") && argc >= 3) {
         if (!strcmp(argv[2], "rosa")) return cli_bench_rosa(argc - 2, argv + 2);
-        if (!strcmp(argv[2], "decode")) return cli_bench_decode(argc - 2, argv + 2);
+        if (!strcmp(argv[2], "decode") || !strcmp(argv[2], "prefill")) return cli_bench_decode(argc - 2, argv + 2);
         if (!strcmp(argv[2], "tokenize")) return cli_bench_tokenize(argc - 2, argv + 2);
     }
     fprintf(stderr, "rosa-cli: unknown command '%s'\n", c);

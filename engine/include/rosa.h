@@ -43,11 +43,19 @@ typedef struct rosa_load_opts {
     int bits_per_route;    /* M; -1: unset */
     int inject_mode;       /* rosa_inject_mode; -1: unset */
     int threads;           /* CPU worker threads; 0: one per online core */
-    const char *device;    /* "cpu" (default) */
+    const char *device;    /* "cpu" (default) or "cuda" (builds with the CUDA backend) */
     int no_rosa;           /* 1: ignore all ROSA weights (window-only baseline) */
+    const char *precision; /* "f32" or "bf16"; NULL: the device's default (cpu: f32, cuda: bf16).
+                              The CPU backend computes in float32 only. */
+    size_t gpu_memory;     /* cuda: bytes of device memory for weights + KV pool + scratch;
+                              0: 90% of the free device memory at load */
 } rosa_load_opts;
 
 void rosa_load_opts_init(rosa_load_opts *o);
+
+/* Devices of a kind usable by this build on this machine: "cpu" 1, "cuda" the number of CUDA
+ * devices (0 without the CUDA backend or without a device), anything else 0. */
+int rosa_device_count(const char *device);
 
 typedef struct rosa_model rosa_model;
 typedef struct rosa_session rosa_session;
@@ -67,7 +75,8 @@ typedef struct rosa_model_info {
     int inject_mode;           /* rosa_inject_mode */
     size_t weight_bytes;       /* bytes of all weights as stored (base + adapter) */
     const char *weight_dtype;  /* "bf16", "f16", "f32" or "mixed" */
-    const char *backend;       /* "cpu", ... */
+    const char *backend;       /* "cpu" or "cuda" */
+    const char *precision;     /* "f32" or "bf16": activations, GEMM inputs, KV cache */
     int threads;
 } rosa_model_info;
 

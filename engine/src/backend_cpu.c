@@ -412,5 +412,7 @@ const rosa__backend rosa__cpu_backend = {
     .session_init = cpu_session_init,
     .session_free = cpu_session_free,
     .session_kv_bytes = cpu_session_kv_bytes,
+    .stats = NULL,
+    .copy_bandwidth = NULL,
     .forward = cpu_forward,
 };

@@ -53,9 +53,18 @@ typedef struct rosa__backend {
      * session are always written to its last_logits. */
     int (*forward)(rosa_model *m, struct rosa_session *const *ss, int nseq, const int *ntok,
                    const int32_t *tokens, float *logits);
+    /* optional (NULL): one line of backend counters (timings, pool use) for benchmarks */
+    void (*stats)(const rosa_model *m, char *buf, size_t len);
+    /* optional (NULL): measured device-to-device copy bandwidth in bytes/s, for rooflines */
+    double (*copy_bandwidth)(rosa_model *m);
 } rosa__backend;
 
 extern const rosa__backend rosa__cpu_backend;
+/* The CUDA backend (kernels/backend_cuda*.c), or NULL in builds without CUDA. */
+const rosa__backend *rosa__cuda_backend_get(void);
+int rosa__cuda_device_count(void); /* 0 in builds without CUDA */
+
+enum { ROSA_PREC_F32 = 0, ROSA_PREC_BF16 = 1 };
 
 struct rosa_model {
     rosa_model_info info;
@@ -77,6 +86,8 @@ struct rosa_model {
     void *bctx;                 /* backend model state */
     rosa__pool *pool;
     int max_chunk;              /* tokens per forward call inside feed */
+    int precision;              /* ROSA_PREC_*: what the backend computes in */
+    size_t gpu_memory;          /* rosa_load_opts.gpu_memory */
 };
 
 struct rosa_session {

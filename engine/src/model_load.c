@@ -23,6 +23,13 @@ void rosa_load_opts_init(rosa_load_opts *o) {
     o->inject_mode = -1;
 }
 
+int rosa_device_count(const char *device) {
+    if (!device) return 0;
+    if (!strcmp(device, "cpu")) return 1;
+    if (!strcmp(device, "cuda")) return rosa__cuda_device_count();
+    return 0;
+}
+
 static int is_file(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
@@ -346,6 +353,7 @@ static void fill_info(rosa_model *m) {
     snprintf(m->weight_dtype, sizeof m->weight_dtype, "%s", mixed ? "mixed" : rosa__dtype_name(dt0));
     in->weight_dtype = m->weight_dtype;
     in->backend = m->backend->name;
+    in->precision = m->precision == ROSA_PREC_BF16 ? "bf16" : "f32";
     in->threads = rosa__pool_size(m->pool);
 }
 
@@ -379,15 +387,32 @@ int rosa_model_load(const char *model_dir, const rosa_load_opts *opts, rosa_mode
     }
     *out = NULL;
     if (err && errlen) err[0] = 0;
-    if (opts->device && strcmp(opts->device, "cpu") != 0)
-        return rosa__err(err, errlen, ROSA_ERR_UNSUPPORTED, "device '%s' is not available in this build (only 'cpu')", opts->device);
+    const rosa__backend *backend = &rosa__cpu_backend;
+    if (opts->device && !strcmp(opts->device, "cuda")) {
+        backend = rosa__cuda_backend_get();
+        if (!backend)
+            return rosa__err(err, errlen, ROSA_ERR_UNSUPPORTED,
+                             "device 'cuda' is not available: this build has no CUDA backend (configure with -DROSA_CUDA=ON and a CUDA toolkit)");
+    } else if (opts->device && strcmp(opts->device, "cpu") != 0) {
+        return rosa__err(err, errlen, ROSA_ERR_INVALID, "unknown device '%s' (cpu or cuda)", opts->device);
+    }
+    int precision = backend == &rosa__cpu_backend ? ROSA_PREC_F32 : ROSA_PREC_BF16;
+    if (opts->precision) {
+        if (!strcmp(opts->precision, "f32")) precision = ROSA_PREC_F32;
+        else if (!strcmp(opts->precision, "bf16")) precision = ROSA_PREC_BF16;
+        else return rosa__err(err, errlen, ROSA_ERR_INVALID, "unknown precision '%s' (f32 or bf16)", opts->precision);
+        if (backend == &rosa__cpu_backend && precision != ROSA_PREC_F32)
+            return rosa__err(err, errlen, ROSA_ERR_UNSUPPORTED, "the CPU backend computes in f32 only (precision '%s')", opts->precision);
+    }
     if (opts->threads < 0 || opts->threads > 1024)
         return rosa__err(err, errlen, ROSA_ERR_INVALID, "threads must be in [0, 1024]");
     rosa_model *m = calloc(1, sizeof *m);
     if (!m) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
     rosa__tset_init(&m->base);
     rosa__tset_init(&m->adapter);
-    m->backend = &rosa__cpu_backend;
+    m->backend = backend;
+    m->precision = precision;
+    m->gpu_memory = opts->gpu_memory;
     int rc = rosa__config_load(model_dir, &m->cfg, err, errlen);
     if (rc) goto fail;
     m->C = m->cfg.hidden; m->L = m->cfg.layers; m->Hq = m->cfg.heads; m->Hkv = m->cfg.kv_heads;

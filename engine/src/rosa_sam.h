@@ -1,38 +1,61 @@
 /* rosa_sam.h: the ROSA state of one (layer, route): k-runs and an online suffix automaton.
  *
- * Implements ROSA-SPEC section 3 exactly, one time step at a time.  Transitions are sparse
- * (K = 2^M can be up to 256 symbols, but a state has few out-edges).  One route is touched by
- * one thread at a time; routes are independent, so a layer runs its routes in parallel. */
+ * Implements ROSA-SPEC section 3 exactly, one time step at a time.  One route is touched by one
+ * thread at a time; routes are independent, so a layer runs its routes in parallel.
+ *
+ * Layout (why it is compact; measured numbers in docs/PERFORMANCE.md).  All states live in one
+ * array of 32-bit words, `st`, in creation order; a state's id is the offset of its first word.
+ * - A prefix state P_i (longest string = the first i run symbols; P_0 is the root, id 0) takes
+ *   2 words: suffix link + flags, and last_end + the symbol of run i.  Its transition on run
+ *   symbol i always goes to P_{i+1} (a solid edge is never redirected), so that "spine" edge is
+ *   implicit: P_{i+1} is the next record, or the one after a clone made in the same step (a
+ *   flag says which).  Other out-edges of a prefix state are rare; a flag sends the lookup to a
+ *   small hash map.  Its length i is needed only when such an edge is followed; it is found
+ *   from a sample of every 64th prefix state's id and a short walk along the spine.
+ * - A clone takes 5 words: link + flags, last_end + symbol 0, length + symbol 1, and two inline
+ *   edge targets, or (flag) the offset of an edge block in `pool`: sparse (symbols searched 8
+ *   at a time, then targets) or dense (one target per symbol, for states with many edges).
+ * Both kinds start with link and last_end, so suffix-chain walks need not tell them apart.
+ * last_end cells: after adding run n, every state on the new state's suffix chain gets
+ * last_end = n.  Periodic keys make that chain as long as the number of periods, so a long
+ * stretch of it becomes a cell: its states hold the cell's id (and a flag) instead of a value,
+ * and the cell holds the value, its bottom state and the state above its top (exit).  A new
+ * state whose link is a cell's bottom joins the cell (one value update, then the walk goes on
+ * from the exit); a walk entering a cell higher up turns the part above into plain states.
+ * Periodic keys then cost O(1) per run instead of O(T).
+ * Limits: ROSA__MAX_RUNS k-runs per route (16.7 M; ROSA_ERR_LIMIT beyond), times < 2^31. */
 #ifndef ROSA_SAM_H
 #define ROSA_SAM_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct rosa__sam_state {
-    int32_t len;      /* longest string length of the state */
-    int32_t link;     /* suffix link, -1 for the root */
-    int32_t last_end; /* largest run index where an occurrence ends */
-    int32_t edges;    /* head of the edge list, -1 if none */
-} rosa__sam_state;
-
-typedef struct rosa__sam_edge {
-    int32_t target;
-    int32_t next;     /* next edge of the same state, -1 at the end */
-    uint8_t sym;
-} rosa__sam_edge;
+#define ROSA__ID_BITS 27
+#define ROSA__NONE ((1u << ROSA__ID_BITS) - 1)
+#define ROSA__MAX_RUNS ((1u << 24) - 2)
+#define ROSA__NCLASS 3 /* sparse edge-block classes: capacity 4 << class (4, 8, 16) */
 
 typedef struct rosa__route {
-    rosa__sam_state *st; int32_t nst, capst;
-    rosa__sam_edge *ed;  int32_t ned, caped;
-    int32_t last;        /* state of the whole run string */
-    int32_t *start;      /* [runs] start time of run n */
-    uint8_t *vsym;       /* [runs] value symbol at start[n] */
-    int32_t nruns, capruns;
-    int32_t t;           /* time steps seen */
-    int32_t cursor;      /* query cursor s */
-    uint8_t moved;
-    uint8_t prev_k, prev_q;
+    uint32_t *st;       /* [capst] state records (see above) */
+    uint32_t *pool;     /* [cappool] edge blocks */
+    uint32_t *xmap;     /* [2 * capx] prefix states with extra edges: id + 1 (0: empty), block */
+    uint32_t *psample;  /* [capsample] id of P_{64k}: lengths of prefix states on demand */
+    uint32_t *cells;    /* [3 * capcells] last_end cells: value, bottom state, exit state */
+    uint8_t *runs;      /* [5 * capruns] run n at 5n: start time (uint32, native order), vsym */
+    uint32_t nst, capst, npool, cappool, nx, capx, nruns, capruns, capsample, ncells, capcells;
+    uint32_t cell_min;  /* plain runs this long on a last_end walk become cells (default 32;
+                           a tuning knob that never changes results: tests vary it) */
+    uint32_t last;      /* id of the newest prefix state */
+    uint32_t nclones;   /* clone states */
+    uint32_t rootx;     /* block handle of the root's extra edges (the root is not in xmap) */
+    uint32_t freel[ROSA__NCLASS]; /* free sparse blocks per class, ROSA__NONE-terminated */
+    uint32_t kd_log;    /* dense blocks cover symbols < 1 << kd_log (grows with symbols seen) */
+    int64_t t;          /* time steps seen */
+    size_t max_bytes;   /* 0: unlimited; else growing past this fails with ROSA_ERR_LIMIT */
+    uint32_t cursor;    /* query cursor s */
+    int err;            /* sticky error: once a step failed the route refuses further input */
+    uint8_t moved, prev_k, prev_q;
+    uint8_t csym;       /* the symbol every string of the cursor state ends with */
 } rosa__route;
 
 void rosa__route_init(rosa__route *r);
@@ -40,10 +63,44 @@ void rosa__route_free(rosa__route *r);
 
 /* Run T time steps.  Inputs at qs[t*stride], ks[t*stride], vs[t*stride]; outputs:
  * vout[t*stride] = retrieved value symbol or -1, dest[t*stride] = dest time or -1 (dest may be
- * NULL).  Returns 0 or ROSA_ERR_NOMEM (the route is then unusable). */
+ * NULL).  Returns 0, ROSA_ERR_NOMEM or ROSA_ERR_LIMIT; after an error the outputs of this call
+ * are unspecified and the route keeps returning the error (it can be freed, not continued). */
 int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
                     const uint8_t *vs, size_t stride, int16_t *vout, int32_t *dest);
 
-/* Heap bytes allocated by this route. */
+/* Heap bytes allocated by this route (capacities, not sizes). */
 size_t rosa__route_bytes(const rosa__route *r);
+
+/* Number of k-runs so far (E + 1). */
+int64_t rosa__route_nruns(const rosa__route *r);
+
+/* Number of automaton states (root, one per k-run, clones): the minimal suffix automaton's. */
+int64_t rosa__route_nstates(const rosa__route *r);
+
+/* Cap the heap bytes of this route (0: no cap); growth beyond fails with ROSA_ERR_LIMIT. */
+void rosa__route_set_max_bytes(rosa__route *r, size_t max_bytes);
+
+/* ---- internal to rosa_sam*.c: storage helpers (rosa_sam_edges.c) ----
+ * Edge blocks live in pool and are named by a handle: word offset | code << 28.  Code 0..2: a
+ * sparse block of capacity 4 << code: [count][symbols, 1 byte each, unused slots repeat the
+ * first symbol][targets].  Code 3 + w: a dense block: [count][1 << w targets indexed by symbol,
+ * ROSA__NONE where absent]. */
+#define ROSA__OFF_MASK 0x0FFFFFFFu
+#define ROSA__CODE_SHIFT 28
+#define ROSA__DENSE_CODE 3u
+#define ROSA__RUN_BYTES 5 /* one k-run: start time and value symbol, read with one miss */
+
+int rosa__sam_grow(rosa__route *r, void **p, uint32_t *cap, uint64_t need, size_t elem, uint32_t min);
+/* A new empty block able to hold `need` edges (handle in *h). */
+int rosa__sam_block_new(rosa__route *r, unsigned need, uint32_t *h);
+/* Add edge (c -> t) to block *h, which has none on c; the block may move (*h changes). */
+int rosa__sam_block_add(rosa__route *r, uint32_t *h, unsigned c, uint32_t t);
+/* A copy of block h. */
+int rosa__sam_block_dup(rosa__route *r, uint32_t h, uint32_t *out);
+/* The edges of block h into sym[] / tgt[] (room for 256); returns their number. */
+unsigned rosa__sam_block_list(const uint32_t *pool, uint32_t h, uint8_t *sym, uint32_t *tgt);
+/* Extra-edge map of prefix states (not the root): the slot of id (its block handle is
+ * xmap[2*slot+1]), and insertion. */
+uint32_t rosa__sam_xslot(const rosa__route *r, uint32_t id);
+int rosa__sam_xput(rosa__route *r, uint32_t id, uint32_t block);
 #endif

@@ -58,7 +58,8 @@ int rosa_session_feed(rosa_session *s, const int32_t *tokens, int n, float *logi
         int c = n - i < m->max_chunk ? n - i : m->max_chunk;
         rc = m->backend->forward(m, &s, 1, &c, tokens + i, logits ? logits + (size_t)i * m->V : NULL);
         if (rc) {
-            s->broken = 1;
+            /* ROSA_ERR_LIMIT (a full GPU KV pool) is refused before any state changes */
+            if (rc != ROSA_ERR_LIMIT) s->broken = 1;
             return rc;
         }
         s->pos += c;
@@ -83,7 +84,7 @@ int rosa_step_batch(rosa_session *const *ss, const int32_t *tokens, int n, float
     rc = m->backend->forward(m, ss, n, ones, tokens, logits);
     free(ones);
     for (int i = 0; i < n; i++) {
-        if (rc) ss[i]->broken = 1;
+        if (rc) ss[i]->broken = rc != ROSA_ERR_LIMIT;
         else {
             ss[i]->pos++;
             ss[i]->has_logits = 1;
@@ -112,6 +113,6 @@ void rosa_session_memory(const rosa_session *s, rosa_session_mem *out) {
     out->rosa_bytes = nroutes * sizeof *s->routes;
     for (size_t i = 0; i < nroutes; i++) {
         out->rosa_bytes += rosa__route_bytes(&s->routes[i]);
-        out->rosa_runs += s->routes[i].nruns;
+        out->rosa_runs += rosa__route_nruns(&s->routes[i]);
     }
 }

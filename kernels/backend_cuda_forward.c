@@ -1,0 +1,221 @@
+/* backend_cuda_forward.c: one forward call of the CUDA backend over a batch of (session,
+ * token chunk) rows, the same computation as backend_cpu.c.
+ *
+ * Everything is queued on one stream; the host waits only where the ROSA automata need it.
+ * Per ROSA layer: the GPU computes the three projections and packs them into route symbols,
+ * which are copied to pinned host memory; in post_attn mode the layer's attention (q/k/v
+ * products, norm + rotary, attention, cache store, o_proj) is queued *before* the host waits
+ * for the symbols, so the automata steps on the CPU overlap the attention on the GPU.  The
+ * retrieved value symbols go back, are turned into y and added through rosa_out.  pre_attn
+ * needs the injection before its attention, so there the CPU step is not hidden. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend_cuda.h"
+
+#define CK(call) do { if ((rc = rosa__cu_check((int)(call), #call))) goto out; } while (0)
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static size_t al(size_t n) { return (n + 255) / 256 * 256; }
+
+typedef struct call_meta {
+    int32_t *tokens, *pos, *last;  /* [rows], [rows], [nseq] */
+    rc_seq *seqs;                   /* [nseq] */
+    rc_tile *tiles;                 /* [rows + nseq] */
+    const int32_t **tabs;           /* [L, nseq] device page tables per layer */
+} call_meta;
+
+/* must match rosa__cu_meta_bytes */
+static void meta_layout(char *base, int rows, int nseq, call_meta *o) {
+    size_t off = 0;
+    o->tokens = (int32_t *)(base + off); off += al((size_t)rows * 4);
+    o->pos = (int32_t *)(base + off); off += al((size_t)rows * 4);
+    o->last = (int32_t *)(base + off); off += al((size_t)rows * 4);
+    o->seqs = (rc_seq *)(base + off); off += al((size_t)nseq * sizeof(rc_seq));
+    o->tiles = (rc_tile *)(base + off); off += al((size_t)(rows + nseq) * sizeof(rc_tile));
+    o->tabs = (const int32_t **)(base + off);
+}
+
+typedef struct call {
+    rosa_model *m;
+    cu_model *cm;
+    int N, nseq, ntiles, max_tile_rows, max_ntok;
+    call_meta h, d;
+} call;
+
+/* splits of the key range per tile: enough blocks to fill the GPU, >= CU_SPLIT_KEYS keys each */
+static int pick_nsplit(const call *c, int W) {
+    int maxk = 1;
+    for (int t = 0; t < c->ntiles; t++) {
+        const rc_tile *tl = &c->h.tiles[t];
+        const rc_seq *sq = &c->h.seqs[tl->seq];
+        int p_first = sq->pos0 + (tl->row0 - sq->row0), p_last = p_first + tl->nrows - 1;
+        int lo = W && p_first - W + 1 > 0 ? p_first - W + 1 : 0;
+        if (p_last - lo + 1 > maxk) maxk = p_last - lo + 1;
+    }
+    int want = (maxk + CU_SPLIT_KEYS - 1) / CU_SPLIT_KEYS;
+    int blocks = c->ntiles * c->m->Hkv;
+    int fill = (2 * c->cm->sms + blocks - 1) / blocks;
+    int n = want < fill ? want : fill;
+    int cap = c->cm->part_rows / c->N;
+    if (n > cap) n = cap;
+    return n < 1 ? 1 : n;
+}
+
+/* q/k/v products, norm + rotary, attention, cache store, h += o_proj(att) */
+static int attn_block(const call *c, int l, const void *uin) {
+    rosa_model *m = c->m;
+    cu_model *cm = c->cm;
+    const cu_layer *w = &cm->ly[l];
+    int rc = 0, N = c->N, C = m->C, D = m->D, Hq = m->Hq, Hkv = m->Hkv, act = cm->act;
+    rc_kv_layer kv = {.kpool = cm->kpool, .vpool = cm->vpool, .tables = c->d.tabs + (size_t)l * c->nseq,
+                      .P = CU_PAGE_TOKENS, .W = m->layer_window[l], .dt = act};
+    CK(rc_gemm(cm->blas, cm->q, uin, w->q, act, N, Hq * D, C, 0.0f));
+    CK(rc_gemm(cm->blas, cm->k, uin, w->k, act, N, Hkv * D, C, 0.0f));
+    CK(rc_gemm(cm->blas, cm->v, uin, w->v, act, N, Hkv * D, C, 0.0f));
+    CK(rc_qk_norm_rope(cm->q, cm->k, cm->v, cm->kn, cm->vn, act, w->q_norm, w->k_norm, cm->inv_freq, c->d.pos, N, Hq,
+                       Hkv, D, m->cfg.eps, cm->st));
+    rc_attn_args a = {.q = cm->q, .k = cm->kn, .v = cm->vn, .out = cm->att, .out_dt = act, .kv = kv,
+                      .seqs = c->d.seqs, .tiles = c->d.tiles, .ntiles = c->ntiles, .nsplit = pick_nsplit(c, kv.W),
+                      .max_tile_rows = c->max_tile_rows, .part = cm->part, .N = N, .Hq = Hq, .Hkv = Hkv, .D = D,
+                      .scale = 1.0f / sqrtf((float)D)};
+    CK(rc_attention(&a, cm->st));
+    CK(rc_kv_store(&kv, cm->kn, cm->vn, c->d.seqs, c->nseq, c->max_ntok, Hkv, D, cm->st));
+    CK(rc_gemm(cm->blas, cm->x, cm->att, w->o, act, N, C, Hq * D, 1.0f));
+out:
+    return rc;
+}
+
+/* the ROSA channel of layer l; post_attn queues the attention before waiting for symbols */
+static int rosa_block(const call *c, int l, struct rosa_session *const *ss, const int *ntok) {
+    rosa_model *m = c->m;
+    cu_model *cm = c->cm;
+    const cu_layer *w = &cm->ly[l];
+    int rc = 0, N = c->N, C = m->C, R = m->R, M = m->M, act = cm->act;
+    int post = m->inject_mode == ROSA_INJECT_POST_ATTN;
+    size_t tot = (size_t)N * R;
+    CK(rc_gemm(cm->blas, cm->rq, cm->u, w->rq, act, N, C, C, 0.0f));
+    CK(rc_gemm(cm->blas, cm->rk, cm->u, w->rk, act, N, C, C, 0.0f));
+    CK(rc_gemm(cm->blas, cm->rv, cm->u, w->rv, act, N, C, C, 0.0f));
+    CK(rc_rosa_pack(cm->d_sym, cm->rq, cm->rk, cm->rv, N, R, M, cm->st));
+    CK(cudaMemcpyAsync(cm->h_sym, cm->d_sym, 3 * tot, cudaMemcpyDeviceToHost, cm->st));
+    CK(cudaEventRecord(cm->ev_sym, cm->st));
+    if (post && (rc = attn_block(c, l, cm->u))) goto out;
+    double t0 = now_s();
+    CK(cudaEventSynchronize(cm->ev_sym));
+    double t1 = now_s();
+    for (int i = 0, row0 = 0; i < c->nseq; row0 += ntok[i], i++) {
+        size_t o = (size_t)row0 * R;
+        rc = rosa__rosa_step(m, ss[i], m->layer[l].rosa, ntok[i], cm->h_sym + o, cm->h_sym + tot + o,
+                             cm->h_sym + 2 * tot + o, cm->h_vout + o, cm->h_dest + o);
+        if (rc) goto out;
+    }
+    cm->rosa_wait_s += t1 - t0;
+    cm->rosa_cpu_s += now_s() - t1;
+    cm->rosa_layer_calls++;
+    CK(cudaMemcpyAsync(cm->d_vout, cm->h_vout, tot * sizeof(int16_t), cudaMemcpyHostToDevice, cm->st));
+    CK(rc_rosa_inject(cm->y, act, cm->d_vout, w->e0, w->e1, N, R, M, cm->st));
+    if (post) {
+        CK(rc_gemm(cm->blas, cm->x, cm->y, w->rout, act, N, C, C, 1.0f));
+    } else {
+        CK(rc_gemm(cm->blas, cm->inj, cm->y, w->rout, act, N, C, C, 0.0f));
+        CK(rc_mix_rmsnorm(cm->u, act, cm->x, cm->inj, w->alpha, w->in_norm, N, C, m->cfg.eps, cm->st));
+        rc = attn_block(c, l, cm->u);
+    }
+out:
+    return rc;
+}
+
+int rosa__cu_forward(rosa_model *m, struct rosa_session *const *ss, int nseq, const int *ntok, const int32_t *tokens,
+                     float *logits) {
+    cu_model *cm = m->bctx;
+    int rc = 0, N = 0, max_ntok = 0;
+    for (int i = 0; i < nseq; i++) {
+        N += ntok[i];
+        if (ntok[i] > max_ntok) max_ntok = ntok[i];
+    }
+    if (N == 0) return 0;
+    /* admission: the pages of every session of the call, or nothing changes */
+    int64_t need = 0;
+    for (int i = 0; i < nseq; i++) {
+        const cu_session *cs = ss[i]->bstate;
+        int64_t n = rosa__kvtable_need(&cs->tab, m->layer_window, ss[i]->pos + ntok[i]);
+        if (n < 0) return ROSA_ERR_LIMIT;
+        need += n - (n < cs->tab.reserved ? n : cs->tab.reserved);
+    }
+    if (need > rosa__kvpool_available(&cm->pool)) return ROSA_ERR_LIMIT;
+    if ((rc = rosa__cu_check((int)cudaSetDevice(cm->dev), "cudaSetDevice"))) return rc;
+    if ((rc = rosa__cu_ensure_rows(m, N, nseq))) return rc;
+    for (int i = 0; i < nseq; i++) {
+        cu_session *cs = ss[i]->bstate;
+        int64_t lo, hi;
+        if (rosa__kvtable_grow(&cs->tab, &cm->pool, m->layer_window, ss[i]->pos + ntok[i], &lo, &hi)) return ROSA_ERR_LIMIT;
+        if (lo >= 0)
+            CK(cudaMemcpyAsync(cs->d_ids + lo, cs->tab.ids + lo, (size_t)(hi - lo + 1) * sizeof(int32_t),
+                               cudaMemcpyHostToDevice, cm->st));
+    }
+
+    call c = {.m = m, .cm = cm, .N = N, .nseq = nseq, .max_ntok = max_ntok};
+    meta_layout(cm->h_meta, cm->rows_cap, cm->nseq_cap, &c.h);
+    meta_layout(cm->d_meta, cm->rows_cap, cm->nseq_cap, &c.d);
+    int qt = RC_ATTN_MAXQ / (m->Hq / m->Hkv);
+    for (int i = 0, row0 = 0; i < nseq; row0 += ntok[i], i++) {
+        int32_t pos0 = (int32_t)ss[i]->pos;
+        c.h.seqs[i] = (rc_seq){.row0 = row0, .ntok = ntok[i], .pos0 = pos0};
+        c.h.last[i] = row0 + ntok[i] - 1;
+        for (int t = 0; t < ntok[i]; t++) {
+            c.h.tokens[row0 + t] = tokens[row0 + t];
+            c.h.pos[row0 + t] = pos0 + t;
+        }
+        for (int t0 = 0; t0 < ntok[i]; t0 += qt) {
+            int nr = ntok[i] - t0 < qt ? ntok[i] - t0 : qt;
+            c.h.tiles[c.ntiles++] = (rc_tile){.seq = i, .row0 = row0 + t0, .nrows = nr};
+            if (nr > c.max_tile_rows) c.max_tile_rows = nr;
+        }
+        const cu_session *cs = ss[i]->bstate;
+        for (int l = 0; l < m->L; l++) c.h.tabs[(size_t)l * nseq + i] = cs->d_ids + cs->tab.off[l];
+    }
+    CK(cudaMemcpyAsync(cm->d_meta, cm->h_meta, cm->meta_bytes, cudaMemcpyHostToDevice, cm->st));
+
+    int C = m->C, V = m->V, F = m->F, act = cm->act;
+    float eps = m->cfg.eps;
+    CK(rc_embed(cm->x, cm->embed, act, c.d.tokens, N, C, V, cm->st));
+    for (int l = 0; l < m->L; l++) {
+        const cu_layer *w = &cm->ly[l];
+        CK(rc_rmsnorm(cm->u, act, cm->x, NULL, w->in_norm, NULL, N, C, eps, cm->st));
+        if (m->layer[l].rosa >= 0) rc = rosa_block(&c, l, ss, ntok);
+        else rc = attn_block(&c, l, cm->u);
+        if (rc) goto out;
+        CK(rc_rmsnorm(cm->h2, act, cm->x, NULL, w->post_norm, NULL, N, C, eps, cm->st));
+        CK(rc_gemm(cm->blas, cm->g, cm->h2, w->gate, act, N, F, C, 0.0f));
+        CK(rc_gemm(cm->blas, cm->up, cm->h2, w->up, act, N, F, C, 0.0f));
+        CK(rc_silu_gate(cm->gu, act, cm->g, cm->up, (size_t)N * F, cm->st));
+        CK(rc_gemm(cm->blas, cm->x, cm->gu, w->down, act, N, C, F, 1.0f));
+    }
+    if (logits) {
+        CK(rc_rmsnorm(cm->u, act, cm->x, NULL, cm->final_norm, NULL, N, C, eps, cm->st));
+        CK(rc_gemm(cm->blas, cm->logits, cm->u, cm->lm_head, act, N, V, C, 0.0f));
+        CK(cudaMemcpyAsync(logits, cm->logits, (size_t)N * V * sizeof(float), cudaMemcpyDeviceToHost, cm->st));
+        CK(cudaStreamSynchronize(cm->st));
+        for (int i = 0; i < nseq; i++)
+            memcpy(ss[i]->last_logits, logits + (size_t)c.h.last[i] * V, (size_t)V * sizeof(float));
+    } else {
+        CK(rc_rmsnorm(cm->u, act, cm->x, NULL, cm->final_norm, c.d.last, nseq, C, eps, cm->st));
+        CK(rc_gemm(cm->blas, cm->logits, cm->u, cm->lm_head, act, nseq, V, C, 0.0f));
+        CK(cudaMemcpyAsync(cm->h_last, cm->logits, (size_t)nseq * V * sizeof(float), cudaMemcpyDeviceToHost, cm->st));
+        CK(cudaStreamSynchronize(cm->st));
+        for (int i = 0; i < nseq; i++) memcpy(ss[i]->last_logits, cm->h_last + (size_t)i * V, (size_t)V * sizeof(float));
+    }
+    cm->forwards++;
+out:
+    if (rc) cudaStreamSynchronize(cm->st); /* leave nothing in flight on the shared buffers */
+    return rc;
+}
