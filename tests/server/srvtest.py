@@ -1,5 +1,6 @@
 """srvtest.py: start a real rosa-server on 127.0.0.1 with a free port, talk raw HTTP to it,
 stop it.  Standard library only; every call has a timeout."""
+import atexit
 import http.client
 import json
 import os
@@ -23,6 +24,8 @@ def shared_dir():
 class Server:
     def __init__(self, *args, timeout=30):
         self.cache = tempfile.mkdtemp(prefix="rosa-srv-test-")
+        # removed when the test program exits (tests may still read the demo model after stop)
+        atexit.register(shutil.rmtree, self.cache, True)
         cmd = [SERVER, "--port", "0", "--host", "127.0.0.1", "--cache-dir",
                os.path.join(self.cache, "demo"), *args]
         # append mode: the server writes through the same open file that seek(0) + read() below
@@ -124,11 +127,10 @@ class Server:
                 raise RuntimeError("server did not stop on signal")
         if self.log.closed:
             return self.proc.returncode
-        if self.proc.returncode != 0:  # show the log: the temporary folder goes next
+        if self.proc.returncode != 0:  # show the log here: the test may not
             sys.stderr.write("server exited with %d:\n%s\n" % (self.proc.returncode,
                                                                 self.logtext()[-4000:]))
         self.log.close()
-        shutil.rmtree(self.cache, ignore_errors=True)
         return self.proc.returncode
 
 
