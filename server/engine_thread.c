@@ -587,8 +587,8 @@ static int load(srv_engine *e) {
         srv->eos_ids[srv->n_eos++] = srv->info->eos_token;
     for (int l = 0; l < srv->info->layers; l++)
         if (srv->info->layer_window[l] == 0)
-            srv->kv_bytes_per_token += 2 * sizeof(float) * (size_t)srv->info->kv_heads *
-                                       (size_t)srv->info->head_dim;
+            srv->kv_bytes_per_token += 2 * 2 * (size_t)srv->info->kv_heads *
+                                       (size_t)srv->info->head_dim; /* K + V, >= 2 bytes each */
     const int V = srv->info->vocab;
     e->logits = malloc(sizeof(float) * (size_t)V * (size_t)c->max_batch);
     e->plp_chunk = (int)((64u << 20) / (sizeof(float) * (size_t)V));

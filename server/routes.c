@@ -218,7 +218,8 @@ static int init_choices(srv_job *j) {
 }
 
 /* Refuse at once (413) a request whose session state must outgrow --max-session-bytes: the
- * attention caches of its global layers alone, for prompt + max_tokens, exceed it.  (ROSA state
+ * attention caches of its global layers alone (at 2 bytes per element), for prompt + max_tokens,
+ * exceed it.  (ROSA state
  * is not predictable in advance; the engine checks the real size as the request runs.) */
 static void check_state_budget(srv_job *j) {
     const srv_server *s = j->srv;

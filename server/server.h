@@ -64,8 +64,9 @@ typedef struct srv_server {
     int n_eos;
     int32_t chat_stop_ids[8];
     int n_chat_stop;
-    size_t kv_bytes_per_token; /* lower bound of a session's growth per token (f32 K and V of
-                                  every global-attention layer), for the admission check */
+    size_t kv_bytes_per_token; /* lower bound of a session's growth per token (K and V of every
+                                  global-attention layer at 2 bytes, the smallest KV dtype of any
+                                  backend: bf16 on CUDA, f32 on the CPU), for admission */
     atomic_int ready;     /* 0 loading, 1 ready, -1 failed */
     char load_error[512];
     /* loop thread */
