@@ -117,13 +117,28 @@ def test_chat_streams_keeps_history_and_resets():
         assert s.stop() == 0
 
 
+def catches_sigint(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    except OSError:
+        pass
+    return False
+
+
 def test_chat_ctrl_c_stops_the_answer_not_the_program():
     s = Server("--max-tokens", "32768")
     try:
         url = f"http://127.0.0.1:{s.port}"
         c = Chat("--url", url)
-        # Ctrl-C at the prompt: a hint, the program goes on
-        time.sleep(0.2)
+        # Ctrl-C at the prompt: a hint, the program goes on.  Wait until rosa-cli has installed
+        # its SIGINT handler (SigCgt in /proc), so the signal cannot arrive before it.
+        deadline = time.time() + 20
+        while time.time() < deadline and not catches_sigint(c.p.pid):
+            time.sleep(0.02)
+        time.sleep(0.05)  # from the handler to the blocking read
         c.p.send_signal(signal.SIGINT)
         c.wait_for(lambda: b"/quit leaves" in c.out)
         assert c.p.poll() is None
