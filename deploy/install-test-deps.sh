@@ -2,12 +2,16 @@
 # install-test-deps.sh: what the test suite needs beyond the build (run as root): nginx (the
 # session-affinity router test), Python 3 with pip, the official openai SDK (server integration
 # tests), PyYAML (manifest checks), and numpy + safetensors (tests/server/qwen3_random.py writes
-# a checkpoint for the real Qwen3 tokenizer).
+# a checkpoint for the real Qwen3 tokenizer), clang with its libFuzzer runtime (the brief
+# coverage-guided fuzzing of tests/fuzz/run-fuzz.sh that tests/run-all.sh runs).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt_missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || apt_missing+=(nginx-light)
 python3 -m pip --version >/dev/null 2>&1 || apt_missing+=(python3-pip)
+command -v clang >/dev/null 2>&1 || apt_missing+=(clang)
+dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q "install ok installed" ||
+  apt_missing+=(libclang-rt-14-dev)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${apt_missing[@]}"

@@ -11,6 +11,17 @@ build=${1:-build-asan}
 jobs=$(nproc 2>/dev/null || echo 2)
 ROSA_BUILD_TYPE=RelWithDebInfo ROSA_BUILD_TARGETS=all ROSA_CUDA=${ROSA_CUDA:-AUTO} \
   deploy/build.sh "$build" -DROSA_WERROR=ON -DROSA_SANITIZE=ON
+# Brief coverage-guided fuzzing of the tokenizer targets (libFuzzer, clang), when clang is
+# installed (deploy/install-test-deps.sh installs it): ROSA_FUZZ_SECONDS per target, 0 to skip.
+fuzz_secs=${ROSA_FUZZ_SECONDS:-15}
+if [ "$fuzz_secs" -gt 0 ] && command -v clang >/dev/null 2>&1; then
+  if ! tests/fuzz/run-fuzz.sh "$fuzz_secs" "${build}-fuzz" > "${build}-fuzz.log" 2>&1; then
+    tail -n 60 "${build}-fuzz.log"
+    echo "run-all.sh: fuzzing failed or found a problem (log: ${build}-fuzz.log)"
+    exit 1
+  fi
+  grep -E "^== |^Done " "${build}-fuzz.log" || true
+fi
 # protect_shadow_gap=0: the CUDA driver maps memory where ASan would otherwise protect
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:protect_shadow_gap=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
