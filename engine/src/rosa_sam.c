@@ -61,6 +61,8 @@ void rosa__route_free(rosa__route *r) {
 
 int64_t rosa__route_nruns(const rosa__route *r) { return r->nruns; }
 
+int64_t rosa__route_t(const rosa__route *r) { return r->t; }
+
 int64_t rosa__route_nstates(const rosa__route *r) {
     return r->nst ? 1 + (int64_t)r->nruns + r->nclones : 0;
 }
@@ -619,5 +621,23 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
     r->prev_q = (uint8_t)prev_q;
     r->csym = (uint8_t)csym;
     r->t = t;
+    return 0;
+}
+
+int rosa__routes_run(rosa__route *const *routes, int n, int T, const uint8_t *qs,
+                     const uint8_t *ks, const uint8_t *vs, size_t stride_t, size_t stride_r,
+                     int16_t *vout, int32_t *dest) {
+    int err;
+    for (int i = 0; i < n; i++) {
+        if (routes[i]->err) return routes[i]->err;
+        if (T > 0 && routes[i]->t + T > MAX_TIME) return ROSA_ERR_LIMIT;
+    }
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < n; i++) {
+            size_t at = (size_t)t * stride_t + (size_t)i * stride_r;
+            if ((err = rosa__route_run(routes[i], 1, qs + at, ks + at, vs + at, 1, vout + at,
+                                       dest ? dest + at : NULL)))
+                return err;
+        }
     return 0;
 }
