@@ -435,8 +435,14 @@ static NOINLINE int rosa__paint_cells(rosa__route *r, uint32_t v, uint32_t run, 
  * stops below it.  A run of plain states ending right below a cell's bottom joins that cell
  * (which has value n by then); a long run ending at the root becomes a cell of its own.  So a
  * chain tends to become a few cells, and the next walk over it costs a few steps. */
-static inline int rosa__paint(rosa__route *r, uint32_t cur, uint32_t n) {
-    uint32_t *st = r->st, v = cur, u = st[cur] & ID_MASK, run_len = 0, w0;
+/* In three parts, so that several routes can interleave their walks (rosa__routes_run):
+ * start, steps over plain states (each returns 0 once at a cell state or the root), finish. */
+typedef struct {
+    uint32_t v, run, run_len; /* the walk is at v; the plain run so far starts at run */
+} rosa__walk;
+
+static inline void rosa__paint_start(rosa__route *r, uint32_t cur, uint32_t n, rosa__walk *w) {
+    uint32_t *st = r->st, v = cur, u = st[cur] & ID_MASK;
     if (u != 0 && (st[u] & F_CELL) && r->cells[3 * (st[u + W_LE] & LOW24) + 1] == u) {
         /* cur's link is the bottom of a cell: cur becomes its bottom (the periodic case) */
         uint32_t h = st[u + W_LE] & LOW24;
@@ -446,14 +452,30 @@ static inline int rosa__paint(rosa__route *r, uint32_t cur, uint32_t n) {
         r->cells[3 * h + 1] = cur;
         v = r->cells[3 * h + 2];
     }
-    uint32_t run = v;
-    while (!((w0 = st[v]) & F_CELL)) { /* plain states (the root is flagged: it stops here) */
-        st[v + W_LE] = (st[v + W_LE] & ~LOW24) | n;
-        v = w0 & ID_MASK;
-        run_len++;
+    w->v = w->run = v;
+    w->run_len = 0;
+}
+
+static inline int rosa__paint_step(uint32_t *st, rosa__walk *w, uint32_t n) {
+    uint32_t v = w->v, w0 = st[v];
+    if (w0 & F_CELL) return 0; /* plain states only (the root is flagged: it stops here) */
+    st[v + W_LE] = (st[v + W_LE] & ~LOW24) | n;
+    w->v = w0 & ID_MASK;
+    w->run_len++;
+    return 1;
+}
+
+static inline int rosa__paint_finish(rosa__route *r, const rosa__walk *w, uint32_t n) {
+    if (w->v == 0 && w->run_len < r->cell_min) return 0;
+    return rosa__paint_cells(r, w->v, w->run, w->run_len, n);
+}
+
+static inline int rosa__paint(rosa__route *r, uint32_t cur, uint32_t n) {
+    rosa__walk w;
+    rosa__paint_start(r, cur, n, &w);
+    while (rosa__paint_step(r->st, &w, n)) {
     }
-    if (v == 0 && run_len < r->cell_min) return 0;
-    return rosa__paint_cells(r, v, run, run_len, n);
+    return rosa__paint_finish(r, &w, n);
 }
 
 /* Append run symbol c as run n (the newest prefix state L = P_n): the standard online
@@ -681,9 +703,10 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
 typedef struct {
     rosa__route *r;
     rosa__ext x;
+    rosa__walk w;
     uint32_t cursor, n, ns, pend; /* pend: run to retrieve, or NONE */
     unsigned moved, prev_k, prev_q, csym, q;
-    int ext, live;
+    int ext, live, walking;
 } rosa__lane;
 
 static void rosa__lane_kill(rosa__lane *l, int err, int *first) {
@@ -727,13 +750,34 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
             if (l->live && l->ext && (err = rosa__extend_end(l->r, l->prev_k, &l->x)))
                 rosa__lane_kill(l, err, &first);
         }
-        /* stage 3: the last_end walk, then the query walk */
+        /* stage 3: the last_end walks, one state of each route in turn, prefetching the next */
+        int walking = 0;
+        for (int i = 0; i < m; i++) {
+            rosa__lane *l = &L[i];
+            l->walking = l->live && l->ext;
+            if (l->walking) rosa__paint_start(l->r, l->x.cur, l->n, &l->w);
+            walking |= l->walking;
+        }
+        while (walking) {
+            walking = 0;
+            for (int i = 0; i < m; i++) {
+                rosa__lane *l = &L[i];
+                if (!l->walking) continue;
+                if (rosa__paint_step(l->r->st, &l->w, l->n)) {
+                    PREFETCH(l->r->st + l->w.v);
+                    walking = 1;
+                } else {
+                    l->walking = 0;
+                }
+            }
+        }
+        /* stage 4: the end of the last_end walks (cells), then the query walk */
         for (int i = 0; i < m; i++) {
             rosa__lane *l = &L[i];
             rosa__route *r = l->r;
             if (!l->live) continue;
             if (l->ext) {
-                if ((err = rosa__paint(r, l->x.cur, l->n))) {
+                if ((err = rosa__paint_finish(r, &l->w, l->n))) {
                     rosa__lane_kill(l, err, &first);
                     continue;
                 }
@@ -746,7 +790,7 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
             l->ns = rosa__query(r, l->cursor, l->csym, l->q);
             if (l->ns != NONE) PREFETCH(r->st + l->ns);
         }
-        /* stage 4: last_end of the state reached, and the cursor move */
+        /* stage 5: last_end of the state reached, and the cursor move */
         for (int i = 0; i < m; i++) {
             rosa__lane *l = &L[i];
             rosa__route *r = l->r;
@@ -765,7 +809,7 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
                 l->moved = 1;
             }
         }
-        /* stage 5: the retrieved run */
+        /* stage 6: the retrieved run */
         for (int i = 0; i < m; i++) {
             rosa__lane *l = &L[i];
             if (!l->live) continue;
