@@ -704,7 +704,7 @@ typedef struct {
     rosa__route *r;
     rosa__ext x;
     rosa__walk w;
-    uint32_t cursor, n, ns, pend; /* pend: run to retrieve, or NONE */
+    uint32_t cursor, n, s, ns, pend; /* s, ns: query walk; pend: run to retrieve, or NONE */
     unsigned moved, prev_k, prev_q, csym, q;
     int ext, live, walking;
 } rosa__lane;
@@ -771,7 +771,7 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
                 }
             }
         }
-        /* stage 4: the end of the last_end walks (cells), then the query walk */
+        /* stage 4: the end of the last_end walks (cells); the query walks start */
         for (int i = 0; i < m; i++) {
             rosa__lane *l = &L[i];
             rosa__route *r = l->r;
@@ -787,8 +787,27 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
                 l->moved = 0;
                 l->prev_q = l->q;
             }
-            l->ns = rosa__query(r, l->cursor, l->csym, l->q);
-            if (l->ns != NONE) PREFETCH(r->st + l->ns);
+            l->s = l->q == l->csym ? 0 : l->cursor; /* see rosa__query */
+            walking = 1;
+        }
+        /* the query walks, one state of each route in turn (as rosa__query) */
+        while (walking) {
+            walking = 0;
+            for (int i = 0; i < m; i++) {
+                rosa__lane *l = &L[i];
+                if (!l->live || l->s == NONE) continue;
+                const rosa__route *r = l->r;
+                uint32_t ns = rosa__trans(r, l->s, l->q);
+                if (ns == NONE && l->s != 0) {
+                    l->s = r->st[l->s + W_LINK] & ID_MASK;
+                    PREFETCH(r->st + l->s);
+                    walking = 1;
+                } else {
+                    l->ns = ns;
+                    l->s = NONE;
+                    if (ns != NONE) PREFETCH(r->st + ns);
+                }
+            }
         }
         /* stage 5: last_end of the state reached, and the cursor move */
         for (int i = 0; i < m; i++) {
