@@ -490,7 +490,7 @@ typedef struct {
     uint32_t cur, p, q; /* the new state; p and its transition q on c (p == NONE: none) */
 } rosa__ext;
 
-static inline int rosa__extend_begin(rosa__route *r, unsigned c, uint32_t n, rosa__ext *x) {
+static inline int rosa__extend_start(rosa__route *r, unsigned c, uint32_t n, rosa__ext *x) {
     int err;
     if (UNLIKELY(r->nst + PW + CW > r->capst)) { /* room for the new state and a clone */
         if ((err = rosa__sam_grow(r, (void **)&r->st, &r->capst, (uint64_t)r->nst + PW + CW,
@@ -504,22 +504,38 @@ static inline int rosa__extend_begin(rosa__route *r, unsigned c, uint32_t n, ros
             return err;
         r->psample[k] = r->nst;
     }
-    uint32_t *st = r->st, L = r->last, cur = r->nst, p, q = NONE;
+    uint32_t *st = r->st, L = r->last, cur = r->nst;
     r->nst += PW;
     st[cur + W_LINK] = 0;
     st[cur + W_LE] = LOW24;
     st[L + W_LE] = (st[L + W_LE] & LOW24) | c << 24; /* the spine edge P_n -> P_n+1 */
     r->last = cur;
-    p = st[L + W_LINK] & ID_MASK;
-    while (p != NONE && (q = rosa__trans(r, p, c)) == NONE) {
-        if ((err = rosa__add_edge(r, p, c, cur))) return err;
-        p = st[p + W_LINK] & ID_MASK;
-    }
-    if (p != NONE) PREFETCH(st + q);
     x->cur = cur;
-    x->p = p;
-    x->q = q;
+    x->p = st[L + W_LINK] & ID_MASK;
+    x->q = NONE;
     return 0;
+}
+
+/* One state p of the walk up from link(L): its transition on c is q (done: returns 0, with
+ * q's record prefetched), or it gets an edge to the new state and the walk goes on (1). */
+static inline int rosa__extend_step(rosa__route *r, unsigned c, rosa__ext *x, int *err) {
+    uint32_t p = x->p, q;
+    if (p == NONE) return 0;
+    if ((q = rosa__trans(r, p, c)) != NONE) {
+        PREFETCH(r->st + q);
+        x->q = q;
+        return 0;
+    }
+    if ((*err = rosa__add_edge(r, p, c, x->cur))) return 0;
+    x->p = r->st[p + W_LINK] & ID_MASK;
+    return 1;
+}
+
+static inline int rosa__extend_begin(rosa__route *r, unsigned c, uint32_t n, rosa__ext *x) {
+    int err = rosa__extend_start(r, c, n, x);
+    while (!err && rosa__extend_step(r, c, x, &err)) {
+    }
+    return err;
 }
 
 static inline int rosa__extend_end(rosa__route *r, unsigned c, const rosa__ext *x) {
@@ -734,16 +750,34 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
             size_t at = base + (size_t)i * stride_r;
             unsigned k = ks[at];
             l->q = qs[at];
-            l->ext = k != l->prev_k || r->t == 0;
+            l->ext = l->walking = k != l->prev_k || r->t == 0;
             if (l->ext) {
                 if ((err = rosa__new_run(r, r->t, k, vs[at], &l->n)) ||
-                    (err = rosa__extend_begin(r, k, l->n, &l->x))) {
+                    (err = rosa__extend_start(r, k, l->n, &l->x))) {
                     rosa__lane_kill(l, err, &first);
                     continue;
                 }
                 l->prev_k = k;
             }
         }
+        /* the walks up from link(L), one state of each route in turn */
+        int walking;
+        do {
+            walking = 0;
+            for (int i = 0; i < m; i++) {
+                rosa__lane *l = &L[i];
+                if (!l->live || !l->walking) continue;
+                err = 0;
+                if (rosa__extend_step(l->r, l->prev_k, &l->x, &err)) {
+                    if (l->x.p != NONE) PREFETCH(l->r->st + l->x.p);
+                    walking = 1;
+                } else if (err) {
+                    rosa__lane_kill(l, err, &first);
+                } else {
+                    l->walking = 0;
+                }
+            }
+        } while (walking);
         /* stage 2: the new state's link (a clone of q if needed) */
         for (int i = 0; i < m; i++) {
             rosa__lane *l = &L[i];
@@ -751,7 +785,7 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
                 rosa__lane_kill(l, err, &first);
         }
         /* stage 3: the last_end walks, one state of each route in turn, prefetching the next */
-        int walking = 0;
+        walking = 0;
         for (int i = 0; i < m; i++) {
             rosa__lane *l = &L[i];
             l->walking = l->live && l->ext;
