@@ -710,10 +710,13 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
 
 /* ---------------------------------------------------------------- several routes at once */
 
-/* Routes advanced together by rosa__routes_run.  A time step of a route is a chain of
- * dependent cache misses (the records of q, of link(link(cur)), of the state the query reaches,
- * of the run it retrieves); a step of all lanes is done in stages, each stage of every lane
- * prefetching what its next stage reads, so that the misses of different routes overlap. */
+/* Routes advanced together by rosa__routes_run ("lanes").  A time step of a route is a chain
+ * of dependent cache misses (the states up the suffix chains walked by the extension, the
+ * last_end walk and the query, the record of the state reached, the run it retrieves).  When
+ * the routes are large and many (the engine steps every route of every layer per token), each
+ * is a DRAM miss.  So a step of all lanes is done in stages, each stage of every lane
+ * prefetching what its next stage reads, and the three walks advance one state per lane in
+ * turn: the misses of different routes overlap (numbers in docs/PERFORMANCE.md). */
 #define LANES 16
 
 typedef struct {
