@@ -3,7 +3,8 @@
  * low-entropy, repetitive, growing alphabet; q independent of k, q == k, k = q delayed by one;
  * M = 1, 2, 4, 8), whole and in random chunks at random strides, with the last_end cell
  * threshold varied; the automaton's state count against a textbook construction (no redundant
- * clones); periodic keys in linear time; memory bounds; the allocation-failure path.
+ * clones); periodic keys in linear time; memory bounds; the allocation-failure path; the
+ * multi-route call (rosa__routes_run) against per-route calls.
  *
  * The reference keeps the query cursor as a string x (a substring of the run string S, stored as
  * end position + length) and answers a query c by definition: x' = the longest suffix of x such
@@ -541,6 +542,158 @@ START_TEST(allocation_failure) {
 }
 END_TEST
 
+/* rosa__routes_run over random groups (1..12 routes, each with its own distribution, alphabet
+ * and cell threshold), random chunkings and both layouts ([token][route] with padding, and
+ * [route][token]) gives what rosa__route_run gives on each route alone (and, for short streams,
+ * the brute-force reference). */
+START_TEST(routes_run_matches_route_run) {
+    uint64_t g = 4242;
+    for (int trial = 0; trial < 300; trial++) {
+        int n = 1 + (int)rng_below(&g, 12), M = 1 + (int)rng_below(&g, 8);
+        int T = rng_below(&g, 10) == 0 ? 3000 + (int)rng_below(&g, 3000) : 1 + (int)rng_below(&g, 700);
+        stream *ss = calloc((size_t)n, sizeof *ss);
+        rosa__route *solo = calloc((size_t)n, sizeof *solo), *grp = calloc((size_t)n, sizeof *grp);
+        rosa__route **ptr = calloc((size_t)n, sizeof *ptr);
+        int16_t *want_v = malloc(sizeof(int16_t) * (size_t)n * (size_t)T);
+        int32_t *want_d = malloc(sizeof(int32_t) * (size_t)n * (size_t)T);
+        ck_assert(ss && solo && grp && ptr && want_v && want_d);
+        for (int i = 0; i < n; i++) {
+            gen_stream(&g, (int)rng_below(&g, NDIST), (int)rng_below(&g, NQK), M, T, &ss[i]);
+            rosa__route_init(&solo[i]);
+            rosa__route_init(&grp[i]);
+            if (rng_below(&g, 2)) solo[i].cell_min = grp[i].cell_min = 1 + rng_below(&g, 8);
+            ptr[i] = &grp[i];
+            int16_t *wv = want_v + (size_t)i * T;
+            int32_t *wd = want_d + (size_t)i * T;
+            ck_assert_int_eq(rosa__route_run(&solo[i], T, ss[i].q, ss[i].k, ss[i].v, 1, wv, wd), 0);
+            if (T <= 800) {
+                int rv[800], rd[800];
+                ref_run(&ss[i], rv, rd);
+                for (int t = 0; t < T; t++) {
+                    ck_assert_int_eq(wv[t], rv[t]);
+                    ck_assert_int_eq(wd[t], rd[t]);
+                }
+            }
+        }
+        /* layout: token-major with route stride sr and token stride n*sr + pad, or route-major */
+        size_t sr, stt;
+        if (rng_below(&g, 2)) {
+            sr = 1 + rng_below(&g, 3);
+            stt = (size_t)n * sr + rng_below(&g, 3);
+        } else {
+            stt = 1 + rng_below(&g, 2);
+            sr = (size_t)T * stt + rng_below(&g, 3);
+        }
+        size_t len = (size_t)(T - 1) * stt + (size_t)(n - 1) * sr + 1;
+        uint8_t *q = calloc(len, 1), *k = calloc(len, 1), *v = calloc(len, 1);
+        int16_t *vo = calloc(len, sizeof *vo);
+        int32_t *de = calloc(len, sizeof *de);
+        ck_assert(q && k && v && vo && de);
+        for (int i = 0; i < n; i++)
+            for (int t = 0; t < T; t++) {
+                size_t at = (size_t)t * stt + (size_t)i * sr;
+                q[at] = ss[i].q[t];
+                k[at] = ss[i].k[t];
+                v[at] = ss[i].v[t];
+            }
+        int with_dest = (int)rng_below(&g, 4) != 0;
+        for (int t0 = 0; t0 < T;) {
+            int c = rng_below(&g, 3) == 0 ? 1 : 1 + (int)rng_below(&g, rng_below(&g, 4) ? 8 : 300);
+            if (c > T - t0) c = T - t0;
+            size_t at = (size_t)t0 * stt;
+            ck_assert_int_eq(rosa__routes_run(ptr, n, c, q + at, k + at, v + at, stt, sr, vo + at,
+                                              with_dest ? de + at : NULL),
+                             0);
+            t0 += c;
+        }
+        for (int i = 0; i < n; i++) {
+            for (int t = 0; t < T; t++) {
+                size_t at = (size_t)t * stt + (size_t)i * sr;
+                if (vo[at] != want_v[(size_t)i * T + t] || (with_dest && de[at] != want_d[(size_t)i * T + t]))
+                    ck_abort_msg("trial %d (n=%d M=%d T=%d strides %zu,%zu): route %d step %d: got %d %d, "
+                                 "want %d %d",
+                                 trial, n, M, T, stt, sr, i, t, vo[at], de[at],
+                                 want_v[(size_t)i * T + t], want_d[(size_t)i * T + t]);
+            }
+            ck_assert_int_eq(rosa__route_t(&grp[i]), T);
+            ck_assert_int_eq(rosa__route_nruns(&grp[i]), rosa__route_nruns(&solo[i]));
+            ck_assert_int_eq(rosa__route_nstates(&grp[i]), rosa__route_nstates(&solo[i]));
+            rosa__route_free(&solo[i]);
+            rosa__route_free(&grp[i]);
+            stream_free(&ss[i]);
+        }
+        free(ss);
+        free(solo);
+        free(grp);
+        free(ptr);
+        free(want_v);
+        free(want_d);
+        free(q);
+        free(k);
+        free(v);
+        free(vo);
+        free(de);
+    }
+}
+END_TEST
+
+/* A route of a group that runs out of its byte cap: the call reports the error, that route
+ * keeps reporting it, the others stay valid (they continue correctly from where they stopped). */
+START_TEST(routes_run_failure) {
+    uint64_t g = 99;
+    enum { N = 5, T = 2000 };
+    for (int trial = 0; trial < 40; trial++) {
+        stream ss[N];
+        rosa__route rt[N], *ptr[N];
+        int bad = (int)rng_below(&g, N);
+        uint8_t q[T * N], k[T * N], v[T * N];
+        int16_t vo[T * N];
+        int32_t de[T * N];
+        for (int i = 0; i < N; i++) {
+            gen_stream(&g, DIST_RANDOM, QK_INDEP, 4, T, &ss[i]);
+            for (int t = 0; t < T; t++) {
+                q[t * N + i] = ss[i].q[t];
+                k[t * N + i] = ss[i].k[t];
+                v[t * N + i] = ss[i].v[t];
+            }
+            rosa__route_init(&rt[i]);
+            ptr[i] = &rt[i];
+        }
+        rosa__route_set_max_bytes(&rt[bad], 256 + rng_below(&g, 20000));
+        int err = 0, t0 = 0;
+        while (!err && t0 < T) {
+            int c = 1 + (int)rng_below(&g, 50);
+            if (c > T - t0) c = T - t0;
+            err = rosa__routes_run(ptr, N, c, q + t0 * N, k + t0 * N, v + t0 * N, N, 1, vo + t0 * N,
+                                   de + t0 * N);
+            t0 += c;
+        }
+        ck_assert_int_eq(err, ROSA_ERR_LIMIT);
+        ck_assert_int_eq(rosa__routes_run(ptr, N, 1, q, k, v, N, 1, vo, de), ROSA_ERR_LIMIT);
+        ck_assert_int_eq(rosa__route_run(&rt[bad], 1, q, k, v, 1, vo, de), ROSA_ERR_LIMIT);
+        for (int i = 0; i < N; i++) {
+            if (i != bad) { /* finish alone and compare with a fresh run */
+                int64_t done = rosa__route_t(&rt[i]);
+                ck_assert_int_le(done, T);
+                int16_t a[T], b[T];
+                int32_t da[T], db[T];
+                ck_assert_int_eq(rosa__route_run(&rt[i], T - (int)done, ss[i].q + done, ss[i].k + done,
+                                                 ss[i].v + done, 1, a + done, da + done),
+                                 0);
+                rosa__route r2;
+                rosa__route_init(&r2);
+                ck_assert_int_eq(rosa__route_run(&r2, T, ss[i].q, ss[i].k, ss[i].v, 1, b, db), 0);
+                ck_assert(!memcmp(a + done, b + done, (size_t)(T - done) * sizeof *a));
+                ck_assert(!memcmp(da + done, db + done, (size_t)(T - done) * sizeof *da));
+                rosa__route_free(&r2);
+            }
+            rosa__route_free(&rt[i]);
+            stream_free(&ss[i]);
+        }
+    }
+}
+END_TEST
+
 static void report(void) {
     fprintf(stderr, "test_rosa_sam: %d streams (%d steps) compared with the brute-force reference\n",
             checked_streams, checked_steps);
@@ -559,6 +712,8 @@ int main(void) {
     tcase_add_test(tc, periodic_keys_stay_linear);
     tcase_add_test(tc, memory_follows_runs);
     tcase_add_test(tc, allocation_failure);
+    tcase_add_test(tc, routes_run_matches_route_run);
+    tcase_add_test(tc, routes_run_failure);
     suite_add_tcase(s, tc);
     int rc = tu_run_suite(s);
     report();

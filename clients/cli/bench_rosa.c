@@ -1,14 +1,20 @@
 /* bench_rosa.c: `rosa-cli bench rosa`: time the per-route ROSA state (engine/src/rosa_sam.c).
  *
  * Generates seeded symbol streams, runs R independent routes over T tokens each (routes split
- * over N pthreads), and prints one machine-readable line per symbol distribution (random first,
- * then low-entropy; more with --dist):
+ * over N pthreads), and prints one machine-readable line per mode and symbol distribution
+ * (random first, then low-entropy; more with --dist):
  *   bench rosa dist=random routes=64 tokens=100000 bits=4 threads=1 ns_per_route_token=41.2
- *   bytes_per_krun=40.0 runs=... bytes=... seconds=...
+ *   bytes_per_krun=40.0 runs=... bytes=... seconds=... cpu_ns_per_route_token=... mode=grouped
+ * Two modes, the engine-like one first:
+ * - grouped: the way the engine decodes: one token at a time (--chunk C: C at a time), every
+ *   route of the thread, in groups of G (--group, default ROSA__ROUTE_GROUP as in the engine)
+ *   through rosa__routes_run; inputs laid out [token][route] as the engine's;
+ * - route: each route runs all its tokens in one rosa__route_run call, then the next route
+ *   (inputs contiguous per route); the working set is one route.
  * ns_per_route_token = wall time / (routes * tokens), including route setup and teardown
  * (cpu_ns_per_route_token: the same from thread CPU time, steadier on a loaded machine);
  * bytes_per_krun = heap bytes allocated (capacities) / k-runs, measured before each route is
- * freed.  Inputs are contiguous per route (stride 1) and generated before the clock starts. */
+ * freed.  Inputs are generated before the clock starts. */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -24,16 +30,20 @@
 
 enum { DIST_RANDOM, DIST_LOW, DIST_REPEAT, NDIST };
 static const char *dist_names[NDIST] = {"random", "low", "repeat"};
+enum { MODE_GROUPED, MODE_ROUTE, NMODE };
+static const char *mode_names[NMODE] = {"grouped", "route"};
 
 typedef struct {
-    int routes, tokens, bits, threads, dest;
+    int routes, tokens, bits, threads, dest, group, chunk;
     uint64_t seed;
     int dists[NDIST], ndists;
+    int modes[NMODE], nmodes;
 } bench_opts;
 
 typedef struct {
     const bench_opts *o;
-    const uint8_t *in; /* [routes][3][tokens]: q, k, v */
+    int mode;
+    const uint8_t *in; /* route mode: [routes][3][tokens] (q, k, v); grouped: [3][tokens][routes] */
     int r0, r1;        /* routes [r0, r1) */
     int err;
     int64_t runs;
@@ -74,10 +84,59 @@ static double clock_s(clockid_t id) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Grouped mode: chunk by chunk (--chunk tokens, default 1 as in decode) over all the worker's
+ * routes, G at a time. */
+static void work_grouped(worker *w) {
+    const bench_opts *o = w->o;
+    size_t T = (size_t)o->tokens, R = (size_t)o->routes, n = (size_t)(w->r1 - w->r0);
+    rosa__route *rt = malloc(n * sizeof *rt);
+    rosa__route **ptr = malloc(n * sizeof *ptr);
+    size_t C = (size_t)o->chunk;
+    int16_t *vout = malloc(C * R * sizeof *vout);
+    int32_t *dest = o->dest ? malloc(C * R * sizeof *dest) : NULL;
+    if (!rt || !ptr || !vout || (o->dest && !dest)) {
+        w->err = ROSA_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rosa__route_init(&rt[i]);
+        ptr[i] = &rt[i];
+    }
+    const uint8_t *qs = w->in, *ks = qs + T * R, *vs = ks + T * R;
+    for (size_t t = 0; t < T && !w->err; t += C)
+        for (size_t i = 0; i < n; i += (size_t)o->group) {
+            int g = n - i < (size_t)o->group ? (int)(n - i) : o->group;
+            size_t at = t * R + (size_t)w->r0 + i;
+            int len = T - t < C ? (int)(T - t) : (int)C;
+            int err = rosa__routes_run(ptr + i, g, len, qs + at, ks + at, vs + at, R, 1,
+                                       vout + w->r0 + i, dest ? dest + w->r0 + i : NULL);
+            if (err) {
+                w->err = err;
+                break;
+            }
+        }
+    for (size_t i = 0; i < n; i++) {
+        w->runs += rosa__route_nruns(&rt[i]);
+        w->bytes += rosa__route_bytes(&rt[i]);
+        rosa__route_free(&rt[i]);
+    }
+out:
+    free(rt);
+    free(ptr);
+    free(vout);
+    free(dest);
+}
+
 static void *work(void *arg) {
     worker *w = arg;
     const bench_opts *o = w->o;
     size_t T = (size_t)o->tokens;
+    if (w->mode == MODE_GROUPED) {
+        double c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
+        work_grouped(w);
+        w->cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+        return NULL;
+    }
     int16_t *vout = malloc(T * sizeof *vout);
     int32_t *dest = o->dest ? malloc(T * sizeof *dest) : NULL;
     double c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
@@ -105,15 +164,17 @@ out:
     return NULL;
 }
 
-static int run_dist(const bench_opts *o, int dist) {
+static int run_dist(const bench_opts *o, int mode, int dist) {
     size_t T = (size_t)o->tokens, R = (size_t)o->routes;
     int K = 1 << o->bits;
     uint8_t *in = malloc(R * 3 * T);
+    uint8_t *tin = mode == MODE_GROUPED ? malloc(R * 3 * T) : NULL;
     worker *ws = calloc((size_t)o->threads, sizeof *ws);
     pthread_t *th = calloc((size_t)o->threads, sizeof *th);
-    if (!in || !ws || !th) {
+    if (!in || !ws || !th || (mode == MODE_GROUPED && !tin)) {
         fprintf(stderr, "rosa-cli bench rosa: out of memory for %zu x %zu inputs\n", R, T);
         free(in);
+        free(tin);
         free(ws);
         free(th);
         return 1;
@@ -128,10 +189,17 @@ static int run_dist(const bench_opts *o, int dist) {
             } while (a[1] == a[0] || a[2] == a[0] || a[2] == a[1]);
         for (int i = 0; i < 3; i++) gen(&g, dist, K, o->tokens, a, q + (size_t)i * T);
     }
+    if (tin) { /* the engine's layout: [q, k, v][token][route] */
+        for (size_t r = 0; r < R; r++)
+            for (size_t i = 0; i < 3; i++)
+                for (size_t t = 0; t < T; t++) tin[(i * T + t) * R + r] = in[(r * 3 + i) * T + t];
+        free(in);
+        in = tin;
+    }
     int started = 0, rc = 0;
     double t0 = clock_s(CLOCK_MONOTONIC);
     for (int i = 0; i < o->threads; i++) {
-        ws[i] = (worker){.o = o, .in = in, .r0 = (int)(R * (size_t)i / (size_t)o->threads),
+        ws[i] = (worker){.o = o, .mode = mode, .in = in, .r0 = (int)(R * (size_t)i / (size_t)o->threads),
                          .r1 = (int)(R * (size_t)(i + 1) / (size_t)o->threads)};
         if (o->threads == 1) {
             work(&ws[i]);
@@ -158,10 +226,13 @@ static int run_dist(const bench_opts *o, int dist) {
     }
     if (!rc)
         printf("bench rosa dist=%s routes=%d tokens=%d bits=%d threads=%d ns_per_route_token=%.1f "
-               "bytes_per_krun=%.1f runs=%lld bytes=%zu seconds=%.3f cpu_ns_per_route_token=%.1f\n",
+               "bytes_per_krun=%.1f runs=%lld bytes=%zu seconds=%.3f cpu_ns_per_route_token=%.1f "
+               "mode=%s",
                dist_names[dist], o->routes, o->tokens, o->bits, o->threads,
                secs * 1e9 / ((double)R * (double)T), runs ? (double)bytes / (double)runs : 0.0,
-               (long long)runs, bytes, secs, cpu * 1e9 / ((double)R * (double)T));
+               (long long)runs, bytes, secs, cpu * 1e9 / ((double)R * (double)T), mode_names[mode]);
+    if (!rc && mode == MODE_GROUPED) printf(" group=%d chunk=%d", o->group, o->chunk);
+    if (!rc) printf("\n");
     fflush(stdout);
     free(in);
     free(ws);
@@ -172,7 +243,12 @@ static int run_dist(const bench_opts *o, int dist) {
 static void usage(FILE *f) {
     fprintf(f, "usage: rosa-cli bench rosa --routes R --tokens T [--bits M] [--threads N]\n"
                "                          [--seed S] [--dist random,low,repeat] [--dest]\n"
-               "  M in 1..8 (default 4); N threads (default 1); --dest also asks for dest times\n");
+               "                          [--mode grouped,route] [--group G] [--chunk C]\n"
+               "  M in 1..8 (default 4); N threads (default 1); --dest also asks for dest times;\n"
+               "  grouped: token by token across routes, G routes per call (default %d, as the\n"
+               "  engine), C tokens per call (default 1, as in decode); route: one route's\n"
+               "  tokens in one call, route after route; default both, grouped first\n",
+            ROSA__ROUTE_GROUP);
 }
 
 static int parse_int(const char *name, const char *s, long lo, long hi, long *out) {
@@ -188,27 +264,31 @@ static int parse_int(const char *name, const char *s, long lo, long hi, long *ou
     return 0;
 }
 
-static int parse_dists(const char *s, bench_opts *o) {
+/* A comma list of names[0..n) into out[] / *nout. */
+static int parse_list(const char *opt, const char *s, const char *const *names, int n, int *out,
+                      int *nout) {
     char buf[128];
     if (!s || strlen(s) >= sizeof buf) goto bad;
     strcpy(buf, s);
-    o->ndists = 0;
+    *nout = 0;
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
         int d = 0;
-        while (d < NDIST && strcmp(tok, dist_names[d])) d++;
-        if (d == NDIST || o->ndists == NDIST) goto bad;
-        o->dists[o->ndists++] = d;
+        while (d < n && strcmp(tok, names[d])) d++;
+        if (d == n || *nout == n) goto bad;
+        out[(*nout)++] = d;
     }
-    if (o->ndists) return 0;
+    if (*nout) return 0;
 bad:
-    fprintf(stderr, "rosa-cli bench rosa: --dist takes a comma list of random, low, repeat; got '%s'\n",
-            s ? s : "(nothing)");
+    fprintf(stderr, "rosa-cli bench rosa: %s takes a comma list of", opt);
+    for (int d = 0; d < n; d++) fprintf(stderr, "%s %s", d ? "," : "", names[d]);
+    fprintf(stderr, "; got '%s'\n", s ? s : "(nothing)");
     return -1;
 }
 
 int cli_bench_rosa(int argc, char **argv) {
     bench_opts o = {.routes = -1, .tokens = -1, .bits = 4, .threads = 1, .seed = 1,
-                    .dists = {DIST_RANDOM, DIST_LOW}, .ndists = 2};
+                    .dists = {DIST_RANDOM, DIST_LOW}, .ndists = 2, .group = ROSA__ROUTE_GROUP, .chunk = 1,
+                    .modes = {MODE_GROUPED, MODE_ROUTE}, .nmodes = 2};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long x;
@@ -234,7 +314,15 @@ int cli_bench_rosa(int argc, char **argv) {
             if (parse_int(a, v, 0, LONG_MAX, &x)) return 2;
             o.seed = (uint64_t)x;
         } else if (!strcmp(a, "--dist")) {
-            if (parse_dists(v, &o)) return 2;
+            if (parse_list(a, v, dist_names, NDIST, o.dists, &o.ndists)) return 2;
+        } else if (!strcmp(a, "--mode")) {
+            if (parse_list(a, v, mode_names, NMODE, o.modes, &o.nmodes)) return 2;
+        } else if (!strcmp(a, "--group")) {
+            if (parse_int(a, v, 1, 1024, &x)) return 2;
+            o.group = (int)x;
+        } else if (!strcmp(a, "--chunk")) {
+            if (parse_int(a, v, 1, 1 << 20, &x)) return 2;
+            o.chunk = (int)x;
         } else {
             fprintf(stderr, "rosa-cli bench rosa: unknown argument '%s'\n", a);
             usage(stderr);
@@ -252,7 +340,8 @@ int cli_bench_rosa(int argc, char **argv) {
         return 2;
     }
     if (o.threads > o.routes) o.threads = o.routes;
-    for (int i = 0; i < o.ndists; i++)
-        if (run_dist(&o, o.dists[i])) return 1;
+    for (int m = 0; m < o.nmodes; m++)
+        for (int i = 0; i < o.ndists; i++)
+            if (run_dist(&o, o.modes[m], o.dists[i])) return 1;
     return 0;
 }

@@ -10,7 +10,7 @@ static void usage(FILE *f) {
             "  logits     --model DIR [--adapter F] [run options] --prompt-ids F.json --out F.f32 [--dest-out F.i32]\n"
             "  generate   --model DIR [--adapter F] [run options] --prompt-ids F.json -n N [--temperature T] [--seed S]\n"
             "  info       --model DIR [--adapter F] [run options]\n"
-            "  bench rosa --routes R --tokens T [--bits M] [--threads N]\n"
+            "  bench rosa --routes R --tokens T [--bits M] [--threads N] [--mode grouped,route] [--group G]\n"
             "  bench decode [--tokens N] [--threads N] [--model DIR] [--device cuda] [--precision P] [--batch B]\n"
             "               [--shape 0.6b|1.7b] [--window W] [--prompt N] [--no-rosa-run]\n"
             "  bench prefill [same options; --prompt N is the prompt length, default 8192]\n"

@@ -28,7 +28,7 @@ void rosa__inject_y(const rosa__layer *ly, const int16_t *vout, int R, int M, fl
     }
 }
 
-#define ROUTES_PER_TASK 8
+#define ROUTES_PER_TASK ROSA__ROUTE_GROUP
 
 typedef struct {
     rosa_model *m;
@@ -40,25 +40,28 @@ typedef struct {
     atomic_int failed;
 } step_ctx;
 
+/* One task: the routes [r0, r1) of the layer over the chunk, advanced together token by
+ * token (rosa__routes_run), so that their cache misses overlap (in decode, T = 1). */
 static void step_task(void *vctx, int task, int thread) {
     step_ctx *c = vctx;
     int r0 = task * ROUTES_PER_TASK, r1 = r0 + ROUTES_PER_TASK;
     if (r1 > c->R) r1 = c->R;
     struct rosa_session *s = c->s;
     int64_t pos0 = s->pos;
-    for (int r = r0; r < r1; r++) {
-        rosa__route *rt = &s->routes[(size_t)c->rl * c->R + r];
-        int32_t *dest = c->dest ? c->dest + r : NULL;
-        if (rosa__route_run(rt, c->T, c->qs + r, c->ks + r, c->vs + r, (size_t)c->R, c->vout + r, dest)) {
-            atomic_store(&c->failed, 1);
-            return;
-        }
-        if (dest)
+    rosa__route *rts[ROUTES_PER_TASK];
+    for (int r = r0; r < r1; r++) rts[r - r0] = &s->routes[(size_t)c->rl * c->R + r];
+    if (rosa__routes_run(rts, r1 - r0, c->T, c->qs + r0, c->ks + r0, c->vs + r0, (size_t)c->R, 1,
+                         c->vout + r0, c->dest ? c->dest + r0 : NULL)) {
+        atomic_store(&c->failed, 1);
+        return;
+    }
+    if (c->dest)
+        for (int r = r0; r < r1; r++)
             for (int i = 0; i < c->T; i++) {
                 int64_t p = pos0 + i;
-                if (p < s->trace_T) s->trace[((size_t)c->rl * c->R + r) * s->trace_T + p] = dest[(size_t)i * c->R];
+                if (p < s->trace_T)
+                    s->trace[((size_t)c->rl * c->R + r) * s->trace_T + p] = c->dest[(size_t)i * c->R + r];
             }
-    }
 }
 
 int rosa__rosa_step(rosa_model *m, struct rosa_session *s, int rl, int T, const uint8_t *qs,

@@ -61,6 +61,8 @@ void rosa__route_free(rosa__route *r) {
 
 int64_t rosa__route_nruns(const rosa__route *r) { return r->nruns; }
 
+int64_t rosa__route_t(const rosa__route *r) { return r->t; }
+
 int64_t rosa__route_nstates(const rosa__route *r) {
     return r->nst ? 1 + (int64_t)r->nruns + r->nclones : 0;
 }
@@ -433,8 +435,14 @@ static NOINLINE int rosa__paint_cells(rosa__route *r, uint32_t v, uint32_t run, 
  * stops below it.  A run of plain states ending right below a cell's bottom joins that cell
  * (which has value n by then); a long run ending at the root becomes a cell of its own.  So a
  * chain tends to become a few cells, and the next walk over it costs a few steps. */
-static inline int rosa__paint(rosa__route *r, uint32_t cur, uint32_t n) {
-    uint32_t *st = r->st, v = cur, u = st[cur] & ID_MASK, run_len = 0, w0;
+/* In three parts, so that several routes can interleave their walks (rosa__routes_run):
+ * start, steps over plain states (each returns 0 once at a cell state or the root), finish. */
+typedef struct {
+    uint32_t v, run, run_len; /* the walk is at v; the plain run so far starts at run */
+} rosa__walk;
+
+static inline void rosa__paint_start(rosa__route *r, uint32_t cur, uint32_t n, rosa__walk *w) {
+    uint32_t *st = r->st, v = cur, u = st[cur] & ID_MASK;
     if (u != 0 && (st[u] & F_CELL) && r->cells[3 * (st[u + W_LE] & LOW24) + 1] == u) {
         /* cur's link is the bottom of a cell: cur becomes its bottom (the periodic case) */
         uint32_t h = st[u + W_LE] & LOW24;
@@ -444,21 +452,45 @@ static inline int rosa__paint(rosa__route *r, uint32_t cur, uint32_t n) {
         r->cells[3 * h + 1] = cur;
         v = r->cells[3 * h + 2];
     }
-    uint32_t run = v;
-    while (!((w0 = st[v]) & F_CELL)) { /* plain states (the root is flagged: it stops here) */
-        st[v + W_LE] = (st[v + W_LE] & ~LOW24) | n;
-        v = w0 & ID_MASK;
-        run_len++;
+    w->v = w->run = v;
+    w->run_len = 0;
+}
+
+static inline int rosa__paint_step(uint32_t *st, rosa__walk *w, uint32_t n) {
+    uint32_t v = w->v, w0 = st[v];
+    if (w0 & F_CELL) return 0; /* plain states only (the root is flagged: it stops here) */
+    st[v + W_LE] = (st[v + W_LE] & ~LOW24) | n;
+    w->v = w0 & ID_MASK;
+    w->run_len++;
+    return 1;
+}
+
+static inline int rosa__paint_finish(rosa__route *r, const rosa__walk *w, uint32_t n) {
+    if (w->v == 0 && w->run_len < r->cell_min) return 0;
+    return rosa__paint_cells(r, w->v, w->run, w->run_len, n);
+}
+
+static inline int rosa__paint(rosa__route *r, uint32_t cur, uint32_t n) {
+    rosa__walk w;
+    rosa__paint_start(r, cur, n, &w);
+    while (rosa__paint_step(r->st, &w, n)) {
     }
-    if (v == 0 && run_len < r->cell_min) return 0;
-    return rosa__paint_cells(r, v, run, run_len, n);
+    return rosa__paint_finish(r, &w, n);
 }
 
 /* Append run symbol c as run n (the newest prefix state L = P_n): the standard online
  * construction, then last_end = n along the suffix chain of the new state.  The spec's walk
  * stops at the first state that already has n; none has (clones copy an older value), so the
- * walk always runs up to the root. */
-static int rosa__extend(rosa__route *r, unsigned c, uint32_t n) {
+ * walk always runs up to the root.  In three parts, so that several routes can interleave
+ * their cache misses (rosa__routes_run): begin (new state, edges to it up the suffix chain of
+ * L, up to the first state p with an edge to q on c; q's record is prefetched), end (the link
+ * of the new state, cloning q if needed; the paint walk's second state is prefetched) and the
+ * last_end walk (rosa__paint). */
+typedef struct {
+    uint32_t cur, p, q; /* the new state; p and its transition q on c (p == NONE: none) */
+} rosa__ext;
+
+static inline int rosa__extend_start(rosa__route *r, unsigned c, uint32_t n, rosa__ext *x) {
     int err;
     if (UNLIKELY(r->nst + PW + CW > r->capst)) { /* room for the new state and a clone */
         if ((err = rosa__sam_grow(r, (void **)&r->st, &r->capst, (uint64_t)r->nst + PW + CW,
@@ -472,18 +504,43 @@ static int rosa__extend(rosa__route *r, unsigned c, uint32_t n) {
             return err;
         r->psample[k] = r->nst;
     }
-    uint32_t *st = r->st, L = r->last, cur = r->nst, p, q = NONE;
+    uint32_t *st = r->st, L = r->last, cur = r->nst;
     r->nst += PW;
     st[cur + W_LINK] = 0;
     st[cur + W_LE] = LOW24;
     st[L + W_LE] = (st[L + W_LE] & LOW24) | c << 24; /* the spine edge P_n -> P_n+1 */
     r->last = cur;
-    p = st[L + W_LINK] & ID_MASK;
-    while (p != NONE && (q = rosa__trans(r, p, c)) == NONE) {
-        if ((err = rosa__add_edge(r, p, c, cur))) return err;
-        p = st[p + W_LINK] & ID_MASK;
+    x->cur = cur;
+    x->p = st[L + W_LINK] & ID_MASK;
+    x->q = NONE;
+    return 0;
+}
+
+/* One state p of the walk up from link(L): its transition on c is q (done: returns 0, with
+ * q's record prefetched), or it gets an edge to the new state and the walk goes on (1). */
+static inline int rosa__extend_step(rosa__route *r, unsigned c, rosa__ext *x, int *err) {
+    uint32_t p = x->p, q;
+    if (p == NONE) return 0;
+    if ((q = rosa__trans(r, p, c)) != NONE) {
+        PREFETCH(r->st + q);
+        x->q = q;
+        return 0;
     }
-    uint32_t link = 0;
+    if ((*err = rosa__add_edge(r, p, c, x->cur))) return 0;
+    x->p = r->st[p + W_LINK] & ID_MASK;
+    return 1;
+}
+
+static inline int rosa__extend_begin(rosa__route *r, unsigned c, uint32_t n, rosa__ext *x) {
+    int err = rosa__extend_start(r, c, n, x);
+    while (!err && rosa__extend_step(r, c, x, &err)) {
+    }
+    return err;
+}
+
+static inline int rosa__extend_end(rosa__route *r, unsigned c, const rosa__ext *x) {
+    int err;
+    uint32_t *st = r->st, cur = x->cur, p = x->p, q = x->q, link = 0;
     if (p != NONE) {
         uint32_t pw0 = st[p + W_LINK];
         /* the edge p -> q is solid (len p + 1 == len q) when it is p's spine, or when q is a
@@ -509,9 +566,19 @@ static int rosa__extend(rosa__route *r, unsigned c, uint32_t n) {
         }
     }
     st[cur + W_LINK] |= link;
-    /* the next extension starts with a lookup on link(cur): fetch its edge block meanwhile */
-    if (st[link + W_LINK] & F_BLOCK) PREFETCH(r->pool + (st[link + W_A] & ROSA__OFF_MASK));
-    return rosa__paint(r, cur, n);
+    uint32_t lw0 = st[link + W_LINK];
+    /* the next extension starts with a lookup on link(cur): fetch its edge block meanwhile;
+     * the last_end walk goes on to link(link) */
+    if (lw0 & F_BLOCK) PREFETCH(r->pool + (st[link + W_A] & ROSA__OFF_MASK));
+    if (link) PREFETCH(st + (lw0 & ID_MASK));
+    return 0;
+}
+
+static int rosa__extend(rosa__route *r, unsigned c, uint32_t n) {
+    rosa__ext x;
+    int err;
+    if ((err = rosa__extend_begin(r, c, n, &x)) || (err = rosa__extend_end(r, c, &x))) return err;
+    return rosa__paint(r, x.cur, n);
 }
 
 /* ---------------------------------------------------------------- the per-step loop */
@@ -543,6 +610,42 @@ static int rosa__start(rosa__route *r) {
     return 0;
 }
 
+/* Start run n = nruns at time t: its record (start time, value symbol v). */
+static inline int rosa__new_run(rosa__route *r, int64_t t, unsigned k, unsigned v, uint32_t *out) {
+    int err;
+    uint32_t n = r->nruns;
+    if (UNLIKELY(n >= ROSA__MAX_RUNS)) return ROSA_ERR_LIMIT;
+    if (UNLIKELY(n >= r->capruns) &&
+        (err = rosa__sam_grow(r, (void **)&r->runs, &r->capruns, (uint64_t)n + 1, ROSA__RUN_BYTES, 8)))
+        return err;
+    uint8_t *run = r->runs + (size_t)n * ROSA__RUN_BYTES;
+    uint32_t start = (uint32_t)t;
+    memcpy(run, &start, 4);
+    run[4] = (uint8_t)v;
+    if (UNLIKELY(k >> r->kd_log))
+        while (k >> r->kd_log) r->kd_log++;
+    *out = n;
+    return 0;
+}
+
+/* The query walk: the state the cursor moves to on q (NONE: none).  Runs never repeat a
+ * symbol, so every string of a non-root state ends with the symbol that led to it (the
+ * cursor's is csym, 256 for the root), and none of them can be followed by that symbol again:
+ * the walk would end at the root.  Repeated query symbols hit this. */
+static inline uint32_t rosa__query(const rosa__route *r, uint32_t cursor, unsigned csym, unsigned q) {
+    uint32_t s = q == csym ? 0 : cursor, ns;
+    while ((ns = rosa__trans(r, s, q)) == NONE && s != 0) s = r->st[s + W_LINK] & ID_MASK;
+    return ns;
+}
+
+/* The cursor moves to ns: the next query starts there, so fetch its edge block and its
+ * link's record. */
+static inline void rosa__prefetch_cursor(const rosa__route *r, uint32_t ns) {
+    const uint32_t *nw = r->st + ns;
+    if (nw[W_LINK] & F_BLOCK) PREFETCH(r->pool + (nw[W_A] & ROSA__OFF_MASK));
+    PREFETCH(r->st + (nw[W_LINK] & ID_MASK));
+}
+
 int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
                     const uint8_t *vs, size_t stride, int16_t *vout, int32_t *dest) {
     int err;
@@ -563,19 +666,9 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
         size_t at = (size_t)i * stride;
         unsigned q = qs[at], k = ks[at];
         if (k != prev_k || t == 0) {
-            uint32_t n = r->nruns;
-            if (UNLIKELY(n >= ROSA__MAX_RUNS)) return rosa__fail(r, ROSA_ERR_LIMIT);
-            if (UNLIKELY(n >= r->capruns) &&
-                (err = rosa__sam_grow(r, (void **)&r->runs, &r->capruns, (uint64_t)n + 1,
-                                      ROSA__RUN_BYTES, 8)))
+            uint32_t n;
+            if ((err = rosa__new_run(r, t, k, vs[at], &n)) || (err = rosa__extend(r, k, n)))
                 return rosa__fail(r, err);
-            uint8_t *run = r->runs + (size_t)n * ROSA__RUN_BYTES;
-            uint32_t start = (uint32_t)t;
-            memcpy(run, &start, 4);
-            run[4] = vs[at];
-            if (UNLIKELY(k >> r->kd_log))
-                while (k >> r->kd_log) r->kd_log++;
-            if ((err = rosa__extend(r, k, n))) return rosa__fail(r, err);
             r->nruns = n + 1;
             prev_k = k;
         }
@@ -584,11 +677,7 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
             moved = 0;
             prev_q = q;
         }
-        /* Runs never repeat a symbol, so every string of a non-root state ends with the symbol
-         * that led to it (the cursor's is csym), and none of them can be followed by that
-         * symbol again: the walk would end at the root.  Repeated query symbols hit this. */
-        uint32_t s = q == csym ? 0 : cursor, ns;
-        while ((ns = rosa__trans(r, s, q)) == NONE && s != 0) s = r->st[s + W_LINK] & ID_MASK;
+        uint32_t ns = rosa__query(r, cursor, csym, q);
         pend_at = SIZE_MAX;
         if (ns != NONE) {
             uint32_t p = rosa__last_end(r, ns) + 1;
@@ -598,10 +687,7 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
                 pend_at = at;
             }
             if (!moved) {
-                /* the next query starts here: fetch its edge block and its link's record */
-                const uint32_t *nw = r->st + ns;
-                if (nw[W_LINK] & F_BLOCK) PREFETCH(r->pool + (nw[W_A] & ROSA__OFF_MASK));
-                PREFETCH(r->st + (nw[W_LINK] & ID_MASK));
+                rosa__prefetch_cursor(r, ns);
                 cursor = ns;
                 csym = q;
                 moved = 1;
@@ -619,5 +705,208 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
     r->prev_q = (uint8_t)prev_q;
     r->csym = (uint8_t)csym;
     r->t = t;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- several routes at once */
+
+/* Routes advanced together by rosa__routes_run ("lanes").  A time step of a route is a chain
+ * of dependent cache misses (the states up the suffix chains walked by the extension, the
+ * last_end walk and the query, the record of the state reached, the run it retrieves).  When
+ * the routes are large and many (the engine steps every route of every layer per token), each
+ * is a DRAM miss.  So a step of all lanes is done in stages, each stage of every lane
+ * prefetching what its next stage reads, and the three walks advance one state per lane in
+ * turn: the misses of different routes overlap (numbers in docs/PERFORMANCE.md). */
+#define LANES 16
+
+typedef struct {
+    rosa__route *r;
+    rosa__ext x;
+    rosa__walk w;
+    uint32_t cursor, n, s, ns, pend; /* s, ns: query walk; pend: run to retrieve, or NONE */
+    unsigned moved, prev_k, prev_q, csym, q;
+    int ext, live, walking;
+} rosa__lane;
+
+static void rosa__lane_kill(rosa__lane *l, int err, int *first) {
+    rosa__fail(l->r, err);
+    l->live = 0;
+    if (!*first) *first = err;
+}
+
+static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8_t *qs,
+                           const uint8_t *ks, const uint8_t *vs, size_t stride_t, size_t stride_r,
+                           int16_t *vout, int32_t *dest) {
+    rosa__lane L[LANES];
+    int err, first = 0;
+    for (int i = 0; i < m; i++) {
+        rosa__route *r = routes[i];
+        L[i] = (rosa__lane){.r = r, .cursor = r->cursor, .moved = r->moved, .prev_k = r->prev_k,
+                            .prev_q = r->prev_q, .csym = r->cursor ? r->csym : 256, .live = 1};
+    }
+    for (int t = 0; t < T && !first; t++) {
+        size_t base = (size_t)t * stride_t;
+        /* stage 1: the run record, and the extension up to the first state with an edge on k */
+        for (int i = 0; i < m; i++) {
+            rosa__lane *l = &L[i];
+            rosa__route *r = l->r;
+            size_t at = base + (size_t)i * stride_r;
+            unsigned k = ks[at];
+            l->q = qs[at];
+            l->ext = l->walking = k != l->prev_k || r->t == 0;
+            if (l->ext) {
+                if ((err = rosa__new_run(r, r->t, k, vs[at], &l->n)) ||
+                    (err = rosa__extend_start(r, k, l->n, &l->x))) {
+                    rosa__lane_kill(l, err, &first);
+                    continue;
+                }
+                l->prev_k = k;
+            }
+        }
+        /* the walks up from link(L), one state of each route in turn */
+        int walking;
+        do {
+            walking = 0;
+            for (int i = 0; i < m; i++) {
+                rosa__lane *l = &L[i];
+                if (!l->live || !l->walking) continue;
+                err = 0;
+                if (rosa__extend_step(l->r, l->prev_k, &l->x, &err)) {
+                    if (l->x.p != NONE) PREFETCH(l->r->st + l->x.p);
+                    walking = 1;
+                } else if (err) {
+                    rosa__lane_kill(l, err, &first);
+                } else {
+                    l->walking = 0;
+                }
+            }
+        } while (walking);
+        /* stage 2: the new state's link (a clone of q if needed) */
+        for (int i = 0; i < m; i++) {
+            rosa__lane *l = &L[i];
+            if (l->live && l->ext && (err = rosa__extend_end(l->r, l->prev_k, &l->x)))
+                rosa__lane_kill(l, err, &first);
+        }
+        /* stage 3: the last_end walks, one state of each route in turn, prefetching the next */
+        walking = 0;
+        for (int i = 0; i < m; i++) {
+            rosa__lane *l = &L[i];
+            l->walking = l->live && l->ext;
+            if (l->walking) rosa__paint_start(l->r, l->x.cur, l->n, &l->w);
+            walking |= l->walking;
+        }
+        while (walking) {
+            walking = 0;
+            for (int i = 0; i < m; i++) {
+                rosa__lane *l = &L[i];
+                if (!l->walking) continue;
+                if (rosa__paint_step(l->r->st, &l->w, l->n)) {
+                    PREFETCH(l->r->st + l->w.v);
+                    walking = 1;
+                } else {
+                    l->walking = 0;
+                }
+            }
+        }
+        /* stage 4: the end of the last_end walks (cells); the query walks start */
+        for (int i = 0; i < m; i++) {
+            rosa__lane *l = &L[i];
+            rosa__route *r = l->r;
+            if (!l->live) continue;
+            if (l->ext) {
+                if ((err = rosa__paint_finish(r, &l->w, l->n))) {
+                    rosa__lane_kill(l, err, &first);
+                    continue;
+                }
+                r->nruns = l->n + 1;
+            }
+            if (l->q != l->prev_q || r->t == 0) {
+                l->moved = 0;
+                l->prev_q = l->q;
+            }
+            l->s = l->q == l->csym ? 0 : l->cursor; /* see rosa__query */
+            walking = 1;
+        }
+        /* the query walks, one state of each route in turn (as rosa__query) */
+        while (walking) {
+            walking = 0;
+            for (int i = 0; i < m; i++) {
+                rosa__lane *l = &L[i];
+                if (!l->live || l->s == NONE) continue;
+                const rosa__route *r = l->r;
+                uint32_t ns = rosa__trans(r, l->s, l->q);
+                if (ns == NONE && l->s != 0) {
+                    l->s = r->st[l->s + W_LINK] & ID_MASK;
+                    PREFETCH(r->st + l->s);
+                    walking = 1;
+                } else {
+                    l->ns = ns;
+                    l->s = NONE;
+                    if (ns != NONE) PREFETCH(r->st + ns);
+                }
+            }
+        }
+        /* stage 5: last_end of the state reached, and the cursor move */
+        for (int i = 0; i < m; i++) {
+            rosa__lane *l = &L[i];
+            rosa__route *r = l->r;
+            if (!l->live) continue;
+            l->pend = NONE;
+            if (l->ns == NONE) continue;
+            uint32_t p = rosa__last_end(r, l->ns) + 1;
+            if (p < r->nruns) { /* p <= E */
+                PREFETCH(r->runs + (size_t)p * ROSA__RUN_BYTES);
+                l->pend = p;
+            }
+            if (!l->moved) {
+                rosa__prefetch_cursor(r, l->ns);
+                l->cursor = l->ns;
+                l->csym = l->q;
+                l->moved = 1;
+            }
+        }
+        /* stage 6: the retrieved run */
+        for (int i = 0; i < m; i++) {
+            rosa__lane *l = &L[i];
+            if (!l->live) continue;
+            size_t at = base + (size_t)i * stride_r;
+            if (l->pend != NONE) {
+                rosa__retrieve(l->r, l->pend, vout + at, dest ? dest + at : NULL);
+            } else {
+                vout[at] = -1;
+                if (dest) dest[at] = -1;
+            }
+            l->r->t++;
+        }
+    }
+    for (int i = 0; i < m; i++) {
+        rosa__lane *l = &L[i];
+        if (!l->live) continue;
+        l->r->cursor = l->cursor;
+        l->r->moved = (uint8_t)l->moved;
+        l->r->prev_k = (uint8_t)l->prev_k;
+        l->r->prev_q = (uint8_t)l->prev_q;
+        l->r->csym = (uint8_t)l->csym;
+    }
+    return first;
+}
+
+int rosa__routes_run(rosa__route *const *routes, int n, int T, const uint8_t *qs,
+                     const uint8_t *ks, const uint8_t *vs, size_t stride_t, size_t stride_r,
+                     int16_t *vout, int32_t *dest) {
+    int err;
+    if (T <= 0) return 0;
+    for (int i = 0; i < n; i++) {
+        if (routes[i]->err) return routes[i]->err;
+        if (routes[i]->t + T > MAX_TIME) return ROSA_ERR_LIMIT;
+    }
+    for (int i = 0; i < n; i++)
+        if (!routes[i]->nst && (err = rosa__start(routes[i]))) return rosa__fail(routes[i], err);
+    for (int b = 0; b < n; b += LANES) {
+        size_t off = (size_t)b * stride_r;
+        if ((err = rosa__lanes_run(routes + b, n - b < LANES ? n - b : LANES, T, qs + off, ks + off,
+                                   vs + off, stride_t, stride_r, vout + off, dest ? dest + off : NULL)))
+            return err;
+    }
     return 0;
 }

@@ -33,6 +33,7 @@
 #define ROSA__ID_BITS 27
 #define ROSA__NONE ((1u << ROSA__ID_BITS) - 1)
 #define ROSA__MAX_RUNS ((1u << 24) - 2)
+#define ROSA__ROUTE_GROUP 8 /* routes the engine advances together (one task, one rosa__routes_run) */
 #define ROSA__NCLASS 3 /* sparse edge-block classes: capacity 4 << class (4, 8, 16) */
 
 typedef struct rosa__route {
@@ -67,6 +68,20 @@ void rosa__route_free(rosa__route *r);
  * are unspecified and the route keeps returning the error (it can be freed, not continued). */
 int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
                     const uint8_t *vs, size_t stride, int16_t *vout, int32_t *dest);
+
+/* Run T time steps of n routes together, token by token across the routes (the routes must be
+ * distinct).  Route i's input of step t is at qs[t*stride_t + i*stride_r] (likewise ks, vs), its
+ * outputs at vout[...] and dest[...] with the same offsets (dest may be NULL).  Same results
+ * as rosa__route_run on each route; faster when routes are large, because the cache misses of
+ * different routes overlap.  Returns 0 or the first error: then the outputs of this call are
+ * unspecified, the failing route keeps returning its error, and the others are valid but may
+ * have advanced by fewer than T steps (rosa__route_t says how many they have seen). */
+int rosa__routes_run(rosa__route *const *routes, int n, int T, const uint8_t *qs,
+                     const uint8_t *ks, const uint8_t *vs, size_t stride_t, size_t stride_r,
+                     int16_t *vout, int32_t *dest);
+
+/* Time steps this route has seen. */
+int64_t rosa__route_t(const rosa__route *r);
 
 /* Heap bytes allocated by this route (capacities, not sizes). */
 size_t rosa__route_bytes(const rosa__route *r);
