@@ -4,8 +4,10 @@
  * over N pthreads), and prints one machine-readable line per mode and symbol distribution
  * (random first, then low-entropy; more with --dist):
  *   bench rosa dist=random routes=64 tokens=100000 bits=4 threads=1 ns_per_route_token=41.2
- *   bytes_per_krun=40.0 runs=... bytes=... seconds=... cpu_ns_per_route_token=... mode=grouped
- * Two modes, the engine-like one first:
+ *   bytes_per_krun=40.0 runs=... bytes=... seconds=... cpu_ns_per_route_token=... mode=route
+ * Two modes, by default route first (the automaton's cost per step on one stream, comparable
+ * with the seed's per-route measurement), then grouped (what decode costs with every route
+ * live, dominated by memory latency once the routes outgrow the caches):
  * - grouped: the way the engine decodes: one token at a time (--chunk C: C at a time), every
  *   route of the thread, in groups of G (--group, default ROSA__ROUTE_GROUP as in the engine)
  *   through rosa__routes_run; inputs laid out [token][route] as the engine's;
@@ -288,7 +290,7 @@ bad:
 int cli_bench_rosa(int argc, char **argv) {
     bench_opts o = {.routes = -1, .tokens = -1, .bits = 4, .threads = 1, .seed = 1,
                     .dists = {DIST_RANDOM, DIST_LOW}, .ndists = 2, .group = ROSA__ROUTE_GROUP, .chunk = 1,
-                    .modes = {MODE_GROUPED, MODE_ROUTE}, .nmodes = 2};
+                    .modes = {MODE_ROUTE, MODE_GROUPED}, .nmodes = 2};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long x;
