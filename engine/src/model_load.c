@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cpu_kernels.h"
 #include "errors.h"
 #include "model.h"
 
@@ -199,20 +200,7 @@ static float to_f32(rosa_dtype dt, const void *p, int64_t i) {
         memcpy(&f, &u, 4);
         return f;
     }
-    /* IEEE half */
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, u;
-    if (exp == 0) {
-        if (man == 0) u = sign;
-        else {
-            int e = -1;
-            do { man <<= 1; e++; } while (!(man & 1024));
-            u = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 1023) << 13;
-        }
-    } else if (exp == 31) u = sign | 0x7f800000u | man << 13;
-    else u = sign | (exp + 127 - 15) << 23 | man << 13;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
+    return rosa__half_to_float(h);
 }
 
 static int bind_vec(rosa_model *m, const char *name, int n, float **out, char *err, size_t errlen) {
