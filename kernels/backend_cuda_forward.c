@@ -112,12 +112,9 @@ static int rosa_block(const call *c, int l, struct rosa_session *const *ss, cons
     double t0 = now_s();
     CK(cudaEventSynchronize(cm->ev_sym));
     double t1 = now_s();
-    for (int i = 0, row0 = 0; i < c->nseq; row0 += ntok[i], i++) {
-        size_t o = (size_t)row0 * R;
-        rc = rosa__rosa_step(m, ss[i], m->layer[l].rosa, ntok[i], cm->h_sym + o, cm->h_sym + tot + o,
-                             cm->h_sym + 2 * tot + o, cm->h_vout + o, cm->h_dest + o);
-        if (rc) goto out;
-    }
+    rc = rosa__rosa_step(m, ss, c->nseq, ntok, m->layer[l].rosa, cm->h_sym, cm->h_sym + tot, cm->h_sym + 2 * tot,
+                         cm->h_vout, cm->h_dest);
+    if (rc) goto out;
     cm->rosa_wait_s += t1 - t0;
     cm->rosa_cpu_s += now_s() - t1;
     cm->rosa_layer_calls++;

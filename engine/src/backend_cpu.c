@@ -329,12 +329,8 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
                 rosa__symbols(cm->rk + (size_t)r * C, R, M, cm->ks + (size_t)r * R);
                 rosa__symbols(cm->rv + (size_t)r * C, R, M, cm->vs + (size_t)r * R);
             }
-            for (int i = 0; i < nseq; i++) {
-                size_t o = (size_t)row0[i] * R;
-                int rc = rosa__rosa_step(m, ss[i], ly->rosa, ntok[i], cm->qs + o, cm->ks + o, cm->vs + o,
-                                         cm->vout + o, cm->dest + o);
-                if (rc) return rc;
-            }
+            int rc = rosa__rosa_step(m, ss, nseq, ntok, ly->rosa, cm->qs, cm->ks, cm->vs, cm->vout, cm->dest);
+            if (rc) return rc;
             for (int r = 0; r < N; r++) rosa__inject_y(ly, cm->vout + (size_t)r * R, R, M, cm->y + (size_t)r * C);
             matmul(m, cm->inj, cm->y, N, &ly->rout);
             if (m->inject_mode == ROSA_INJECT_PRE_ATTN) {

@@ -104,9 +104,11 @@ struct rosa_session {
 
 /* rosa_layer.c: ROSA symbols, the per-route automata step, and the injection vector. */
 void rosa__symbols(const float *x, int R, int M, uint8_t *sym);
-int rosa__rosa_step(rosa_model *m, struct rosa_session *s, int rl, int T, const uint8_t *qs,
-                    const uint8_t *ks, const uint8_t *vs, int16_t *vout, int32_t *dest);
-/* dest: [T, R] int32 scratch used only while the session traces destinations */
+/* Advance ROSA layer rl of nseq sessions over their ntok[i] rows each (rows concatenated in
+ * session order; qs/ks/vs/vout are [rows, R]), all in one parallel region.  dest: [rows, R]
+ * int32 scratch, used for the sessions that trace destinations. */
+int rosa__rosa_step(rosa_model *m, struct rosa_session *const *ss, int nseq, const int *ntok, int rl,
+                    const uint8_t *qs, const uint8_t *ks, const uint8_t *vs, int16_t *vout, int32_t *dest);
 void rosa__inject_y(const rosa__layer *ly, const int16_t *vout, int R, int M, float *y);
 
 /* config.c */
