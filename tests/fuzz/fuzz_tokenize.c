@@ -22,6 +22,10 @@ static rosa_tokenizer *tk;
 
 static void cleanup(void) { rosa_tokenizer_free(tk); }
 
+/* decode(encode(x)) == NFC(x) holds for Qwen3's tokenizer; the synthetic fallback strips
+ * whitespace around some added tokens and normalises with NFKC, so only the other checks apply. */
+static int exact_roundtrip = 1;
+
 int rosa_fuzz_init(void) {
     const char *path = getenv("ROSA_FUZZ_TOKENIZER");
     char def[4096];
@@ -30,6 +34,14 @@ int rosa_fuzz_init(void) {
         if (shared) snprintf(def, sizeof def, "%s/tokenizer/qwen3/tokenizer.json", shared);
         else snprintf(def, sizeof def, "%s/../shared/tokenizer/qwen3/tokenizer.json", ROSA_SOURCE_DIR);
         path = def;
+        /* without ../shared (a plain clone), fuzz the project's own synthetic tokenizer */
+        FILE *f = fopen(def, "rb");
+        if (f) fclose(f);
+        else {
+            snprintf(def, sizeof def, "%s/tests/data/tokenizer/synthetic/tokenizer.json", ROSA_SOURCE_DIR);
+            exact_roundtrip = 0;
+            fprintf(stderr, "fuzz_tokenize: ../shared absent; fuzzing %s\n", def);
+        }
     }
     char err[512];
     int rc = rosa_tokenizer_load(path, &tk, err, sizeof err);
@@ -105,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(rosa_detokenize(tk, ids, n, 0, &dec, &dl) == 0);
     size_t el;
     char *exp = expected(text, len, &el);
-    CHECK(dl == el && memcmp(dec, exp, el) == 0);
+    if (exact_roundtrip) CHECK(dl == el && memcmp(dec, exp, el) == 0);
     check_stream(ids, n, flags & 2 ? 1 : 0);
     char *lossy;
     size_t ll;
