@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "rosa_sampler.h"
 #include "cli_common.h"
 
 static int write_file(const char *path, const void *p, size_t n) {
@@ -58,26 +59,6 @@ int cli_logits(int argc, char **argv) {
     return rc ? 1 : 0;
 }
 
-/* xorshift64*: a small seeded generator for sampling */
-static double rand_unit(uint64_t *st) {
-    *st ^= *st >> 12; *st ^= *st << 25; *st ^= *st >> 27;
-    return (double)((*st * 2685821657736338717ull) >> 11) / 9007199254740992.0;
-}
-
-static int32_t pick(const float *logits, int V, double temp, uint64_t *rng) {
-    int32_t best = 0;
-    for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
-    if (temp <= 0) return best;
-    double sum = 0, r;
-    for (int i = 0; i < V; i++) sum += exp((logits[i] - logits[best]) / temp);
-    r = rand_unit(rng) * sum;
-    for (int i = 0; i < V; i++) {
-        r -= exp((logits[i] - logits[best]) / temp);
-        if (r <= 0) return i;
-    }
-    return best;
-}
-
 int cli_generate(int argc, char **argv) {
     cli_model_args a = {0};
     rosa_load_opts_init(&a.opts);
@@ -98,7 +79,7 @@ int cli_generate(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
             long s = cli_parse_long(argv[++i], 0, 1L << 62, "--seed");
             if (s < 0) return 2;
-            seed = (uint64_t)s * 0x9E3779B97F4A7C15ull + 1;
+            seed = (uint64_t)s;
         } else { fprintf(stderr, "rosa-cli generate: unknown or incomplete option '%s'\n", argv[i]); return 2; }
     }
     if (!ids_path) { fprintf(stderr, "rosa-cli generate: --prompt-ids is required\n"); return 2; }
@@ -110,16 +91,23 @@ int cli_generate(int argc, char **argv) {
     if (!m) { free(ids); return 1; }
     int V = rosa_model_get_info(m)->vocab;
     rosa_session *s = NULL;
-    int rc = rosa_session_new(m, &s);
+    rosa_sampler_params sp;
+    rosa_sampler_params_init(&sp);
+    sp.temperature = (float)temp;
+    sp.seed = seed;
+    rosa_sampler *smp = rosa_sampler_new(&sp, V);
+    int rc = smp ? rosa_session_new(m, &s) : ROSA_ERR_NOMEM;
     if (!rc) rc = rosa_session_feed(s, ids, n, NULL);
     for (long k = 0; !rc && k < n_new; k++) {
-        int32_t t = pick(rosa_session_logits(s), V, temp, &seed);
+        int32_t t = rosa_sampler_sample(smp, rosa_session_logits(s));
+        rosa_sampler_accept(smp, t, 1);
         printf(k ? " %d" : "%d", t);
         fflush(stdout);
         if (k + 1 < n_new) rc = rosa_session_feed(s, &t, 1, NULL);
     }
     printf("\n");
     if (rc) fprintf(stderr, "rosa-cli generate: %s\n", rosa_strerror(rc));
+    rosa_sampler_free(smp);
     rosa_session_free(s);
     rosa_model_free(m);
     free(ids);

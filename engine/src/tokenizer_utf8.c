@@ -10,22 +10,32 @@
 #include "rosa.h"
 #include "tokenizer_internal.h"
 
+/* The length of the sequence lead byte c starts (0 if none) and the allowed range of the
+ * second byte, which excludes overlong forms, surrogates and code points past U+10FFFF. */
+static int utf8_lead(unsigned c, unsigned *lo, unsigned *hi) {
+    *lo = 0x80;
+    *hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) return 2;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (c == 0xE0) *lo = 0xA0;
+        if (c == 0xED) *hi = 0x9F;
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (c == 0xF0) *lo = 0x90;
+        if (c == 0xF4) *hi = 0x8F;
+        return 4;
+    }
+    return 0;
+}
+
 int rosa__utf8_seq(const unsigned char *p, size_t n) {
     if (n == 0) return 0;
     unsigned c = p[0];
     if (c < 0x80) return 1;
-    unsigned lo = 0x80, hi = 0xBF;
-    int len;
-    if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else return 0;
+    unsigned lo, hi;
+    int len = utf8_lead(c, &lo, &hi);
+    if (!len) return 0;
     if (n < (size_t)len) return 0;
     if (p[1] < lo || p[1] > hi) return 0;
     for (int i = 2; i < len; i++)
@@ -39,18 +49,9 @@ int rosa__utf8_seq(const unsigned char *p, size_t n) {
 static int utf8_partial(const unsigned char *p, size_t n) {
     if (n == 0) return 0;
     unsigned c = p[0];
-    unsigned lo = 0x80, hi = 0xBF;
-    int len;
-    if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else return 0;
+    unsigned lo, hi;
+    int len = utf8_lead(c, &lo, &hi);
+    if (!len) return 0;
     int k = 1;
     if (k < len && (size_t)k < n && p[1] >= lo && p[1] <= hi) {
         k = 2;
