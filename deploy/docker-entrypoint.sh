@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # docker-entrypoint.sh: start rosa-server in a container, configured by environment variables
-# (each maps to the flag of the same name; flags given to `docker run IMAGE ...` come after
-# them and win).  The API key is read by rosa-server itself from ROSA_API_KEY, so it never
+# (ROSA_X_Y maps to the flag --x-y, and ROSA_BITS / ROSA_MODE to the run options --rosa-bits /
+# --rosa-mode without repeating "rosa"; flags given to `docker run IMAGE ...` come after them
+# and win).  The API key is read by rosa-server itself from ROSA_API_KEY, so it never
 # appears on a command line.
 #   ROSA_MODEL ROSA_ADAPTER ROSA_TOKENIZER ROSA_MODEL_NAME ROSA_DEVICE (cpu|cuda) ROSA_PRECISION
 #   ROSA_GPU_MEMORY ROSA_WINDOW ROSA_GLOBAL_LAYERS
-#   ROSA_BITS_PER_ROUTE ROSA_INJECT_MODE ROSA_THREADS ROSA_HOST (0.0.0.0) ROSA_PORT (8080)
+#   ROSA_BITS ROSA_MODE (post_attn|pre_attn) ROSA_THREADS ROSA_HOST (0.0.0.0) ROSA_PORT (8080)
 #   ROSA_MAX_BATCH ROSA_MAX_QUEUE ROSA_MAX_PROMPT_TOKENS ROSA_MAX_TOKENS ROSA_MAX_SESSION_BYTES
 #   ROSA_SESSION_TTL ROSA_REQUEST_TIMEOUT ROSA_REPLICA_ID ROSA_LOG_FORMAT (json) ROSA_CACHE_DIR
 #   ROSA_NO_ROSA=1   ROSA_VERBOSE=1
 set -euo pipefail
+# renamed variables are refused, not ignored (a silently different model is worse than no start)
+for pair in ROSA_BITS_PER_ROUTE:ROSA_BITS ROSA_INJECT_MODE:ROSA_MODE; do
+  old=${pair%%:*}
+  if [ -n "${!old:-}" ]; then
+    echo "docker-entrypoint: $old was renamed: use ${pair#*:}" >&2
+    exit 2
+  fi
+done
 args=(--host "${ROSA_HOST:-0.0.0.0}" --port "${ROSA_PORT:-8080}"
       --log-format "${ROSA_LOG_FORMAT:-json}")
 flag() { # flag ENV_NAME --flag
@@ -25,8 +34,8 @@ flag ROSA_PRECISION --precision
 flag ROSA_GPU_MEMORY --gpu-memory
 flag ROSA_WINDOW --window
 flag ROSA_GLOBAL_LAYERS --global-layers
-flag ROSA_BITS_PER_ROUTE --bits-per-route
-flag ROSA_INJECT_MODE --inject-mode
+flag ROSA_BITS --rosa-bits
+flag ROSA_MODE --rosa-mode
 flag ROSA_THREADS --threads
 flag ROSA_MAX_BATCH --max-batch
 flag ROSA_MAX_QUEUE --max-queue

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "backend_cuda.h"
-#include "errors.h"
+#include "core/errors.h"
 
 #define ARENA_ALIGN 256
 #define STAGE_BYTES ((size_t)64 << 20)       /* upload staging for dtype conversion */

@@ -6,7 +6,7 @@
 #include <cublas_v2.h>
 
 #include "kv_pool.h"
-#include "model.h"
+#include "core/model.h"
 #include "rosa_cuda.h"
 
 #define CU_PAGE_TOKENS 16          /* P: token slots per KV page */

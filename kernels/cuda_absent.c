@@ -1,6 +1,6 @@
 /* cuda_absent.c: linked instead of the CUDA backend when the build has no CUDA toolkit
  * (ROSA_CUDA=OFF, or AUTO without nvcc): device "cuda" is then refused with a clear message. */
-#include "model.h"
+#include "core/model.h"
 
 const rosa__backend *rosa__cuda_backend_get(void) { return NULL; }
 

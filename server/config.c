@@ -25,7 +25,7 @@ void srv_config_defaults(srv_config *c) {
     c->shutdown_grace = 10;
     const char *key = getenv("ROSA_API_KEY");
     if (key && *key) c->api_key = key;
-    c->window = c->global_layers = c->bits_per_route = c->inject_mode = -1;
+    rosa_load_opts_init(&c->run);
 }
 
 void srv_config_help(FILE *f) {
@@ -38,16 +38,11 @@ void srv_config_help(FILE *f) {
         "  --adapter FILE           ROSA adapter (rosa_adapters.pt or .safetensors)\n"
         "  --tokenizer FILE         tokenizer.json (default: DIR/tokenizer.json if present)\n"
         "  --model-name NAME        id reported by /v1/models (default: directory name)\n"
-        "  --window N               attention window of windowed layers\n"
-        "  --global-layers N        layers 0..N-1 use global attention\n"
-        "  --bits-per-route M       ROSA bits per route\n"
-        "  --inject-mode MODE       post_attn | pre_attn\n"
-        "  --no-rosa                ignore ROSA weights (window-only baseline)\n"
-        "  --threads N              engine CPU threads (default: all cores)\n"
-        "  --device DEV             cpu (default) or cuda\n"
-        "  --precision P            f32 | bf16 (cuda default bf16; cpu computes in f32)\n"
-        "  --gpu-memory GIB         cuda: device memory for weights + KV pool (default 90%% free)\n"
         "  --cache-dir DIR          where the demo model is written\n\n"
+        "run options (the same words in rosa-cli):\n",
+        f);
+    fputs(rosa_load_opts_help(), f);
+    fputs("\n"
         "http:\n"
         "  --host ADDR              listen address (default 127.0.0.1)\n"
         "  --port N                 listen port (default 8080; 0 picks a free port)\n"
@@ -96,10 +91,13 @@ int srv_config_parse(srv_config *c, int argc, char **argv) {
             srv_config_help(stdout);
             return 1;
         }
-        if (!strcmp(a, "--no-rosa")) {
-            c->no_rosa = 1;
-            continue;
+        char err[256];
+        int r = rosa_load_opts_arg(&c->run, argc, argv, &i, err, sizeof err);
+        if (r < 0) {
+            fprintf(stderr, "rosa-server: %s\n", err);
+            return -1;
         }
+        if (r > 0) continue;
         if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
             c->verbose = 1;
             continue;
@@ -147,11 +145,7 @@ int srv_config_parse(srv_config *c, int argc, char **argv) {
         }
         STR("--model-name", model_name)
         STR("--cache-dir", cache_dir)
-        STR("--device", device)
-        STR("--precision", precision)
-        DBL("--gpu-memory", gpu_memory_gib, 0, 1e6)
         INT("--port", port, 0, 65535)
-        INT("--threads", threads, 0, 1024)
         INT("--max-batch", max_batch, 1, 4096)
         INT("--max-queue", max_queue, 0, 1000000)
         INT("--prefill-chunk", prefill_chunk, 1, 1 << 20)
@@ -160,9 +154,6 @@ int srv_config_parse(srv_config *c, int argc, char **argv) {
         INT("--max-n", max_n, 1, 128)
         INT("--max-connections", max_connections, 1, 1000000)
         INT("--idle-timeout", idle_timeout, 0, 86400)
-        INT("--window", window, 1, 1 << 30)
-        INT("--global-layers", global_layers, 0, 4096)
-        INT("--bits-per-route", bits_per_route, 1, 16)
         DBL("--request-timeout", request_timeout, 0, 1e7)
         DBL("--session-ttl", session_ttl, 0, 1e9)
         DBL("--shutdown-grace", shutdown_grace, 0, 3600)
@@ -170,15 +161,6 @@ int srv_config_parse(srv_config *c, int argc, char **argv) {
             if (num(a, v, 0, 1e15, &x)) return -1;
             if (a[6] == 'b') c->max_body_bytes = (size_t)x;
             else c->max_session_bytes = (size_t)x;
-            continue;
-        }
-        if (!strcmp(a, "--inject-mode")) {
-            if (!strcmp(v, "post_attn")) c->inject_mode = ROSA_INJECT_POST_ATTN;
-            else if (!strcmp(v, "pre_attn")) c->inject_mode = ROSA_INJECT_PRE_ATTN;
-            else {
-                fprintf(stderr, "rosa-server: --inject-mode is post_attn or pre_attn\n");
-                return -1;
-            }
             continue;
         }
         if (!strcmp(a, "--log-format")) {

@@ -545,18 +545,8 @@ static int load(srv_engine *e) {
             return -1;
         }
     }
-    rosa_load_opts o;
-    rosa_load_opts_init(&o);
+    rosa_load_opts o = c->run;
     o.adapter = srv->adapter_path[0] ? srv->adapter_path : NULL;
-    o.window = c->window;
-    o.global_layers = c->global_layers;
-    o.bits_per_route = c->bits_per_route;
-    o.inject_mode = c->inject_mode;
-    o.threads = c->threads;
-    o.no_rosa = c->no_rosa;
-    o.device = c->device;
-    o.precision = c->precision;
-    o.gpu_memory = (size_t)(c->gpu_memory_gib * 1073741824.0);
     int rc = rosa_model_load(srv->model_path, &o, &srv->model, err, sizeof err);
     if (rc) {
         snprintf(srv->load_error, sizeof srv->load_error, "%s", err[0] ? err : rosa_strerror(rc));

@@ -32,13 +32,12 @@ struct srv_sessions;
 typedef struct srv_config {
     const char *model, *adapter, *tokenizer, *host, *api_key, *model_name, *cache_dir;
     const char *replica_id; /* X-Rosa-Replica on every response; NULL: the hostname */
-    int port, threads, max_batch, max_queue, prefill_chunk, max_prompt_tokens, max_tokens;
+    int port, max_batch, max_queue, prefill_chunk, max_prompt_tokens, max_tokens;
     int max_n, max_connections, idle_timeout;
     size_t max_body_bytes, max_session_bytes;
     double request_timeout, session_ttl, shutdown_grace;
-    int window, global_layers, bits_per_route, inject_mode, no_rosa;
-    const char *device, *precision; /* NULL: cpu, the device's default precision */
-    double gpu_memory_gib;          /* 0: the CUDA backend's default */
+    rosa_load_opts run; /* run options (--window ... --gpu-memory, rosa_load_opts_arg); the
+                           adapter is set from `adapter` (or the demo) at load */
     int log_json, verbose;
 } srv_config;
 

@@ -18,9 +18,9 @@
 
 #include "pt_build.h"
 #include "rosa.h"
-#include "tensors.h"
+#include "model/tensors.h"
 #include "testutil.h"
-#include "zip_reader.h"
+#include "model/zip_reader.h"
 
 static char *g_dir; /* temporary folder for this run */
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "rosa.h"
-#include "tensors.h"
+#include "model/tensors.h"
 #include "testutil.h"
 
 static char *G;   /* golden case dir */

@@ -7,7 +7,7 @@
 
 #include "rosa.h"
 #include "tensor_compare.h"
-#include "tensors.h"
+#include "model/tensors.h"
 #include "testutil.h"
 
 static void check_case(const char *c, int expect_n) {

@@ -13,7 +13,7 @@
 #include "pt_build.h"
 #include "rosa.h"
 #include "tensor_compare.h"
-#include "tensors.h"
+#include "model/tensors.h"
 #include "testutil.h"
 
 static void check_twin(const char *stem, int expect_n) {

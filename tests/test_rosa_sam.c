@@ -1,4 +1,4 @@
-/* test_rosa_sam.c: the ROSA route state (engine/src/rosa_sam.c) against a brute-force reading
+/* test_rosa_sam.c: the ROSA route state (engine/rosa/rosa_sam.c) against a brute-force reading
  * of ROSA-SPEC section 3 that uses no automaton, on thousands of seeded random streams (random,
  * low-entropy, repetitive, growing alphabet; q independent of k, q == k, k = q delayed by one;
  * M = 1, 2, 4, 8), whole and in random chunks at random strides, with the last_end cell
@@ -19,7 +19,7 @@
 #include <time.h>
 
 #include "rosa.h"
-#include "rosa_sam.h"
+#include "rosa/rosa_sam.h"
 #include "testutil.h"
 
 /* ---------------------------------------------------------------- seeded generator */

@@ -20,7 +20,7 @@
 
 #include "cli.h"
 #include "cli_common.h"
-#include "model.h"
+#include "core/model.h"
 
 typedef struct shape {
     int V, C, L, Hq, Hkv, D, F;

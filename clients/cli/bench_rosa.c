@@ -1,4 +1,4 @@
-/* bench_rosa.c: `rosa-cli bench rosa`: time the per-route ROSA state (engine/src/rosa_sam.c).
+/* bench_rosa.c: `rosa-cli bench rosa`: time the per-route ROSA state (engine/rosa/rosa_sam.c).
  *
  * Generates seeded symbol streams, runs R independent routes over T tokens each (routes split
  * over N pthreads), and prints one machine-readable line per mode and symbol distribution
@@ -28,7 +28,7 @@
 
 #include "cli.h"
 #include "rosa.h"
-#include "rosa_sam.h"
+#include "rosa/rosa_sam.h"
 
 enum { DIST_RANDOM, DIST_LOW, DIST_REPEAT, NDIST };
 static const char *dist_names[NDIST] = {"random", "low", "repeat"};

@@ -22,41 +22,16 @@ long cli_parse_long(const char *s, long lo, long hi, const char *what) {
 int cli_parse_model_opt(cli_model_args *a, int argc, char **argv, int *i) {
     const char *o = argv[*i];
     const char *val = *i + 1 < argc ? argv[*i + 1] : NULL;
-    long v;
 #define NEED_VAL                                                              \
     if (!val) { fprintf(stderr, "rosa-cli: %s needs a value\n", o); return -1; } \
     (*i)++;
     if (!strcmp(o, "--model")) { NEED_VAL; a->model = val; return 1; }
     if (!strcmp(o, "--adapter")) { NEED_VAL; a->opts.adapter = val; return 1; }
-    if (!strcmp(o, "--device")) { NEED_VAL; a->opts.device = val; return 1; }
-    if (!strcmp(o, "--no-rosa")) { a->opts.no_rosa = 1; return 1; }
-    if (!strcmp(o, "--precision")) {
-        NEED_VAL;
-        if (strcmp(val, "f32") && strcmp(val, "bf16")) { fprintf(stderr, "rosa-cli: --precision must be f32 or bf16\n"); return -1; }
-        a->opts.precision = val;
-        return 1;
-    }
-    if (!strcmp(o, "--gpu-memory")) {
-        NEED_VAL;
-        char *end;
-        double g = strtod(val, &end);
-        if (*end || end == val || !(g > 0) || g > 1e6) { fprintf(stderr, "rosa-cli: --gpu-memory takes GiB (> 0)\n"); return -1; }
-        a->opts.gpu_memory = (size_t)(g * 1073741824.0);
-        return 1;
-    }
-    if (!strcmp(o, "--window")) { NEED_VAL; if ((v = cli_parse_long(val, 1, 1L << 30, "--window")) < 0) return -1; a->opts.window = (int)v; return 1; }
-    if (!strcmp(o, "--global-layers")) { NEED_VAL; if ((v = cli_parse_long(val, 0, 1024, "--global-layers")) < 0) return -1; a->opts.global_layers = (int)v; return 1; }
-    if (!strcmp(o, "--rosa-bits")) { NEED_VAL; if ((v = cli_parse_long(val, 1, 8, "--rosa-bits")) < 0) return -1; a->opts.bits_per_route = (int)v; return 1; }
-    if (!strcmp(o, "--threads")) { NEED_VAL; if ((v = cli_parse_long(val, 0, 1024, "--threads")) < 0) return -1; a->opts.threads = (int)v; return 1; }
-    if (!strcmp(o, "--rosa-mode")) {
-        NEED_VAL;
-        if (!strcmp(val, "post_attn")) a->opts.inject_mode = ROSA_INJECT_POST_ATTN;
-        else if (!strcmp(val, "pre_attn")) a->opts.inject_mode = ROSA_INJECT_PRE_ATTN;
-        else { fprintf(stderr, "rosa-cli: --rosa-mode must be post_attn or pre_attn\n"); return -1; }
-        return 1;
-    }
+    char err[256];
+    int r = rosa_load_opts_arg(&a->opts, argc, argv, i, err, sizeof err);
+    if (r < 0) fprintf(stderr, "rosa-cli: %s\n", err);
+    return r;
 #undef NEED_VAL
-    return 0;
 }
 
 rosa_model *cli_load_model(const cli_model_args *a) {

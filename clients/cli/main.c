@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "rosa.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -20,8 +21,8 @@ static void usage(FILE *f) {
             "  chat       [--url URL] [--session ID] [--api-key KEY] [--max-tokens N] (interactive)\n"
             "  perplexity --model DIR [run options] (--file TEXT [--tokenizer F] | --ids F.json)\n"
             "             [--ctx N] [--window W] [--modes window,rosa,global] [--max-tokens N]\n"
-            "run options: --window W --global-layers G --rosa-bits M --rosa-mode post_attn|pre_attn\n"
-            "             --no-rosa --threads N --device cpu|cuda --precision f32|bf16 --gpu-memory GIB\n");
+            "\nrun options (the same words in rosa-server):\n%s",
+            rosa_load_opts_help());
 }
 
 int main(int argc, char **argv) {

@@ -53,6 +53,16 @@ typedef struct rosa_load_opts {
 
 void rosa_load_opts_init(rosa_load_opts *o);
 
+/* Run options on a command line: one vocabulary for every program (rosa-cli, rosa-server).
+ *   --window N  --global-layers N  --rosa-bits M  --rosa-mode post_attn|pre_attn  --no-rosa
+ *   --threads N  --device cpu|cuda  --precision f32|bf16  --gpu-memory GIB
+ * rosa_load_opts_arg looks at argv[*i]: a run option is stored in o, *i is advanced past its
+ * value, and 1 is returned; 0 when argv[*i] is not a run option; -1 with a message in err for a
+ * missing or malformed value.  rosa_load_opts_help returns their --help lines, in that order. */
+int rosa_load_opts_arg(rosa_load_opts *o, int argc, char **argv, int *i, char *err,
+                       size_t errlen);
+const char *rosa_load_opts_help(void);
+
 /* Devices of a kind usable by this build on this machine: "cpu" 1, "cuda" the number of CUDA
  * devices (0 without the CUDA backend or without a device), anything else 0. */
 int rosa_device_count(const char *device);

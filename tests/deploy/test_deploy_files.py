@@ -40,7 +40,7 @@ def test_entrypoint_maps_environment_to_flags():
     env = dict(os.environ, ROSA_SERVER_BIN=SERVER, ROSA_HOST="127.0.0.1", ROSA_PORT="0",
                ROSA_REPLICA_ID="ep-1", ROSA_API_KEY="k9", ROSA_MAX_TOKENS="3",
                ROSA_CACHE_DIR=os.path.join(tmp, "demo"), ROSA_LOG_FORMAT="json",
-               ROSA_DEVICE="cpu")
+               ROSA_DEVICE="cpu", ROSA_BITS="2", ROSA_MODE="pre_attn")
     log = open(os.path.join(tmp, "log"), "w+")
     p = subprocess.Popen([os.path.join(DEPLOY, "docker-entrypoint.sh"), "--model-name", "demo-x"],
                          env=env, stdout=log, stderr=log)
@@ -63,6 +63,8 @@ def test_entrypoint_maps_environment_to_flags():
         st, r, h = http(base + "/v1/models", headers=auth)
         assert st == 200 and r["data"][0]["id"] == "demo-x", r  # flags after the environment
         assert h.get("X-Rosa-Replica") == "ep-1", h
+        rosa = r["data"][0]["rosa"]  # ROSA_BITS / ROSA_MODE became --rosa-bits / --rosa-mode
+        assert rosa["bits_per_route"] == 2 and rosa["inject_mode"] == "pre_attn", r
         st, r, _ = http(base + "/v1/completions", {"prompt": [65], "max_tokens": 4}, auth)
         assert st == 400 and r["error"]["param"] == "max_tokens", r  # ROSA_MAX_TOKENS=3
         assert "k9" not in open(f"/proc/{p.pid}/cmdline", "rb").read().decode(errors="replace")
@@ -70,6 +72,14 @@ def test_entrypoint_maps_environment_to_flags():
         p.terminate()
         assert p.wait(30) == 0
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_entrypoint_refuses_renamed_variables():
+    for old, new in (("ROSA_BITS_PER_ROUTE", "ROSA_BITS"), ("ROSA_INJECT_MODE", "ROSA_MODE")):
+        env = dict(os.environ, ROSA_SERVER_BIN="true", **{old: "4"})
+        q = subprocess.run([os.path.join(DEPLOY, "docker-entrypoint.sh")], env=env,
+                           capture_output=True, text=True, timeout=30)
+        assert q.returncode == 2 and f"{old} was renamed: use {new}" in q.stderr, q
 
 
 def script_packages(mode):
@@ -208,5 +218,6 @@ def test_kubernetes_manifests():
 
 
 if __name__ == "__main__":
-    run([test_entrypoint_maps_environment_to_flags, test_runtime_packages_cover_the_binaries,
+    run([test_entrypoint_maps_environment_to_flags, test_entrypoint_refuses_renamed_variables,
+         test_runtime_packages_cover_the_binaries,
          test_dockerfiles, test_compose_file, test_kubernetes_manifests])

@@ -16,7 +16,7 @@
 #include "fuzz.h"
 #include "rosa.h"
 #include "rosa_tokenizer.h"
-#include "tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 static rosa_tokenizer *tk;
 

@@ -10,7 +10,7 @@
 #include "fuzz.h"
 #include "rosa.h"
 #include "rosa_tokenizer.h"
-#include "tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 int rosa_fuzz_init(void) { return 0; }
 

@@ -140,7 +140,7 @@ def load_case(name):
         args += ["--adapter", ad]
     run_opts = case["run"]
     for k, flag in (("window", "--window"), ("global_layers", "--global-layers"),
-                    ("bits_per_route", "--bits-per-route"), ("inject_mode", "--inject-mode")):
+                    ("bits_per_route", "--rosa-bits"), ("inject_mode", "--rosa-mode")):
         if run_opts.get(k) is not None and not (k == "global_layers" and run_opts.get("window") is None):
             args += [flag, str(run_opts[k])]
     return case, rows, args

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "pt_build.h"
-#include "zip_reader.h"
+#include "model/zip_reader.h"
 
 void bb_put(bb *b, const void *d, size_t n) {
     if (b->n + n > b->cap) {

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tensors.h"
+#include "model/tensors.h"
 
 /* 0 if a and b hold the same names, dtypes, shapes and bytes (in any order); else 1 with why. */
 static inline int tc_sets_equal(const rosa__tensor_set *a, const rosa__tensor_set *b, char *why, size_t n) {

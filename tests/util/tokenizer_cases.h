@@ -16,7 +16,7 @@
 #include "rosa.h"
 #include "rosa_tokenizer.h"
 #include "testutil.h"
-#include "tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 typedef struct {
     int cases, agree, failures_shown;

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "rosa_tokenizer.h"
-#include "tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 typedef struct tkf_opts {
     const char *vocab;       /* extra "key": id entries, comma-first: ",\"ab\":256" */

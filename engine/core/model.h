@@ -1,0 +1,117 @@
+/* model.h: the in-memory model (weights bound to layers), sessions, and the backend seam.
+ *
+ * Weights stay in their stored dtype inside the checkpoint mappings (rosa__mat points there);
+ * only the small per-channel vectors (norm weights, e0/e1/alpha) get float32 copies.
+ * A backend (CPU today, CUDA next) implements rosa__backend; ROSA automata always live on the
+ * CPU in the session (rosa_layer.c), whatever the backend. */
+#ifndef ROSA_MODEL_H
+#define ROSA_MODEL_H
+
+#include <stdint.h>
+
+#include "rosa.h"
+#include "rosa/rosa_sam.h"
+#include "model/tensors.h"
+#include "cpu/threadpool.h"
+
+typedef struct rosa__mat {
+    rosa_dtype dt;
+    const void *w;  /* [rows, cols] row-major, stored dtype */
+    int rows, cols; /* rows = out features, cols = in features */
+} rosa__mat;
+
+typedef struct rosa__layer {
+    float *in_norm, *post_norm; /* [C] */
+    float *q_norm, *k_norm;     /* [D] */
+    rosa__mat q, k, v, o;       /* [Hq*D, C], [Hkv*D, C], [Hkv*D, C], [C, Hq*D] */
+    rosa__mat gate, up, down;   /* [F, C], [F, C], [C, F] */
+    int window;                 /* 0: global attention, else W */
+    int rosa;                   /* index among ROSA layers, or -1 */
+    rosa__mat rq, rk, rv, rout; /* [C, C] */
+    float *e0, *e1, *alpha;     /* [C]; alpha is sigmoid(rosa_alpha) (pre_attn only) */
+} rosa__layer;
+
+typedef struct rosa__config {
+    int vocab, hidden, layers, heads, kv_heads, head_dim, ffn, max_pos;
+    float eps, theta;
+    int tied;
+    int bos, eos;
+    int *layer_window;          /* [layers] from config.json, 0 = global */
+} rosa__config;
+
+struct rosa_session;
+
+typedef struct rosa__backend {
+    const char *name;
+    int (*model_init)(rosa_model *m, char *err, size_t errlen);
+    void (*model_free)(rosa_model *m);
+    int (*session_init)(struct rosa_session *s);
+    void (*session_free)(struct rosa_session *s);
+    size_t (*session_kv_bytes)(const struct rosa_session *s);
+    /* Run nseq sessions over ntok[i] tokens each (tokens concatenated in order).
+     * logits: NULL, or [sum ntok, V] for every position.  The last position's logits of each
+     * session are always written to its last_logits. */
+    int (*forward)(rosa_model *m, struct rosa_session *const *ss, int nseq, const int *ntok,
+                   const int32_t *tokens, float *logits);
+    /* optional (NULL): one line of backend counters (timings, pool use) for benchmarks */
+    void (*stats)(const rosa_model *m, char *buf, size_t len);
+    /* optional (NULL): measured device-to-device copy bandwidth in bytes/s, for rooflines */
+    double (*copy_bandwidth)(rosa_model *m);
+} rosa__backend;
+
+extern const rosa__backend rosa__cpu_backend;
+/* The CUDA backend (kernels/backend_cuda*.c), or NULL in builds without CUDA. */
+const rosa__backend *rosa__cuda_backend_get(void);
+int rosa__cuda_device_count(void); /* 0 in builds without CUDA */
+
+enum { ROSA_PREC_F32 = 0, ROSA_PREC_BF16 = 1 };
+
+struct rosa_model {
+    rosa_model_info info;
+    rosa__config cfg;
+    int C, L, Hq, Hkv, D, F, V;
+    int M, R;                   /* bits per route, routes (R = 0 without ROSA) */
+    int inject_mode;
+    int n_rosa;
+    int *layer_window;          /* [L] effective */
+    int *layer_rosa_flag;       /* [L] */
+    rosa__mat embed;            /* [V, C] */
+    rosa__mat lm_head;          /* [V, C] (the embedding when tied) */
+    float *final_norm;          /* [C] */
+    float *inv_freq;            /* [D/2] */
+    rosa__layer *layer;         /* [L] */
+    rosa__tensor_set base, adapter;
+    char weight_dtype[8];
+    const rosa__backend *backend;
+    void *bctx;                 /* backend model state */
+    rosa__pool *pool;
+    int max_chunk;              /* tokens per forward call inside feed */
+    int precision;              /* ROSA_PREC_*: what the backend computes in */
+    size_t gpu_memory;          /* rosa_load_opts.gpu_memory */
+};
+
+struct rosa_session {
+    rosa_model *m;
+    int64_t pos;                /* tokens fed so far */
+    float *last_logits;         /* [V] */
+    int has_logits;
+    void *bstate;               /* backend state (attention caches) */
+    rosa__route *routes;        /* [n_rosa * R] */
+    int32_t *trace;             /* dest trace [n_rosa, R, trace_T] or NULL */
+    int64_t trace_T;
+    int broken;                 /* a failed forward left the state inconsistent */
+};
+
+/* rosa_layer.c: ROSA symbols, the per-route automata step, and the injection vector. */
+void rosa__symbols(const float *x, int R, int M, uint8_t *sym);
+/* Advance ROSA layer rl of nseq sessions over their ntok[i] rows each (rows concatenated in
+ * session order; qs/ks/vs/vout are [rows, R]), all in one parallel region.  dest: [rows, R]
+ * int32 scratch, used for the sessions that trace destinations. */
+int rosa__rosa_step(rosa_model *m, struct rosa_session *const *ss, int nseq, const int *ntok, int rl,
+                    const uint8_t *qs, const uint8_t *ks, const uint8_t *vs, int16_t *vout, int32_t *dest);
+void rosa__inject_y(const rosa__layer *ly, const int16_t *vout, int R, int M, float *y);
+
+/* config.c */
+int rosa__config_load(const char *model_dir, rosa__config *c, char *err, size_t errlen);
+void rosa__config_free(rosa__config *c);
+#endif

@@ -1,0 +1,417 @@
+/* engine/cpu/: the CPU backend: the forward pass (this file), its SIMD kernels picked at run
+ * time (cpu_kernels*.c) and the thread pool (threadpool.c).
+ *
+ * backend_cpu.c: the plain-C CPU backend: the whole ROSA-augmented Qwen3 forward pass in
+ * float32 over weights kept in their stored dtype (ROSA-SPEC sections 1-3).
+ *
+ * One forward call processes a batch of rows: the concatenated token chunks of one or more
+ * sessions.  Matrix products run over all rows at once (each weight row is read once per call),
+ * attention runs per (session, kv head), ROSA per (session, route group).  Windowed layers keep
+ * a ring of W key/value slots per session; global layers a growing cache. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu_kernels.h"
+#include "core/errors.h"
+#include "core/model.h"
+
+typedef struct cpu_kv {
+    float *k, *v;   /* [cap, Hkv, D] */
+    int64_t cap;    /* slots allocated */
+} cpu_kv;
+
+typedef struct cpu_session {
+    cpu_kv *kv;     /* [L] */
+} cpu_session;
+
+typedef struct cpu_model {
+    const rosa__kernels *kern;
+    int nthreads;
+    float *rowbuf;  /* [nthreads, maxcols] converted weight rows */
+    int maxcols;
+    /* activations, [rows_cap, ...] */
+    int rows_cap;
+    float *x, *u, *u2, *q, *k, *v, *att, *tmp, *h2, *g, *up, *rq, *rk, *rv, *y, *inj;
+    uint8_t *qs, *ks, *vs;
+    int16_t *vout;
+    int32_t *dest;
+} cpu_model;
+
+/* ---------- matrix products: y_i[T, rows_i] = x[T, cols] W_i^T ---------- */
+
+/* Several products sharing one input run as one parallel region (q/k/v, gate/up, ROSA q/k/v):
+ * fewer thread wake-ups per layer, and the threads stay busy across matrices. */
+#define MM_MAX 3
+
+typedef struct {
+    const cpu_model *cm;
+    int nmat;
+    const rosa__mat *W[MM_MAX];
+    float *y[MM_MAX];
+    int first_task[MM_MAX + 1]; /* task range of each matrix */
+    int rows_per_task[MM_MAX];
+    const float *x;
+    int T;
+} mm_ctx;
+
+static void mm_task(void *vctx, int task, int thread) {
+    mm_ctx *c = vctx;
+    int i = 0;
+    while (task >= c->first_task[i + 1]) i++;
+    const rosa__kernels *kr = c->cm->kern;
+    const rosa__mat *W = c->W[i];
+    float *y = c->y[i];
+    int r0 = (task - c->first_task[i]) * c->rows_per_task[i], r1 = r0 + c->rows_per_task[i];
+    if (r1 > W->rows) r1 = W->rows;
+    size_t es = rosa__dtype_size(W->dt);
+    float *buf = c->cm->rowbuf + (size_t)thread * c->cm->maxcols;
+    for (int r = r0; r < r1; r++) {
+        const void *wr = (const char *)W->w + (size_t)r * W->cols * es;
+        if (c->T == 1) {
+            float s;
+            if (W->dt == ROSA_DT_BF16) s = kr->dot_bf16(wr, c->x, W->cols);
+            else if (W->dt == ROSA_DT_F16) s = kr->dot_f16(wr, c->x, W->cols);
+            else s = kr->dot_f32(wr, c->x, W->cols);
+            y[r] = s;
+            continue;
+        }
+        const float *wf = wr;
+        if (W->dt == ROSA_DT_BF16) { kr->bf16_to_f32(wr, buf, W->cols); wf = buf; }
+        else if (W->dt == ROSA_DT_F16) { kr->f16_to_f32(wr, buf, W->cols); wf = buf; }
+        for (int t = 0; t < c->T; t++)
+            y[(size_t)t * W->rows + r] = kr->dot_f32(wf, c->x + (size_t)t * W->cols, W->cols);
+    }
+}
+
+static void matmul_n(rosa_model *m, int nmat, float *const *y, const rosa__mat *const *W, const float *x, int T) {
+    cpu_model *cm = m->bctx;
+    mm_ctx c = {.cm = cm, .nmat = nmat, .x = x, .T = T};
+    int tasks = 0;
+    for (int i = 0; i < nmat; i++) {
+        c.W[i] = W[i];
+        c.y[i] = y[i];
+        int want = cm->nthreads * 8;
+        int rpt = (W[i]->rows + want - 1) / want;
+        if (rpt < 16) rpt = 16;
+        c.rows_per_task[i] = rpt;
+        c.first_task[i] = tasks;
+        tasks += (W[i]->rows + rpt - 1) / rpt;
+    }
+    c.first_task[nmat] = tasks;
+    rosa__pool_run(m->pool, tasks, mm_task, &c);
+}
+
+static void matmul(rosa_model *m, float *y, const float *x, int T, const rosa__mat *W) {
+    matmul_n(m, 1, &y, &W, x, T);
+}
+
+/* ---------- small row-wise operations ---------- */
+
+static void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float inv = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (int i = 0; i < n; i++) out[i] = x[i] * inv * w[i];
+}
+
+static void rope(float *v, const float *inv_freq, int D, int64_t pos) {
+    int h = D / 2;
+    for (int j = 0; j < h; j++) {
+        float ang = (float)pos * inv_freq[j];
+        float c = cosf(ang), s = sinf(ang);
+        float a = v[j], b = v[j + h];
+        v[j] = a * c - b * s;
+        v[j + h] = b * c + a * s;
+    }
+}
+
+/* ---------- attention ---------- */
+
+typedef struct {
+    rosa_model *m;
+    struct rosa_session *const *ss;
+    const int *ntok;
+    const int *row0;    /* first row of each sequence */
+    int layer, nseq;
+} att_ctx;
+
+static void att_task(void *vctx, int task, int thread) {
+    att_ctx *c = vctx;
+    rosa_model *m = c->m;
+    cpu_model *cm = m->bctx;
+    int si = task / m->Hkv, kh = task % m->Hkv;
+    struct rosa_session *s = c->ss[si];
+    cpu_kv *kv = &((cpu_session *)s->bstate)->kv[c->layer];
+    int W = m->layer_window[c->layer];
+    int D = m->D, Hq = m->Hq, Hkv = m->Hkv, group = Hq / Hkv;
+    float scale = 1.0f / sqrtf((float)D);
+    const rosa__kernels *kr = cm->kern;
+    float acc[1024];
+    for (int i = 0; i < c->ntok[si]; i++) {
+        int row = c->row0[si] + i;
+        int64_t pos = s->pos + i;
+        int64_t slot = W ? pos % W : pos;
+        memcpy(kv->k + ((size_t)slot * Hkv + kh) * D, cm->k + ((size_t)row * Hkv + kh) * D, (size_t)D * sizeof(float));
+        memcpy(kv->v + ((size_t)slot * Hkv + kh) * D, cm->v + ((size_t)row * Hkv + kh) * D, (size_t)D * sizeof(float));
+        int64_t first = W ? pos - W + 1 : 0;
+        if (first < 0) first = 0;
+        for (int g = 0; g < group; g++) {
+            int qh = kh * group + g;
+            const float *q = cm->q + ((size_t)row * Hq + qh) * D;
+            float mx = -INFINITY, sum = 0;
+            for (int d = 0; d < D; d++) acc[d] = 0;
+            for (int64_t j = first; j <= pos; j++) {
+                int64_t sl = W ? j % W : j;
+                const float *kj = kv->k + ((size_t)sl * Hkv + kh) * D;
+                const float *vj = kv->v + ((size_t)sl * Hkv + kh) * D;
+                float sc = kr->dot_f32(q, kj, D) * scale;
+                if (sc > mx) {
+                    float f = expf(mx - sc);
+                    sum *= f;
+                    for (int d = 0; d < D; d++) acc[d] *= f;
+                    mx = sc;
+                }
+                float p = expf(sc - mx);
+                sum += p;
+                for (int d = 0; d < D; d++) acc[d] += p * vj[d];
+            }
+            float *o = cm->att + ((size_t)row * Hq + qh) * D;
+            for (int d = 0; d < D; d++) o[d] = acc[d] / sum;
+        }
+    }
+}
+
+static int kv_reserve(rosa_model *m, cpu_kv *kv, int W, int64_t need) {
+    if (W && need > W) need = W;
+    if (need <= kv->cap) return 0;
+    int64_t nc = kv->cap ? kv->cap * 2 : 64;
+    if (nc < need) nc = need;
+    if (W && nc > W) nc = W;
+    size_t bytes = (size_t)nc * m->Hkv * m->D * sizeof(float);
+    float *k = realloc(kv->k, bytes);
+    if (!k) return ROSA_ERR_NOMEM;
+    kv->k = k;
+    float *v = realloc(kv->v, bytes);
+    if (!v) return ROSA_ERR_NOMEM;
+    kv->v = v;
+    kv->cap = nc;
+    return 0;
+}
+
+/* ---------- scratch ---------- */
+
+static int ensure_rows(rosa_model *m, int N) {
+    cpu_model *cm = m->bctx;
+    if (N <= cm->rows_cap) return 0;
+    size_t C = m->C, QD = (size_t)m->Hq * m->D, KD = (size_t)m->Hkv * m->D, F = m->F, R = m->R ? m->R : 1;
+    float **f32s[] = {&cm->x, &cm->u, &cm->u2, &cm->tmp, &cm->h2, &cm->rq, &cm->rk, &cm->rv, &cm->y, &cm->inj};
+    for (size_t i = 0; i < sizeof f32s / sizeof *f32s; i++) {
+        free(*f32s[i]);
+        *f32s[i] = malloc((size_t)N * C * sizeof(float));
+    }
+    free(cm->q); cm->q = malloc((size_t)N * QD * sizeof(float));
+    free(cm->att); cm->att = malloc((size_t)N * QD * sizeof(float));
+    free(cm->k); cm->k = malloc((size_t)N * KD * sizeof(float));
+    free(cm->v); cm->v = malloc((size_t)N * KD * sizeof(float));
+    free(cm->g); cm->g = malloc((size_t)N * F * sizeof(float));
+    free(cm->up); cm->up = malloc((size_t)N * F * sizeof(float));
+    free(cm->qs); cm->qs = malloc((size_t)N * R);
+    free(cm->ks); cm->ks = malloc((size_t)N * R);
+    free(cm->vs); cm->vs = malloc((size_t)N * R);
+    free(cm->vout); cm->vout = malloc((size_t)N * R * sizeof(int16_t));
+    free(cm->dest); cm->dest = malloc((size_t)N * R * sizeof(int32_t));
+    int ok = cm->q && cm->att && cm->k && cm->v && cm->g && cm->up && cm->qs && cm->ks && cm->vs && cm->vout && cm->dest;
+    for (size_t i = 0; i < sizeof f32s / sizeof *f32s; i++) ok = ok && *f32s[i];
+    cm->rows_cap = ok ? N : 0;
+    return ok ? 0 : ROSA_ERR_NOMEM;
+}
+
+static void free_rows(cpu_model *cm) {
+    float *f[] = {cm->x, cm->u, cm->u2, cm->q, cm->k, cm->v, cm->att, cm->tmp, cm->h2, cm->g, cm->up, cm->rq, cm->rk, cm->rv, cm->y, cm->inj};
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) free(f[i]);
+    free(cm->qs); free(cm->ks); free(cm->vs); free(cm->vout); free(cm->dest);
+}
+
+/* ---------- the backend interface ---------- */
+
+static int cpu_model_init(rosa_model *m, char *err, size_t errlen) {
+    cpu_model *cm = calloc(1, sizeof *cm);
+    if (!cm) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
+    m->bctx = cm;
+    cm->kern = rosa__kernels_get();
+    cm->nthreads = rosa__pool_size(m->pool);
+    cm->maxcols = m->C > m->F ? m->C : m->F;
+    if (m->Hq * m->D > cm->maxcols) cm->maxcols = m->Hq * m->D;
+    cm->rowbuf = malloc((size_t)cm->nthreads * cm->maxcols * sizeof(float));
+    if (!cm->rowbuf) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
+    if (m->D > 1024) return rosa__err(err, errlen, ROSA_ERR_UNSUPPORTED, "head_dim %d exceeds the CPU backend's 1024", m->D);
+    return 0;
+}
+
+static void cpu_model_free(rosa_model *m) {
+    cpu_model *cm = m->bctx;
+    if (!cm) return;
+    free_rows(cm);
+    free(cm->rowbuf);
+    free(cm);
+    m->bctx = NULL;
+}
+
+static int cpu_session_init(struct rosa_session *s) {
+    cpu_session *cs = calloc(1, sizeof *cs);
+    if (!cs) return ROSA_ERR_NOMEM;
+    cs->kv = calloc((size_t)s->m->L, sizeof *cs->kv);
+    if (!cs->kv) { free(cs); return ROSA_ERR_NOMEM; }
+    s->bstate = cs;
+    return 0;
+}
+
+static void cpu_session_free(struct rosa_session *s) {
+    cpu_session *cs = s->bstate;
+    if (!cs) return;
+    for (int l = 0; l < s->m->L; l++) { free(cs->kv[l].k); free(cs->kv[l].v); }
+    free(cs->kv);
+    free(cs);
+    s->bstate = NULL;
+}
+
+static size_t cpu_session_kv_bytes(const struct rosa_session *s) {
+    const cpu_session *cs = s->bstate;
+    size_t b = 0;
+    for (int l = 0; l < s->m->L; l++) b += 2 * (size_t)cs->kv[l].cap * s->m->Hkv * s->m->D * sizeof(float);
+    return b;
+}
+
+static void embed_row(const rosa_model *m, int32_t tok, float *out) {
+    const cpu_model *cm = m->bctx;
+    size_t es = rosa__dtype_size(m->embed.dt);
+    const void *row = (const char *)m->embed.w + (size_t)tok * m->C * es;
+    if (m->embed.dt == ROSA_DT_BF16) cm->kern->bf16_to_f32(row, out, m->C);
+    else if (m->embed.dt == ROSA_DT_F16) cm->kern->f16_to_f32(row, out, m->C);
+    else memcpy(out, row, (size_t)m->C * sizeof(float));
+}
+
+static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq, const int *ntok,
+                        const int *row0, int N, const int32_t *tokens, float *logits);
+
+static int cpu_forward(rosa_model *m, struct rosa_session *const *ss, int nseq, const int *ntok,
+                       const int32_t *tokens, float *logits) {
+    int N = 0;
+    int *row0 = malloc((size_t)(nseq > 0 ? nseq : 1) * sizeof *row0);
+    if (!row0) return ROSA_ERR_NOMEM;
+    for (int i = 0; i < nseq; i++) { row0[i] = N; N += ntok[i]; }
+    int rc = N == 0 ? 0 : ensure_rows(m, N);
+    if (N && !rc) rc = forward_rows(m, ss, nseq, ntok, row0, N, tokens, logits);
+    free(row0);
+    return rc;
+}
+
+static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq, const int *ntok,
+                        const int *row0, int N, const int32_t *tokens, float *logits) {
+    cpu_model *cm = m->bctx;
+    int C = m->C, D = m->D, Hq = m->Hq, Hkv = m->Hkv, F = m->F, R = m->R, M = m->M;
+    float eps = m->cfg.eps;
+    for (int l = 0; l < m->L; l++)
+        for (int i = 0; i < nseq; i++) {
+            cpu_kv *kv = &((cpu_session *)ss[i]->bstate)->kv[l];
+            if (kv_reserve(m, kv, m->layer_window[l], ss[i]->pos + ntok[i])) return ROSA_ERR_NOMEM;
+        }
+    for (int r = 0; r < N; r++) embed_row(m, tokens[r], cm->x + (size_t)r * C);
+
+    for (int l = 0; l < m->L; l++) {
+        const rosa__layer *ly = &m->layer[l];
+        for (int r = 0; r < N; r++) rmsnorm(cm->u + (size_t)r * C, cm->x + (size_t)r * C, ly->in_norm, C, eps);
+        const float *uatt = cm->u;
+        if (ly->rosa >= 0) {
+            float *ys[3] = {cm->rq, cm->rk, cm->rv};
+            const rosa__mat *ws[3] = {&ly->rq, &ly->rk, &ly->rv};
+            matmul_n(m, 3, ys, ws, cm->u, N);
+            for (int r = 0; r < N; r++) {
+                rosa__symbols(cm->rq + (size_t)r * C, R, M, cm->qs + (size_t)r * R);
+                rosa__symbols(cm->rk + (size_t)r * C, R, M, cm->ks + (size_t)r * R);
+                rosa__symbols(cm->rv + (size_t)r * C, R, M, cm->vs + (size_t)r * R);
+            }
+            int rc = rosa__rosa_step(m, ss, nseq, ntok, ly->rosa, cm->qs, cm->ks, cm->vs, cm->vout, cm->dest);
+            if (rc) return rc;
+            for (int r = 0; r < N; r++) rosa__inject_y(ly, cm->vout + (size_t)r * R, R, M, cm->y + (size_t)r * C);
+            matmul(m, cm->inj, cm->y, N, &ly->rout);
+            if (m->inject_mode == ROSA_INJECT_PRE_ATTN) {
+                for (int r = 0; r < N; r++) {
+                    float *mix = cm->tmp + (size_t)r * C;
+                    const float *h = cm->x + (size_t)r * C, *inj = cm->inj + (size_t)r * C;
+                    for (int c = 0; c < C; c++) mix[c] = (1.0f - ly->alpha[c]) * h[c] + ly->alpha[c] * inj[c];
+                    rmsnorm(cm->u2 + (size_t)r * C, mix, ly->in_norm, C, eps);
+                }
+                uatt = cm->u2;
+            }
+        }
+        float *yqkv[3] = {cm->q, cm->k, cm->v};
+        const rosa__mat *wqkv[3] = {&ly->q, &ly->k, &ly->v};
+        matmul_n(m, 3, yqkv, wqkv, uatt, N);
+        for (int i = 0; i < nseq; i++)
+            for (int t = 0; t < ntok[i]; t++) {
+                int r = row0[i] + t;
+                int64_t pos = ss[i]->pos + t;
+                for (int h = 0; h < Hq; h++) {
+                    float *q = cm->q + ((size_t)r * Hq + h) * D;
+                    rmsnorm(q, q, ly->q_norm, D, eps);
+                    rope(q, m->inv_freq, D, pos);
+                }
+                for (int h = 0; h < Hkv; h++) {
+                    float *k = cm->k + ((size_t)r * Hkv + h) * D;
+                    rmsnorm(k, k, ly->k_norm, D, eps);
+                    rope(k, m->inv_freq, D, pos);
+                }
+            }
+        att_ctx ac = {.m = m, .ss = ss, .ntok = ntok, .row0 = row0, .layer = l, .nseq = nseq};
+        rosa__pool_run(m->pool, nseq * Hkv, att_task, &ac);
+        matmul(m, cm->tmp, cm->att, N, &ly->o);
+        for (size_t i = 0; i < (size_t)N * C; i++) cm->x[i] += cm->tmp[i];
+        if (ly->rosa >= 0 && m->inject_mode == ROSA_INJECT_POST_ATTN)
+            for (size_t i = 0; i < (size_t)N * C; i++) cm->x[i] += cm->inj[i];
+        for (int r = 0; r < N; r++) rmsnorm(cm->h2 + (size_t)r * C, cm->x + (size_t)r * C, ly->post_norm, C, eps);
+        float *ygu[2] = {cm->g, cm->up};
+        const rosa__mat *wgu[2] = {&ly->gate, &ly->up};
+        matmul_n(m, 2, ygu, wgu, cm->h2, N);
+        for (size_t i = 0; i < (size_t)N * F; i++) {
+            float g = cm->g[i];
+            cm->g[i] = g / (1.0f + expf(-g)) * cm->up[i];
+        }
+        matmul(m, cm->tmp, cm->g, N, &ly->down);
+        for (size_t i = 0; i < (size_t)N * C; i++) cm->x[i] += cm->tmp[i];
+    }
+    for (int r = 0; r < N; r++) rmsnorm(cm->u + (size_t)r * C, cm->x + (size_t)r * C, m->final_norm, C, eps);
+    if (logits) {
+        matmul(m, logits, cm->u, N, &m->lm_head);
+        for (int i = 0; i < nseq; i++)
+            memcpy(ss[i]->last_logits, logits + (size_t)(row0[i] + ntok[i] - 1) * m->V, (size_t)m->V * sizeof(float));
+    } else if (nseq == 1) {
+        matmul(m, ss[0]->last_logits, cm->u + (size_t)(N - 1) * C, 1, &m->lm_head);
+    } else {
+        /* one pass over lm_head for all sessions' last rows */
+        float *last = malloc((size_t)nseq * C * sizeof(float));
+        float *out = malloc((size_t)nseq * m->V * sizeof(float));
+        if (!last || !out) { free(last); free(out); return ROSA_ERR_NOMEM; }
+        for (int i = 0; i < nseq; i++)
+            memcpy(last + (size_t)i * C, cm->u + (size_t)(row0[i] + ntok[i] - 1) * C, (size_t)C * sizeof(float));
+        matmul(m, out, last, nseq, &m->lm_head);
+        for (int i = 0; i < nseq; i++)
+            memcpy(ss[i]->last_logits, out + (size_t)i * m->V, (size_t)m->V * sizeof(float));
+        free(last);
+        free(out);
+    }
+    return 0;
+}
+
+const rosa__backend rosa__cpu_backend = {
+    .name = "cpu",
+    .model_init = cpu_model_init,
+    .model_free = cpu_model_free,
+    .session_init = cpu_session_init,
+    .session_free = cpu_session_free,
+    .session_kv_bytes = cpu_session_kv_bytes,
+    .stats = NULL,
+    .copy_bandwidth = NULL,
+    .forward = cpu_forward,
+};

@@ -1,0 +1,82 @@
+/* cpu_kernels.c: portable scalar kernels and the run-time choice of the best variant. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu_kernels.h"
+
+float rosa__half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, u;
+    if (exp == 0) {
+        if (man == 0) u = sign;
+        else {
+            int e = -1;
+            do { man <<= 1; e++; } while (!(man & 1024));
+            u = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 1023) << 13;
+        }
+    } else if (exp == 31) u = sign | 0x7f800000u | man << 13;
+    else u = sign | (exp + 127 - 15) << 23 | man << 13;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline float bf16f(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static float s_dot_f32(const float *a, const float *b, int n) {
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += a[i] * b[i]; s1 += a[i + 1] * b[i + 1];
+        s2 += a[i + 2] * b[i + 2]; s3 += a[i + 3] * b[i + 3];
+    }
+    for (; i < n; i++) s0 += a[i] * b[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+static float s_dot_bf16(const void *w, const float *x, int n) {
+    const uint16_t *p = w;
+    float s0 = 0, s1 = 0;
+    int i = 0;
+    for (; i + 2 <= n; i += 2) { s0 += bf16f(p[i]) * x[i]; s1 += bf16f(p[i + 1]) * x[i + 1]; }
+    for (; i < n; i++) s0 += bf16f(p[i]) * x[i];
+    return s0 + s1;
+}
+
+static float s_dot_f16(const void *w, const float *x, int n) {
+    const uint16_t *p = w;
+    float s = 0;
+    for (int i = 0; i < n; i++) s += rosa__half_to_float(p[i]) * x[i];
+    return s;
+}
+
+static void s_bf16_to_f32(const void *w, float *out, int n) {
+    const uint16_t *p = w;
+    for (int i = 0; i < n; i++) out[i] = bf16f(p[i]);
+}
+
+static void s_f16_to_f32(const void *w, float *out, int n) {
+    const uint16_t *p = w;
+    for (int i = 0; i < n; i++) out[i] = rosa__half_to_float(p[i]);
+}
+
+static const rosa__kernels scalar = {"scalar", s_dot_f32, s_dot_bf16, s_dot_f16, s_bf16_to_f32, s_f16_to_f32};
+
+const rosa__kernels *rosa__kernels_scalar(void) { return &scalar; }
+
+const rosa__kernels *rosa__kernels_get(void) {
+    const char *force = getenv("ROSA_KERNELS");
+    const rosa__kernels *k = NULL;
+    if (force && !strcmp(force, "scalar")) return &scalar;
+    if (force && !strcmp(force, "avx2")) k = rosa__kernels_avx2();
+    else if (force && !strcmp(force, "avx512")) k = rosa__kernels_avx512();
+    else {
+        k = rosa__kernels_avx512();
+        if (!k) k = rosa__kernels_avx2();
+    }
+    return k ? k : &scalar;
+}

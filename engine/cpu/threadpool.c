@@ -1,0 +1,125 @@
+/* threadpool.c: parallel-for over a fixed set of pthreads (see threadpool.h).
+ * Tasks are claimed with an atomic counter, so uneven task costs balance themselves.  A decode
+ * step runs a few hundred short parallel regions, so workers and the caller spin briefly on
+ * the job counter before sleeping on the condition variable: wake-up latency stays in the
+ * microseconds while an idle pool still sleeps. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "cpu/threadpool.h"
+
+struct rosa__pool {
+    int n;
+    pthread_t *th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_done;
+    atomic_ulong gen;       /* incremented per job */
+    atomic_int stop;
+    rosa__pool_fn fn;
+    void *ctx;
+    int ntasks;
+    atomic_int next;
+    atomic_int active;      /* workers still inside the current job */
+};
+
+typedef struct { rosa__pool *p; int id; } worker_arg;
+
+#define SPIN_ITERS 2000
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void run_tasks(rosa__pool *p, int thread) {
+    for (;;) {
+        int t = atomic_fetch_add(&p->next, 1);
+        if (t >= p->ntasks) break;
+        p->fn(p->ctx, t, thread);
+    }
+}
+
+static void *worker(void *a) {
+    worker_arg wa = *(worker_arg *)a;
+    free(a);
+    rosa__pool *p = wa.p;
+    unsigned long seen = 0;
+    for (;;) {
+        for (int i = 0; i < SPIN_ITERS && atomic_load(&p->gen) == seen && !atomic_load(&p->stop); i++) cpu_relax();
+        pthread_mutex_lock(&p->mu);
+        while (!atomic_load(&p->stop) && atomic_load(&p->gen) == seen) pthread_cond_wait(&p->cv_work, &p->mu);
+        if (atomic_load(&p->stop)) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        seen = atomic_load(&p->gen);
+        pthread_mutex_unlock(&p->mu);
+        run_tasks(p, wa.id);
+        if (atomic_fetch_sub(&p->active, 1) == 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->cv_done);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+    return NULL;
+}
+
+rosa__pool *rosa__pool_new(int nthreads) {
+    if (nthreads < 1) nthreads = 1;
+    rosa__pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->n = nthreads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv_work, NULL);
+    pthread_cond_init(&p->cv_done, NULL);
+    p->th = calloc((size_t)nthreads, sizeof *p->th);
+    if (!p->th) { free(p); return NULL; }
+    for (int i = 1; i < nthreads; i++) {
+        worker_arg *a = malloc(sizeof *a);
+        if (!a) { p->n = i; break; }
+        a->p = p;
+        a->id = i;
+        if (pthread_create(&p->th[i], NULL, worker, a) != 0) { free(a); p->n = i; break; }
+    }
+    return p;
+}
+
+void rosa__pool_free(rosa__pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->stop, 1);
+    pthread_cond_broadcast(&p->cv_work);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i < p->n; i++) pthread_join(p->th[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv_work);
+    pthread_cond_destroy(&p->cv_done);
+    free(p->th);
+    free(p);
+}
+
+int rosa__pool_size(const rosa__pool *p) { return p ? p->n : 1; }
+
+void rosa__pool_run(rosa__pool *p, int ntasks, rosa__pool_fn fn, void *ctx) {
+    if (ntasks <= 0) return;
+    if (!p || p->n == 1 || ntasks == 1) {
+        for (int t = 0; t < ntasks; t++) fn(ctx, t, 0);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->ntasks = ntasks;
+    atomic_store(&p->next, 0);
+    atomic_store(&p->active, p->n - 1);
+    atomic_fetch_add(&p->gen, 1);
+    pthread_cond_broadcast(&p->cv_work);
+    pthread_mutex_unlock(&p->mu);
+    run_tasks(p, 0);
+    for (int i = 0; i < SPIN_ITERS && atomic_load(&p->active) > 0; i++) cpu_relax();
+    pthread_mutex_lock(&p->mu);
+    while (atomic_load(&p->active) > 0) pthread_cond_wait(&p->cv_done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
