@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cpu/cpu_kernels.h"
+#include "cpu/gemm_cpu.h"
 #include "core/errors.h"
 #include "core/model.h"
 
@@ -29,6 +30,7 @@ typedef struct cpu_model {
     const rosa__kernels *kern;
     int nthreads;
     float *rowbuf;  /* [nthreads, maxcols] converted weight rows */
+    float *packbuf; /* [nthreads, ROSA_GEMM_PACK_FLOATS] GEMM panels */
     int maxcols;
     /* activations, [rows_cap, ...] */
     int rows_cap;
@@ -64,6 +66,11 @@ static void mm_task(void *vctx, int task, int thread) {
     float *y = c->y[i];
     int r0 = (task - c->first_task[i]) * c->rows_per_task[i], r1 = r0 + c->rows_per_task[i];
     if (r1 > W->rows) r1 = W->rows;
+    if (c->T >= ROSA_GEMM_MIN_ROWS) {
+        rosa__gemm(kr, W->dt, W->w, W->rows, W->cols, c->x, c->T, y, r0, r1,
+                   c->cm->packbuf + (size_t)thread * ROSA_GEMM_PACK_FLOATS);
+        return;
+    }
     size_t es = rosa__dtype_size(W->dt);
     float *buf = c->cm->rowbuf + (size_t)thread * c->cm->maxcols;
     for (int r = r0; r < r1; r++) {
@@ -94,6 +101,8 @@ static void matmul_n(rosa_model *m, int nmat, float *const *y, const rosa__mat *
         int want = cm->nthreads * 8;
         int rpt = (W[i]->rows + want - 1) / want;
         if (rpt < 16) rpt = 16;
+        if (T >= ROSA_GEMM_MIN_ROWS) /* whole panels per task */
+            rpt = (rpt + cm->kern->gemm_nr - 1) / cm->kern->gemm_nr * cm->kern->gemm_nr;
         c.rows_per_task[i] = rpt;
         c.first_task[i] = tasks;
         tasks += (W[i]->rows + rpt - 1) / rpt;
@@ -244,7 +253,8 @@ static int cpu_model_init(rosa_model *m, char *err, size_t errlen) {
     cm->maxcols = m->C > m->F ? m->C : m->F;
     if (m->Hq * m->D > cm->maxcols) cm->maxcols = m->Hq * m->D;
     cm->rowbuf = malloc((size_t)cm->nthreads * cm->maxcols * sizeof(float));
-    if (!cm->rowbuf) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
+    cm->packbuf = malloc((size_t)cm->nthreads * ROSA_GEMM_PACK_FLOATS * sizeof(float));
+    if (!cm->rowbuf || !cm->packbuf) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
     if (m->D > 1024) return rosa__err(err, errlen, ROSA_ERR_UNSUPPORTED, "head_dim %d exceeds the CPU backend's 1024", m->D);
     return 0;
 }
@@ -254,6 +264,7 @@ static void cpu_model_free(rosa_model *m) {
     if (!cm) return;
     free_rows(cm);
     free(cm->rowbuf);
+    free(cm->packbuf);
     free(cm);
     m->bctx = NULL;
 }

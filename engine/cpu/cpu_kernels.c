@@ -64,7 +64,27 @@ static void s_f16_to_f32(const void *w, float *out, int n) {
     for (int i = 0; i < n; i++) out[i] = rosa__half_to_float(p[i]);
 }
 
-static const rosa__kernels scalar = {"scalar", s_dot_f32, s_dot_bf16, s_dot_f16, s_bf16_to_f32, s_f16_to_f32};
+/* portable GEMM tile: 4 rows x 8 columns of accumulators, which compilers keep in registers */
+#define S_MR 4
+#define S_NR 8
+static void s_gemm_tile(const float *P, const float *x, int ldx, int kc, float *y, int ldy, int mr,
+                        int nv, int acc) {
+    float c[S_MR][S_NR] = {{0}};
+    for (int k = 0; k < kc; k++) {
+        const float *b = P + (size_t)k * S_NR;
+        for (int i = 0; i < mr; i++) {
+            float a = x[(size_t)i * ldx + k];
+            for (int j = 0; j < S_NR; j++) c[i][j] += a * b[j];
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nv; j++) y[(size_t)i * ldy + j] = acc ? y[(size_t)i * ldy + j] + c[i][j] : c[i][j];
+}
+
+static const rosa__kernels scalar = {
+    .name = "scalar", .dot_f32 = s_dot_f32, .dot_bf16 = s_dot_bf16, .dot_f16 = s_dot_f16,
+    .bf16_to_f32 = s_bf16_to_f32, .f16_to_f32 = s_f16_to_f32,
+    .gemm_tile = s_gemm_tile, .gemm_mr = S_MR, .gemm_nr = S_NR};
 
 const rosa__kernels *rosa__kernels_scalar(void) { return &scalar; }
 

@@ -13,6 +13,12 @@ typedef struct rosa__kernels {
     float (*dot_f16)(const void *w, const float *x, int n);
     void (*bf16_to_f32)(const void *w, float *out, int n);
     void (*f16_to_f32)(const void *w, float *out, int n);
+    /* GEMM micro-kernel (gemm_cpu.c drives it): the tile y[mr, nv] (row stride ldy) =, or += when
+     * acc, x[mr, kc] (row stride ldx) times the packed weight panel P[kc][gemm_nr] (float32, rows
+     * of W as columns, zero beyond nv).  mr <= gemm_mr, nv <= gemm_nr.  Sums run over k in order. */
+    void (*gemm_tile)(const float *P, const float *x, int ldx, int kc, float *y, int ldy, int mr,
+                      int nv, int acc);
+    int gemm_mr, gemm_nr;
 } rosa__kernels;
 
 /* The best kernels this CPU runs (ROSA_KERNELS=scalar|avx2|avx512 in the environment forces one). */

@@ -148,8 +148,116 @@ T5 static void a5_bf16_to_f32(const void *w, float *out, int n) {
     }
 }
 
-static const rosa__kernels k_avx2 = {"avx2", a2_dot_f32, a2_dot_bf16, a2_dot_f16, a2_bf16_to_f32, a2_f16_to_f32};
-static const rosa__kernels k_avx512 = {"avx512", a5_dot_f32, a5_dot_bf16, a5_dot_f16, a5_bf16_to_f32, a2_f16_to_f32};
+/* ---- GEMM tiles: broadcast one x value per row, FMA it with the panel's row of weights.
+ * The tile is fully unrolled for each row count (MR is a constant at each call site), so the
+ * accumulators live in registers: AVX2 6 x 16 (12 ymm), AVX-512 12 x 32 (24 zmm). ---- */
+#define A2_MR 6
+#define A5_MR 12
+
+T2 static inline __attribute__((always_inline)) void a2_tile(const float *P, const float *x, int ldx,
+                                                            int kc, float *y, int ldy, const int MR,
+                                                            int nv, int acc) {
+    __m256 c0[A2_MR], c1[A2_MR];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_loadu_ps(P + (size_t)k * 16), b1 = _mm256_loadu_ps(P + (size_t)k * 16 + 8);
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++) {
+            __m256 a = _mm256_broadcast_ss(x + (size_t)i * ldx + k);
+            c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
+        }
+    }
+    if (nv == 16) {
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++) {
+            float *yi = y + (size_t)i * ldy;
+            if (acc) {
+                c0[i] = _mm256_add_ps(c0[i], _mm256_loadu_ps(yi));
+                c1[i] = _mm256_add_ps(c1[i], _mm256_loadu_ps(yi + 8));
+            }
+            _mm256_storeu_ps(yi, c0[i]);
+            _mm256_storeu_ps(yi + 8, c1[i]);
+        }
+        return;
+    }
+    float t[16];
+    for (int i = 0; i < MR; i++) {
+        float *yi = y + (size_t)i * ldy;
+        _mm256_storeu_ps(t, c0[i]);
+        _mm256_storeu_ps(t + 8, c1[i]);
+        for (int j = 0; j < nv; j++) yi[j] = acc ? yi[j] + t[j] : t[j];
+    }
+}
+
+T2 static void a2_gemm_tile(const float *P, const float *x, int ldx, int kc, float *y, int ldy,
+                            int mr, int nv, int acc) {
+    switch (mr) {
+    case 6: a2_tile(P, x, ldx, kc, y, ldy, 6, nv, acc); break;
+    case 5: a2_tile(P, x, ldx, kc, y, ldy, 5, nv, acc); break;
+    case 4: a2_tile(P, x, ldx, kc, y, ldy, 4, nv, acc); break;
+    case 3: a2_tile(P, x, ldx, kc, y, ldy, 3, nv, acc); break;
+    case 2: a2_tile(P, x, ldx, kc, y, ldy, 2, nv, acc); break;
+    default: a2_tile(P, x, ldx, kc, y, ldy, 1, nv, acc); break;
+    }
+}
+
+T5 static inline __attribute__((always_inline)) void a5_tile(const float *P, const float *x, int ldx,
+                                                            int kc, float *y, int ldy, const int MR,
+                                                            int nv, int acc) {
+    __m512 c0[A5_MR], c1[A5_MR];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(P + (size_t)k * 32), b1 = _mm512_loadu_ps(P + (size_t)k * 32 + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++) {
+            __m512 a = _mm512_set1_ps(x[(size_t)i * ldx + k]);
+            c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+        }
+    }
+    __mmask16 m0 = nv >= 16 ? 0xffff : (__mmask16)((1u << nv) - 1);
+    __mmask16 m1 = nv >= 32 ? 0xffff : nv > 16 ? (__mmask16)((1u << (nv - 16)) - 1) : 0;
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+        float *yi = y + (size_t)i * ldy;
+        if (acc) {
+            c0[i] = _mm512_add_ps(c0[i], _mm512_maskz_loadu_ps(m0, yi));
+            c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, yi + 16));
+        }
+        _mm512_mask_storeu_ps(yi, m0, c0[i]);
+        _mm512_mask_storeu_ps(yi + 16, m1, c1[i]);
+    }
+}
+
+T5 static void a5_gemm_tile(const float *P, const float *x, int ldx, int kc, float *y, int ldy,
+                            int mr, int nv, int acc) {
+    switch (mr) {
+    case 12: a5_tile(P, x, ldx, kc, y, ldy, 12, nv, acc); break;
+    case 11: a5_tile(P, x, ldx, kc, y, ldy, 11, nv, acc); break;
+    case 10: a5_tile(P, x, ldx, kc, y, ldy, 10, nv, acc); break;
+    case 9: a5_tile(P, x, ldx, kc, y, ldy, 9, nv, acc); break;
+    case 8: a5_tile(P, x, ldx, kc, y, ldy, 8, nv, acc); break;
+    case 7: a5_tile(P, x, ldx, kc, y, ldy, 7, nv, acc); break;
+    case 6: a5_tile(P, x, ldx, kc, y, ldy, 6, nv, acc); break;
+    case 5: a5_tile(P, x, ldx, kc, y, ldy, 5, nv, acc); break;
+    case 4: a5_tile(P, x, ldx, kc, y, ldy, 4, nv, acc); break;
+    case 3: a5_tile(P, x, ldx, kc, y, ldy, 3, nv, acc); break;
+    case 2: a5_tile(P, x, ldx, kc, y, ldy, 2, nv, acc); break;
+    default: a5_tile(P, x, ldx, kc, y, ldy, 1, nv, acc); break;
+    }
+}
+
+static const rosa__kernels k_avx2 = {
+    .name = "avx2", .dot_f32 = a2_dot_f32, .dot_bf16 = a2_dot_bf16, .dot_f16 = a2_dot_f16,
+    .bf16_to_f32 = a2_bf16_to_f32, .f16_to_f32 = a2_f16_to_f32,
+    .gemm_tile = a2_gemm_tile, .gemm_mr = A2_MR, .gemm_nr = 16};
+static const rosa__kernels k_avx512 = {
+    .name = "avx512", .dot_f32 = a5_dot_f32, .dot_bf16 = a5_dot_bf16, .dot_f16 = a5_dot_f16,
+    .bf16_to_f32 = a5_bf16_to_f32, .f16_to_f32 = a2_f16_to_f32,
+    .gemm_tile = a5_gemm_tile, .gemm_mr = A5_MR, .gemm_nr = 32};
 
 const rosa__kernels *rosa__kernels_avx2(void) {
     __builtin_cpu_init();
