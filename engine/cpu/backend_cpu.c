@@ -168,22 +168,19 @@ static void att_task(void *vctx, int task, int thread) {
         for (int g = 0; g < group; g++) {
             int qh = kh * group + g;
             const float *q = cm->q + ((size_t)row * Hq + qh) * D;
+            /* softmax over keys first..pos in blocks (kernel att_block: scores, running
+             * maximum and sum, weighted values) */
             float mx = -INFINITY, sum = 0;
-            for (int d = 0; d < D; d++) acc[d] = 0;
-            for (int64_t j = first; j <= pos; j++) {
-                int64_t sl = W ? j % W : j;
-                const float *kj = kv->k + ((size_t)sl * Hkv + kh) * D;
-                const float *vj = kv->v + ((size_t)sl * Hkv + kh) * D;
-                float sc = kr->dot_f32(q, kj, D) * scale;
-                if (sc > mx) {
-                    float f = expf(mx - sc);
-                    sum *= f;
-                    for (int d = 0; d < D; d++) acc[d] *= f;
-                    mx = sc;
+            memset(acc, 0, (size_t)D * sizeof *acc);
+            for (int64_t j0 = first; j0 <= pos; j0 += ROSA_ATT_BLOCK) {
+                int nb = pos - j0 + 1 < ROSA_ATT_BLOCK ? (int)(pos - j0 + 1) : ROSA_ATT_BLOCK;
+                const float *kp[ROSA_ATT_BLOCK], *vp[ROSA_ATT_BLOCK];
+                for (int b = 0; b < nb; b++) {
+                    int64_t sl = W ? (j0 + b) % W : j0 + b;
+                    kp[b] = kv->k + ((size_t)sl * Hkv + kh) * D;
+                    vp[b] = kv->v + ((size_t)sl * Hkv + kh) * D;
                 }
-                float p = expf(sc - mx);
-                sum += p;
-                for (int d = 0; d < D; d++) acc[d] += p * vj[d];
+                kr->att_block(q, kp, vp, nb, D, scale, &mx, &sum, acc);
             }
             float *o = cm->att + ((size_t)row * Hq + qh) * D;
             for (int d = 0; d < D; d++) o[d] = acc[d] / sum;

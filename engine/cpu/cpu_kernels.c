@@ -1,4 +1,5 @@
 /* cpu_kernels.c: portable scalar kernels and the run-time choice of the best variant. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,10 +82,54 @@ static void s_gemm_tile(const float *P, const float *x, int ldx, int kc, float *
         for (int j = 0; j < nv; j++) y[(size_t)i * ldy + j] = acc ? y[(size_t)i * ldy + j] + c[i][j] : c[i][j];
 }
 
+static void s_exp_f32(float *x, int n) {
+    for (int i = 0; i < n; i++) x[i] = expf(x[i]);
+}
+
+static void s_axpy_f32(float a, const float *x, float *y, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void s_scale_f32(float *y, float a, int n) {
+    for (int i = 0; i < n; i++) y[i] *= a;
+}
+
+void rosa__att_block_generic(const rosa__kernels *k, const float *q, const float *const *kp,
+                             const float *const *vp, int nb, int D, float scale, float *mx,
+                             float *sum, float *acc) {
+    float sc[ROSA_ATT_BLOCK], bm = -INFINITY;
+    for (int b = 0; b < nb; b++) {
+        sc[b] = k->dot_f32(q, kp[b], D) * scale;
+        if (sc[b] > bm) bm = sc[b];
+    }
+    if (bm > *mx) {
+        if (*sum > 0) {
+            float f = expf(*mx - bm);
+            *sum *= f;
+            k->scale_f32(acc, f, D);
+        }
+        *mx = bm;
+    }
+    for (int b = 0; b < nb; b++) sc[b] -= *mx;
+    k->exp_f32(sc, nb);
+    for (int b = 0; b < nb; b++) {
+        *sum += sc[b];
+        k->axpy_f32(sc[b], vp[b], acc, D);
+    }
+}
+
+static const rosa__kernels scalar;
+static void s_att_block(const float *q, const float *const *kp, const float *const *vp, int nb,
+                        int D, float scale, float *mx, float *sum, float *acc) {
+    rosa__att_block_generic(&scalar, q, kp, vp, nb, D, scale, mx, sum, acc);
+}
+
 static const rosa__kernels scalar = {
     .name = "scalar", .dot_f32 = s_dot_f32, .dot_bf16 = s_dot_bf16, .dot_f16 = s_dot_f16,
     .bf16_to_f32 = s_bf16_to_f32, .f16_to_f32 = s_f16_to_f32,
-    .gemm_tile = s_gemm_tile, .gemm_mr = S_MR, .gemm_nr = S_NR};
+    .gemm_tile = s_gemm_tile, .gemm_mr = S_MR, .gemm_nr = S_NR,
+    .exp_f32 = s_exp_f32, .axpy_f32 = s_axpy_f32, .scale_f32 = s_scale_f32,
+    .att_block = s_att_block};
 
 const rosa__kernels *rosa__kernels_scalar(void) { return &scalar; }
 

@@ -19,7 +19,25 @@ typedef struct rosa__kernels {
     void (*gemm_tile)(const float *P, const float *x, int ldx, int kc, float *y, int ldy, int mr,
                       int nv, int acc);
     int gemm_mr, gemm_nr;
+    /* Fast packing of a full panel (nv == gemm_nr) of rows n0.. and columns k0..k0+kc of W
+     * ([*, K], stored dtype dt) into P[kc][gemm_nr]; returns 0 when it does not handle the case
+     * (gemm_cpu.c then packs element by element).  May be NULL. */
+    int (*gemm_pack)(int dt, const void *W, int K, int n0, int k0, int kc, float *P);
+    /* attention: x[i] = exp(x[i]) in place (relative error < 1e-6 for x in [-87, 88]; below,
+     * 0), y += a * x, y *= a */
+    void (*exp_f32)(float *x, int n);
+    void (*axpy_f32)(float a, const float *x, float *y, int n);
+    void (*scale_f32)(float *y, float a, int n);
+    /* One block of the attention softmax for query q[D]: scores sc[b] = scale q.k_b for the nb
+     * keys kp[b] (nb <= ROSA_ATT_BLOCK), then the running maximum *mx, the running sum *sum and
+     * the unnormalised output acc[D] are updated with the weights exp(sc[b] - *mx) of values
+     * vp[b] (acc and *sum rescaled when the maximum grows).  Start with *mx = -inf, *sum = 0,
+     * acc = 0; the output is acc / *sum.  Every kernel set runs the same steps in this order. */
+    void (*att_block)(const float *q, const float *const *kp, const float *const *vp, int nb, int D,
+                      float scale, float *mx, float *sum, float *acc);
 } rosa__kernels;
+
+#define ROSA_ATT_BLOCK 128
 
 /* The best kernels this CPU runs (ROSA_KERNELS=scalar|avx2|avx512 in the environment forces one). */
 const rosa__kernels *rosa__kernels_get(void);
@@ -28,4 +46,9 @@ const rosa__kernels *rosa__kernels_avx2(void);   /* NULL if the CPU lacks AVX2+F
 const rosa__kernels *rosa__kernels_avx512(void); /* NULL if the CPU lacks AVX-512F/BW */
 
 float rosa__half_to_float(uint16_t h);
+/* att_block from a kernel set's dot/exp/scale/axpy (the portable set's, and the SIMD sets' for
+ * head sizes their fused version does not take) */
+void rosa__att_block_generic(const rosa__kernels *k, const float *q, const float *const *kp,
+                             const float *const *vp, int nb, int D, float scale, float *mx,
+                             float *sum, float *acc);
 #endif

@@ -1,6 +1,8 @@
 /* cpu_kernels_x86.c: AVX2+FMA+F16C and AVX-512 variants of the CPU kernels.  Each function is
  * compiled for its instruction set with a target attribute and only called after the run-time
  * check in rosa__kernels_avx2/avx512; other architectures get NULL (portable kernels). */
+#include <math.h>
+
 #include "cpu/cpu_kernels.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -250,14 +252,266 @@ T5 static void a5_gemm_tile(const float *P, const float *x, int ldx, int kc, flo
     }
 }
 
+/* ---- attention helpers.  exp: x = n ln2 + r with |r| <= ln2/2 (ln2 split in two for an exact
+ * reduction), e^r by its degree-6 Taylor polynomial (error < 2e-7 relative), 2^n through the
+ * exponent bits; inputs below -87.3 give 0 (the softmax weights they stand for), above 88.3
+ * are clamped (attention only passes x <= 0). ---- */
+#define EXP_HI 88.3f
+#define EXP_LO -87.3f
+#define EXP_LOG2E 1.44269504088896341f
+#define EXP_LN2_HI 0.693359375f
+#define EXP_LN2_LO -2.12194440e-4f
+
+T2 static inline __m256 a2_exp8(__m256 x) {
+    __m256 lo = _mm256_set1_ps(EXP_LO);
+    __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_set1_ps(EXP_HI));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(EXP_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2_HI), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2_LO), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+T2 static void a2_exp_f32(float *x, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, a2_exp8(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        float t[8] = {0};
+        for (int j = i; j < n; j++) t[j - i] = x[j];
+        _mm256_storeu_ps(t, a2_exp8(_mm256_loadu_ps(t)));
+        for (int j = i; j < n; j++) x[j] = t[j - i];
+    }
+}
+
+T2 static void a2_axpy_f32(float a, const float *x, float *y, int n) {
+    __m256 va = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+T2 static void a2_scale_f32(float *y, float a, int n) {
+    __m256 va = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(va, _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] *= a;
+}
+
+T5 static inline __m512 a5_exp16(__m512 x) {
+    __m512 lo = _mm512_set1_ps(EXP_LO);
+    __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);
+    x = _mm512_min_ps(_mm512_max_ps(x, lo), _mm512_set1_ps(EXP_HI));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(EXP_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(EXP_LN2_HI), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(EXP_LN2_LO), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_maskz_mul_ps(keep, p, _mm512_castsi512_ps(e));
+}
+
+T5 static void a5_exp_f32(float *x, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, a5_exp16(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(x + i, m, a5_exp16(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+T5 static void a5_axpy_f32(float a, const float *x, float *y, int n) {
+    __m512 va = _mm512_set1_ps(a);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+T5 static void a5_scale_f32(float *y, float a, int n) {
+    __m512 va = _mm512_set1_ps(a);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_mul_ps(va, _mm512_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] *= a;
+}
+
+/* 16 rows of 16 floats -> 16 columns: 32-bit, 64-bit and two 128-bit-lane interleaves */
+T5 static inline __attribute__((always_inline)) void a5_transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[i + 8] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    /* t[i]: rows 2i, 2i+1, columns 4L, 4L+1 per lane L; t[i+8]: columns 4L+2, 4L+3 */
+    for (int g = 0; g < 4; g++) {
+        __m512d a = _mm512_castps_pd(t[2 * g]), b = _mm512_castps_pd(t[2 * g + 1]);
+        __m512d c = _mm512_castps_pd(t[2 * g + 8]), d = _mm512_castps_pd(t[2 * g + 9]);
+        u[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+    }
+    /* u[4g + c], lane L: rows 4g..4g+3 of column 4L + c */
+    for (int c = 0; c < 4; c++) {
+        __m512 v = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), w = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), w2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
+        r[c] = _mm512_shuffle_f32x4(v, v2, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(w, w2, 0x88);
+        r[8 + c] = _mm512_shuffle_f32x4(v, v2, 0xdd);
+        r[12 + c] = _mm512_shuffle_f32x4(w, w2, 0xdd);
+    }
+}
+
+T5 static int a5_gemm_pack(int dt, const void *W, int K, int n0, int k0, int kc, float *P) {
+    if (kc % 16) return 0;
+    size_t es = dt == ROSA_DT_F32 ? 4 : 2;
+    for (int jb = 0; jb < 32; jb += 16)
+        for (int kb = 0; kb < kc; kb += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) {
+                const char *src = (const char *)W + ((size_t)(n0 + jb + i) * K + k0 + kb) * es;
+                if (dt == ROSA_DT_BF16) r[i] = load_bf16_16((const uint16_t *)src);
+                else if (dt == ROSA_DT_F16) r[i] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)src));
+                else r[i] = _mm512_loadu_ps((const float *)src);
+            }
+            a5_transpose16(r);
+            for (int c = 0; c < 16; c++) _mm512_storeu_ps(P + (size_t)(kb + c) * 32 + jb, r[c]);
+        }
+    return 1;
+}
+
+/* Fused attention block (see cpu_kernels.h) for head sizes that are multiples of 16: scores of
+ * 16 keys at a time reduced together through one transpose, exp over the block, and the value
+ * sum with 64 output floats at a time held in registers across all keys of the block. */
+static const rosa__kernels k_avx512;
+T5 static void a5_att_block(const float *q, const float *const *kp, const float *const *vp, int nb,
+                            int D, float scale, float *mx, float *sum, float *acc) {
+    if (D % 64) {
+        rosa__att_block_generic(&k_avx512, q, kp, vp, nb, D, scale, mx, sum, acc);
+        return;
+    }
+    float sc[ROSA_ATT_BLOCK];
+    __m512 vmax = _mm512_set1_ps(-INFINITY), vs = _mm512_set1_ps(scale);
+    for (int b0 = 0; b0 < nb; b0 += 16) {
+        int nk = nb - b0 < 16 ? nb - b0 : 16;
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) {
+            r[i] = _mm512_setzero_ps();
+            if (i >= nk) continue;
+            const float *k = kp[b0 + i];
+            for (int d = 0; d < D; d += 16) r[i] = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), _mm512_loadu_ps(k + d), r[i]);
+        }
+        a5_transpose16(r);
+        __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(r[0], r[1]), _mm512_add_ps(r[2], r[3])),
+                                 _mm512_add_ps(_mm512_add_ps(r[4], r[5]), _mm512_add_ps(r[6], r[7])));
+        __m512 t2 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(r[8], r[9]), _mm512_add_ps(r[10], r[11])),
+                                  _mm512_add_ps(_mm512_add_ps(r[12], r[13]), _mm512_add_ps(r[14], r[15])));
+        __mmask16 m = nk == 16 ? 0xffff : (__mmask16)((1u << nk) - 1);
+        t = _mm512_mul_ps(_mm512_add_ps(t, t2), vs);
+        _mm512_mask_storeu_ps(sc + b0, m, t);
+        vmax = _mm512_mask_max_ps(vmax, m, vmax, t);
+    }
+    float bm = _mm512_reduce_max_ps(vmax);
+    if (bm > *mx) {
+        if (*sum > 0) {
+            float f = expf(*mx - bm);
+            *sum *= f;
+            a5_scale_f32(acc, f, D);
+        }
+        *mx = bm;
+    }
+    __m512 vm = _mm512_set1_ps(*mx), vsum = _mm512_setzero_ps();
+    for (int b0 = 0; b0 < nb; b0 += 16) {
+        int nk = nb - b0 < 16 ? nb - b0 : 16;
+        __mmask16 m = nk == 16 ? 0xffff : (__mmask16)((1u << nk) - 1);
+        __m512 e = a5_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sc + b0), vm));
+        e = _mm512_maskz_mov_ps(m, e);
+        vsum = _mm512_add_ps(vsum, e);
+        _mm512_mask_storeu_ps(sc + b0, m, e);
+    }
+    *sum += _mm512_reduce_add_ps(vsum);
+    for (int d = 0; d < D; d += 64) {
+        __m512 a0 = _mm512_loadu_ps(acc + d), a1 = _mm512_loadu_ps(acc + d + 16);
+        __m512 a2 = _mm512_loadu_ps(acc + d + 32), a3 = _mm512_loadu_ps(acc + d + 48);
+        for (int b = 0; b < nb; b++) {
+            __m512 p = _mm512_set1_ps(sc[b]);
+            const float *v = vp[b] + d;
+            a0 = _mm512_fmadd_ps(p, _mm512_loadu_ps(v), a0);
+            a1 = _mm512_fmadd_ps(p, _mm512_loadu_ps(v + 16), a1);
+            a2 = _mm512_fmadd_ps(p, _mm512_loadu_ps(v + 32), a2);
+            a3 = _mm512_fmadd_ps(p, _mm512_loadu_ps(v + 48), a3);
+        }
+        _mm512_storeu_ps(acc + d, a0);
+        _mm512_storeu_ps(acc + d + 16, a1);
+        _mm512_storeu_ps(acc + d + 32, a2);
+        _mm512_storeu_ps(acc + d + 48, a3);
+    }
+}
+
+static const rosa__kernels k_avx2;
+T2 static void a2_att_block(const float *q, const float *const *kp, const float *const *vp, int nb,
+                            int D, float scale, float *mx, float *sum, float *acc) {
+    if (D % 32) {
+        rosa__att_block_generic(&k_avx2, q, kp, vp, nb, D, scale, mx, sum, acc);
+        return;
+    }
+    float sc[ROSA_ATT_BLOCK], bm = -INFINITY;
+    for (int b = 0; b < nb; b++) {
+        sc[b] = a2_dot_f32(q, kp[b], D) * scale;
+        if (sc[b] > bm) bm = sc[b];
+    }
+    if (bm > *mx) {
+        if (*sum > 0) {
+            float f = expf(*mx - bm);
+            *sum *= f;
+            a2_scale_f32(acc, f, D);
+        }
+        *mx = bm;
+    }
+    for (int b = 0; b < nb; b++) sc[b] -= *mx;
+    a2_exp_f32(sc, nb);
+    for (int b = 0; b < nb; b++) *sum += sc[b];
+    for (int d = 0; d < D; d += 32) {
+        __m256 a0 = _mm256_loadu_ps(acc + d), a1 = _mm256_loadu_ps(acc + d + 8);
+        __m256 a2 = _mm256_loadu_ps(acc + d + 16), a3 = _mm256_loadu_ps(acc + d + 24);
+        for (int b = 0; b < nb; b++) {
+            __m256 p = _mm256_set1_ps(sc[b]);
+            const float *v = vp[b] + d;
+            a0 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v), a0);
+            a1 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 8), a1);
+            a2 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 16), a2);
+            a3 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 24), a3);
+        }
+        _mm256_storeu_ps(acc + d, a0);
+        _mm256_storeu_ps(acc + d + 8, a1);
+        _mm256_storeu_ps(acc + d + 16, a2);
+        _mm256_storeu_ps(acc + d + 24, a3);
+    }
+}
+
 static const rosa__kernels k_avx2 = {
     .name = "avx2", .dot_f32 = a2_dot_f32, .dot_bf16 = a2_dot_bf16, .dot_f16 = a2_dot_f16,
     .bf16_to_f32 = a2_bf16_to_f32, .f16_to_f32 = a2_f16_to_f32,
-    .gemm_tile = a2_gemm_tile, .gemm_mr = A2_MR, .gemm_nr = 16};
+    .gemm_tile = a2_gemm_tile, .gemm_mr = A2_MR, .gemm_nr = 16,
+    .exp_f32 = a2_exp_f32, .axpy_f32 = a2_axpy_f32, .scale_f32 = a2_scale_f32,
+    .att_block = a2_att_block};
 static const rosa__kernels k_avx512 = {
     .name = "avx512", .dot_f32 = a5_dot_f32, .dot_bf16 = a5_dot_bf16, .dot_f16 = a5_dot_f16,
     .bf16_to_f32 = a5_bf16_to_f32, .f16_to_f32 = a2_f16_to_f32,
-    .gemm_tile = a5_gemm_tile, .gemm_mr = A5_MR, .gemm_nr = 32};
+    .gemm_tile = a5_gemm_tile, .gemm_mr = A5_MR, .gemm_nr = 32, .gemm_pack = a5_gemm_pack,
+    .exp_f32 = a5_exp_f32, .axpy_f32 = a5_axpy_f32, .scale_f32 = a5_scale_f32,
+    .att_block = a5_att_block};
 
 const rosa__kernels *rosa__kernels_avx2(void) {
     __builtin_cpu_init();

@@ -13,6 +13,7 @@
 
 static void pack_panel(const rosa__kernels *kr, rosa_dtype dt, const void *W, int K, int n0, int nv,
                        int nr, int k0, int kc, float *P) {
+    if (nv == nr && kr->gemm_pack && kr->gemm_pack(dt, W, K, n0, k0, kc, P)) return;
     float row[ROSA_GEMM_KC];
     size_t es = rosa__dtype_size(dt);
     for (int j = 0; j < nr; j++) {

@@ -1,0 +1,171 @@
+/* test_cpu_gemm.c: the CPU backend's blocked matrix product (engine/cpu/gemm_cpu.c) and the
+ * attention kernels (exp, axpy, scale, the fused softmax block) of every kernel set this CPU runs, against plain double
+ * references: all three weight dtypes, shapes with tails in every dimension (rows of x, weight
+ * rows, depth across panel boundaries), sub-ranges of output columns, and the promise that a
+ * column's value does not depend on the range it was computed in. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu_kernels.h"
+#include "cpu/gemm_cpu.h"
+#include "testutil.h"
+
+static uint16_t bf16(float f) { uint32_t u; memcpy(&u, &f, 4); return (uint16_t)(u >> 16); }
+static float bf16f(uint16_t h) { uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f; }
+
+static float frand(void) { return (float)rand() / RAND_MAX * 2 - 1; }
+
+/* y = x W^T for W stored as dt; reference in double over the weights as stored */
+static void check_gemm(const rosa__kernels *k, rosa_dtype dt, int T, int N, int K) {
+    size_t es = rosa__dtype_size(dt);
+    void *W = malloc((size_t)N * K * es);
+    float *Wf = malloc((size_t)N * K * sizeof *Wf);
+    float *x = malloc((size_t)T * K * sizeof *x);
+    float *y = malloc((size_t)T * N * sizeof *y), *y2 = malloc((size_t)T * N * sizeof *y2);
+    float *pack = malloc(ROSA_GEMM_PACK_FLOATS * sizeof *pack);
+    for (size_t i = 0; i < (size_t)N * K; i++) {
+        float f = frand();
+        if (dt == ROSA_DT_BF16) { ((uint16_t *)W)[i] = bf16(f); Wf[i] = bf16f(bf16(f)); }
+        else if (dt == ROSA_DT_F16) {
+            /* f16 with 10 exact mantissa bits: multiples of 1/1024 in (-1, 1) */
+            float q = roundf(f * 1024) / 1024;
+            uint16_t h = 0;
+            if (q != 0) {
+                int e;
+                float m = frexpf(fabsf(q), &e); /* q = m 2^e, m in [0.5, 1) */
+                uint32_t man = (uint32_t)lroundf((m * 2 - 1) * 1024);
+                h = (uint16_t)((q < 0 ? 0x8000 : 0) | (uint32_t)(e - 1 + 15) << 10 | man);
+            }
+            ((uint16_t *)W)[i] = h;
+            Wf[i] = rosa__half_to_float(h);
+        } else { ((float *)W)[i] = f; Wf[i] = f; }
+    }
+    for (size_t i = 0; i < (size_t)T * K; i++) x[i] = frand();
+    for (size_t i = 0; i < (size_t)T * N; i++) y[i] = y2[i] = 1234.5f; /* untouched outside n0..n1 */
+    rosa__gemm(k, dt, W, N, K, x, T, y, 0, N, pack);
+    for (int t = 0; t < T; t++)
+        for (int n = 0; n < N; n++) {
+            double ref = 0, mag = 0;
+            for (int kk = 0; kk < K; kk++) {
+                ref += (double)x[(size_t)t * K + kk] * Wf[(size_t)n * K + kk];
+                mag += fabs((double)x[(size_t)t * K + kk] * Wf[(size_t)n * K + kk]);
+            }
+            double got = y[(size_t)t * N + n];
+            if (fabs(got - ref) > 1e-5 * mag + 1e-6)
+                ck_abort_msg("%s dt=%d T=%d N=%d K=%d: y[%d,%d] = %.7g, reference %.7g", k->name, dt,
+                             T, N, K, t, n, got, ref);
+        }
+    /* the same columns computed in two ranges (split off a panel boundary) are bit-identical,
+     * and columns outside a range are left alone */
+    int cut = N / 3;
+    rosa__gemm(k, dt, W, N, K, x, T, y2, cut, N, pack);
+    for (int t = 0; t < T; t++)
+        for (int n = 0; n < cut; n++) ck_assert_float_eq(y2[(size_t)t * N + n], 1234.5f);
+    rosa__gemm(k, dt, W, N, K, x, T, y2, 0, cut, pack);
+    ck_assert_mem_eq(y, y2, (size_t)T * N * sizeof *y);
+    free(W); free(Wf); free(x); free(y); free(y2); free(pack);
+}
+
+static void gemm_all_shapes(const rosa__kernels *k) {
+    static const int Ts[] = {1, 5, 13, 16, 37};
+    static const int Ns[] = {1, 31, 32, 33, 100};
+    static const int Ks[] = {1, 15, 16, 255, 256, 300, 528};
+    srand(11);
+    for (int dt = 0; dt < 3; dt++)
+        for (size_t a = 0; a < sizeof Ts / sizeof *Ts; a++)
+            for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++)
+                for (size_t c = 0; c < sizeof Ks / sizeof *Ks; c++)
+                    check_gemm(k, (rosa_dtype)dt, Ts[a], Ns[b], Ks[c]);
+}
+
+static void check_attention_helpers(const rosa__kernels *k) {
+    enum { n = 301 };
+    float x[n], y[n], y2[n];
+    for (int i = 0; i < n; i++) x[i] = -90.0f + 90.0f * i / (n - 1); /* -90 .. 0 */
+    x[3] = -200.0f;
+    memcpy(y, x, sizeof x);
+    k->exp_f32(y, n);
+    for (int i = 0; i < n; i++) {
+        double ref = exp((double)x[i]);
+        if (x[i] < -87.3f) ck_assert_float_le(y[i], 1e-37f);
+        else if (fabs(y[i] - ref) > 1e-6 * ref)
+            ck_abort_msg("%s exp(%g) = %.9g, reference %.9g", k->name, x[i], y[i], ref);
+    }
+    for (int i = 0; i < n; i++) { x[i] = frand(); y[i] = y2[i] = frand(); }
+    k->axpy_f32(0.37f, x, y, n);
+    for (int i = 0; i < n; i++) ck_assert_double_eq_tol(y[i], y2[i] + 0.37 * x[i], 1e-6);
+    memcpy(y2, y, sizeof y);
+    k->scale_f32(y, -1.5f, n - 1); /* the last element stays */
+    for (int i = 0; i < n - 1; i++) ck_assert_double_eq_tol(y[i], -1.5 * y2[i], 1e-6);
+    ck_assert_float_eq(y[n - 1], y2[n - 1]);
+}
+
+/* attention over nkeys keys in blocks through att_block, against a double softmax; the later
+ * blocks get larger scores, so the running maximum grows and earlier sums are rescaled */
+static void check_att_block(const rosa__kernels *k, int D, int nkeys) {
+    float *q = malloc(D * sizeof *q), *K = malloc((size_t)nkeys * D * sizeof *K);
+    float *V = malloc((size_t)nkeys * D * sizeof *V), *acc = calloc(D, sizeof *acc);
+    double *ref = calloc(D, sizeof *ref), *sc = malloc(nkeys * sizeof *sc);
+    for (int d = 0; d < D; d++) q[d] = frand();
+    for (int j = 0; j < nkeys; j++)
+        for (int d = 0; d < D; d++) {
+            K[(size_t)j * D + d] = frand() * (1.0f + 4.0f * j / nkeys);
+            V[(size_t)j * D + d] = frand();
+        }
+    float scale = 1.0f / sqrtf((float)D), mx = -INFINITY, sum = 0;
+    for (int j0 = 0; j0 < nkeys; j0 += ROSA_ATT_BLOCK) {
+        int nb = nkeys - j0 < ROSA_ATT_BLOCK ? nkeys - j0 : ROSA_ATT_BLOCK;
+        const float *kp[ROSA_ATT_BLOCK], *vp[ROSA_ATT_BLOCK];
+        for (int b = 0; b < nb; b++) { kp[b] = K + (size_t)(j0 + b) * D; vp[b] = V + (size_t)(j0 + b) * D; }
+        k->att_block(q, kp, vp, nb, D, scale, &mx, &sum, acc);
+    }
+    double m = -INFINITY, z = 0;
+    for (int j = 0; j < nkeys; j++) {
+        double s = 0;
+        for (int d = 0; d < D; d++) s += (double)q[d] * K[(size_t)j * D + d];
+        sc[j] = s * scale;
+        if (sc[j] > m) m = sc[j];
+    }
+    for (int j = 0; j < nkeys; j++) {
+        double p = exp(sc[j] - m);
+        z += p;
+        for (int d = 0; d < D; d++) ref[d] += p * V[(size_t)j * D + d];
+    }
+    for (int d = 0; d < D; d++)
+        if (fabs(acc[d] / sum - ref[d] / z) > 2e-5)
+            ck_abort_msg("%s att D=%d keys=%d: out[%d] = %.7g, reference %.7g", k->name, D, nkeys, d,
+                         acc[d] / sum, ref[d] / z);
+    ck_assert_double_eq_tol(mx, m, 1e-4);
+    free(q); free(K); free(V); free(acc); free(ref); free(sc);
+}
+
+static void run_set(const rosa__kernels *k, const char *what) {
+    if (!k) { printf("NOTICE: this CPU has no %s kernels; not checked\n", what); return; }
+    gemm_all_shapes(k);
+    check_attention_helpers(k);
+    static const int Ds[] = {8, 48, 64, 128, 256};
+    static const int Ns[] = {1, 15, 16, 17, 128, 129, 300, 1000};
+    for (size_t a = 0; a < sizeof Ds / sizeof *Ds; a++)
+        for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++) check_att_block(k, Ds[a], Ns[b]);
+}
+
+START_TEST(scalar_gemm_and_helpers) { run_set(rosa__kernels_scalar(), "scalar"); }
+END_TEST
+START_TEST(avx2_gemm_and_helpers) { run_set(rosa__kernels_avx2(), "AVX2"); }
+END_TEST
+START_TEST(avx512_gemm_and_helpers) { run_set(rosa__kernels_avx512(), "AVX-512"); }
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("cpu_gemm");
+    TCase *tc = tcase_create("gemm");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, scalar_gemm_and_helpers);
+    tcase_add_test(tc, avx2_gemm_and_helpers);
+    tcase_add_test(tc, avx512_gemm_and_helpers);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
