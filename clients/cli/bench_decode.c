@@ -299,7 +299,7 @@ int cli_bench_decode(int argc, char **argv) {
     const char *dir = NULL;
     bench_opts b = {.prefill = !strcmp(argv[0], "prefill"), .ntok = 16, .prompt = -1, .batch = 1, .window = 1024};
     const shape *sh = &QWEN3_06B;
-    int no_rosa_run = 1;
+    int run_rosa = 1, run_window = 1; /* --rosa-only / --no-rosa-run drop one of the two runs */
     long v;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -313,7 +313,8 @@ int cli_bench_decode(int argc, char **argv) {
         else if (!strcmp(o, "--device") && has) b.device = argv[++i];
         else if (!strcmp(o, "--precision") && has) b.precision = argv[++i];
         else if (!strcmp(o, "--gpu-memory") && has) b.gpu_memory = (size_t)(atof(argv[++i]) * 1073741824.0);
-        else if (!strcmp(o, "--rosa-only")) no_rosa_run = 0;
+        else if (!strcmp(o, "--rosa-only")) run_window = 0;
+        else if (!strcmp(o, "--no-rosa-run")) run_rosa = 0;
         else if (!strcmp(o, "--shape") && has) {
             const char *s = argv[++i];
             if (!strcmp(s, "0.6b")) sh = &QWEN3_06B;
@@ -322,7 +323,7 @@ int cli_bench_decode(int argc, char **argv) {
         }
         else {
             fprintf(stderr, "rosa-cli bench %s: unknown option '%s' (--model DIR --threads N --tokens N --prompt N --batch B "
-                            "--window W --device cpu|cuda --precision f32|bf16 --gpu-memory GIB --shape 0.6b|1.7b --rosa-only)\n",
+                            "--window W --device cpu|cuda --precision f32|bf16 --gpu-memory GIB --shape 0.6b|1.7b --rosa-only --no-rosa-run)\n",
                     argv[0], o);
             return 2;
         }
@@ -371,7 +372,11 @@ int cli_bench_decode(int argc, char **argv) {
     }
     char adapter[4200];
     snprintf(adapter, sizeof adapter, "%s/rosa_adapter.safetensors", dir);
-    int rc = run_one(dir, adapter, &b, "rosa");
-    if (!rc && no_rosa_run) rc = run_one(dir, NULL, &b, "window_only");
+    if (!run_rosa && !run_window) {
+        fprintf(stderr, "rosa-cli bench %s: --rosa-only and --no-rosa-run leave nothing to run\n", argv[0]);
+        return 2;
+    }
+    int rc = run_rosa ? run_one(dir, adapter, &b, "rosa") : 0;
+    if (!rc && run_window) rc = run_one(dir, NULL, &b, "window_only");
     return rc;
 }

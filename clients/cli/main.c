@@ -13,7 +13,7 @@ static void usage(FILE *f) {
             "  info       --model DIR [--adapter F] [run options]\n"
             "  bench rosa --routes R --tokens T [--bits M] [--threads N] [--mode grouped,route] [--group G]\n"
             "  bench decode [--tokens N] [--threads N] [--model DIR] [--device cuda] [--precision P] [--batch B]\n"
-            "               [--shape 0.6b|1.7b] [--window W] [--prompt N] [--no-rosa-run]\n"
+            "               [--shape 0.6b|1.7b] [--window W] [--prompt N] [--rosa-only | --no-rosa-run]\n"
             "  bench prefill [same options; --prompt N is the prompt length, default 8192]\n"
             "  bench tokenize --tokenizer F [--text F]\n"
             "  tokenize   --tokenizer F [--special] TEXT|-\n"
