@@ -31,6 +31,12 @@ typedef struct cpu_model {
     int nthreads;
     float *rowbuf;  /* [nthreads, maxcols] converted weight rows */
     float *packbuf; /* [nthreads, ROSA_GEMM_PACK_FLOATS] GEMM panels */
+    int bf16;       /* --precision bf16: matrix-product inputs rounded to bf16 */
+    int amx;        /* bf16 mode on a CPU with AMX: bf16 weights multiply on tiles */
+    float *xr;      /* bf16 mode: [rows_cap, maxcols] the rounded input, as float32 */
+    uint16_t *x16;  /* amx: [rows_cap rounded up to 32, ldx_cap] the rounded input, as bf16 */
+    int ldx_cap;    /* maxcols rounded up to 32 */
+    char *amxbuf;   /* amx: [nthreads, ROSA_AMX_SCRATCH_BYTES(ldx_cap)] panels */
     int maxcols;
     /* activations, [rows_cap, ...] */
     int rows_cap;
@@ -54,6 +60,8 @@ typedef struct {
     int first_task[MM_MAX + 1]; /* task range of each matrix */
     int rows_per_task[MM_MAX];
     const float *x;
+    const uint16_t *x16; /* the same rows as bf16 for AMX (rosa__gemm_amx layout), or NULL */
+    int ldx16;
     int T;
 } mm_ctx;
 
@@ -66,6 +74,11 @@ static void mm_task(void *vctx, int task, int thread) {
     float *y = c->y[i];
     int r0 = (task - c->first_task[i]) * c->rows_per_task[i], r1 = r0 + c->rows_per_task[i];
     if (r1 > W->rows) r1 = W->rows;
+    if (c->x16 && W->dt == ROSA_DT_BF16) {
+        rosa__gemm_amx(W->w, W->rows, W->cols, c->x16, c->ldx16, c->T, y, r0, r1,
+                       c->cm->amxbuf + (size_t)thread * ROSA_AMX_SCRATCH_BYTES(c->cm->ldx_cap));
+        return;
+    }
     if (c->T >= ROSA_GEMM_MIN_ROWS) {
         rosa__gemm(kr, W->dt, W->w, W->rows, W->cols, c->x, c->T, y, r0, r1,
                    c->cm->packbuf + (size_t)thread * ROSA_GEMM_PACK_FLOATS);
@@ -91,9 +104,36 @@ static void mm_task(void *vctx, int task, int thread) {
     }
 }
 
-static void matmul_n(rosa_model *m, int nmat, float *const *y, const rosa__mat *const *W, const float *x, int T) {
+static void matmul_prec(rosa_model *m, int nmat, float *const *y, const rosa__mat *const *W, const float *x, int T, int bf16) {
     cpu_model *cm = m->bctx;
     mm_ctx c = {.cm = cm, .nmat = nmat, .x = x, .T = T};
+    if (bf16) {
+        /* every product's input rounded to bf16 once: as float32 for the vector paths, and for
+         * AMX also as bf16 rows padded to whole tiles, so every path sees the same values */
+        int K = W[0]->cols, ld = (K + 31) & ~31;
+        int amx = cm->amx && T >= ROSA_GEMM_MIN_ROWS;
+        for (int t = 0; t < T; t++) {
+            uint16_t *h = cm->x16 ? cm->x16 + (size_t)t * ld : NULL, tmp[64];
+            float *xr = cm->xr + (size_t)t * K;
+            for (int k0 = 0; k0 < K; k0 += 64) {
+                int n = K - k0 < 64 ? K - k0 : 64;
+                uint16_t *o = amx ? h + k0 : tmp;
+                cm->kern->round_bf16(x + (size_t)t * K + k0, o, n);
+                for (int k = 0; k < n; k++) {
+                    uint32_t u = (uint32_t)o[k] << 16;
+                    memcpy(&xr[k0 + k], &u, 4);
+                }
+            }
+            if (amx) memset(h + K, 0, (size_t)(ld - K) * sizeof *h);
+        }
+        c.x = cm->xr;
+        if (amx) {
+            int Tp = (T + 31) & ~31;
+            memset(cm->x16 + (size_t)T * ld, 0, (size_t)(Tp - T) * ld * sizeof *cm->x16);
+            c.x16 = cm->x16;
+            c.ldx16 = ld;
+        }
+    }
     int tasks = 0;
     for (int i = 0; i < nmat; i++) {
         c.W[i] = W[i];
@@ -109,6 +149,10 @@ static void matmul_n(rosa_model *m, int nmat, float *const *y, const rosa__mat *
     }
     c.first_task[nmat] = tasks;
     rosa__pool_run(m->pool, tasks, mm_task, &c);
+}
+
+static void matmul_n(rosa_model *m, int nmat, float *const *y, const rosa__mat *const *W, const float *x, int T) {
+    matmul_prec(m, nmat, y, W, x, T, ((cpu_model *)m->bctx)->bf16);
 }
 
 static void matmul(rosa_model *m, float *y, const float *x, int T, const rosa__mat *W) {
@@ -227,6 +271,15 @@ static int ensure_rows(rosa_model *m, int N) {
     free(cm->vs); cm->vs = malloc((size_t)N * R);
     free(cm->vout); cm->vout = malloc((size_t)N * R * sizeof(int16_t));
     free(cm->dest); cm->dest = malloc((size_t)N * R * sizeof(int32_t));
+    if (cm->bf16) {
+        free(cm->xr); cm->xr = malloc((size_t)N * cm->maxcols * sizeof(float));
+        if (!cm->xr) return ROSA_ERR_NOMEM;
+        if (cm->amx) {
+            free(cm->x16);
+            cm->x16 = malloc((size_t)((N + 31) & ~31) * cm->ldx_cap * sizeof(uint16_t));
+            if (!cm->x16) return ROSA_ERR_NOMEM;
+        }
+    }
     int ok = cm->q && cm->att && cm->k && cm->v && cm->g && cm->up && cm->qs && cm->ks && cm->vs && cm->vout && cm->dest;
     for (size_t i = 0; i < sizeof f32s / sizeof *f32s; i++) ok = ok && *f32s[i];
     cm->rows_cap = ok ? N : 0;
@@ -237,6 +290,7 @@ static void free_rows(cpu_model *cm) {
     float *f[] = {cm->x, cm->u, cm->u2, cm->q, cm->k, cm->v, cm->att, cm->tmp, cm->h2, cm->g, cm->up, cm->rq, cm->rk, cm->rv, cm->y, cm->inj};
     for (size_t i = 0; i < sizeof f / sizeof *f; i++) free(f[i]);
     free(cm->qs); free(cm->ks); free(cm->vs); free(cm->vout); free(cm->dest);
+    free(cm->xr); free(cm->x16);
 }
 
 /* ---------- the backend interface ---------- */
@@ -246,12 +300,19 @@ static int cpu_model_init(rosa_model *m, char *err, size_t errlen) {
     if (!cm) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
     m->bctx = cm;
     cm->kern = rosa__kernels_get();
+    cm->bf16 = m->precision == ROSA_PREC_BF16;
+    cm->amx = cm->bf16 && cm->kern->gemm_nr == 32 && !getenv("ROSA_NO_AMX") && rosa__amx_available();
     cm->nthreads = rosa__pool_size(m->pool);
     cm->maxcols = m->C > m->F ? m->C : m->F;
     if (m->Hq * m->D > cm->maxcols) cm->maxcols = m->Hq * m->D;
     cm->rowbuf = malloc((size_t)cm->nthreads * cm->maxcols * sizeof(float));
     cm->packbuf = malloc((size_t)cm->nthreads * ROSA_GEMM_PACK_FLOATS * sizeof(float));
     if (!cm->rowbuf || !cm->packbuf) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
+    cm->ldx_cap = (cm->maxcols + 31) & ~31;
+    if (cm->amx) {
+        cm->amxbuf = malloc((size_t)cm->nthreads * ROSA_AMX_SCRATCH_BYTES(cm->ldx_cap));
+        if (!cm->amxbuf) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
+    }
     if (m->D > 1024) return rosa__err(err, errlen, ROSA_ERR_UNSUPPORTED, "head_dim %d exceeds the CPU backend's 1024", m->D);
     return 0;
 }
@@ -262,6 +323,7 @@ static void cpu_model_free(rosa_model *m) {
     free_rows(cm);
     free(cm->rowbuf);
     free(cm->packbuf);
+    free(cm->amxbuf);
     free(cm);
     m->bctx = NULL;
 }
@@ -334,7 +396,9 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
         if (ly->rosa >= 0) {
             float *ys[3] = {cm->rq, cm->rk, cm->rv};
             const rosa__mat *ws[3] = {&ly->rq, &ly->rk, &ly->rv};
-            matmul_n(m, 3, ys, ws, cm->u, N);
+            /* always float32: the route symbols are signs of these projections, and bf16 inputs
+             * flip the ones near zero (a different retrieval, not a small error) */
+            matmul_prec(m, 3, ys, ws, cm->u, N, 0);
             for (int r = 0; r < N; r++) {
                 rosa__symbols(cm->rq + (size_t)r * C, R, M, cm->qs + (size_t)r * R);
                 rosa__symbols(cm->rk + (size_t)r * C, R, M, cm->ks + (size_t)r * R);

@@ -118,6 +118,15 @@ void rosa__att_block_generic(const rosa__kernels *k, const float *q, const float
     }
 }
 
+void rosa__round_bf16_scalar(const float *x, uint16_t *out, int n) {
+    for (int i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x7fffffu)) out[i] = (uint16_t)((u >> 16) | 0x40); /* NaN stays NaN */
+        else out[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+    }
+}
+
 static const rosa__kernels scalar;
 static void s_att_block(const float *q, const float *const *kp, const float *const *vp, int nb,
                         int D, float scale, float *mx, float *sum, float *acc) {
@@ -129,7 +138,7 @@ static const rosa__kernels scalar = {
     .bf16_to_f32 = s_bf16_to_f32, .f16_to_f32 = s_f16_to_f32,
     .gemm_tile = s_gemm_tile, .gemm_mr = S_MR, .gemm_nr = S_NR,
     .exp_f32 = s_exp_f32, .axpy_f32 = s_axpy_f32, .scale_f32 = s_scale_f32,
-    .att_block = s_att_block};
+    .att_block = s_att_block, .round_bf16 = rosa__round_bf16_scalar};
 
 const rosa__kernels *rosa__kernels_scalar(void) { return &scalar; }
 

@@ -35,6 +35,8 @@ typedef struct rosa__kernels {
      * acc = 0; the output is acc / *sum.  Every kernel set runs the same steps in this order. */
     void (*att_block)(const float *q, const float *const *kp, const float *const *vp, int nb, int D,
                       float scale, float *mx, float *sum, float *acc);
+    /* --precision bf16: out[i] = x[i] rounded to the nearest bf16 (ties to even), as bits */
+    void (*round_bf16)(const float *x, uint16_t *out, int n);
 } rosa__kernels;
 
 #define ROSA_ATT_BLOCK 128
@@ -46,6 +48,7 @@ const rosa__kernels *rosa__kernels_avx2(void);   /* NULL if the CPU lacks AVX2+F
 const rosa__kernels *rosa__kernels_avx512(void); /* NULL if the CPU lacks AVX-512F/BW */
 
 float rosa__half_to_float(uint16_t h);
+void rosa__round_bf16_scalar(const float *x, uint16_t *out, int n);
 /* att_block from a kernel set's dot/exp/scale/axpy (the portable set's, and the SIMD sets' for
  * head sizes their fused version does not take) */
 void rosa__att_block_generic(const rosa__kernels *k, const float *q, const float *const *kp,

@@ -8,8 +8,9 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
+#include "cpu/simd_x86.h"
+
 #define T2 __attribute__((target("avx2,fma,f16c")))
-#define T5 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c")))
 
 T2 static inline float hsum256(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
@@ -346,33 +347,6 @@ T5 static void a5_scale_f32(float *y, float a, int n) {
     for (; i < n; i++) y[i] *= a;
 }
 
-/* 16 rows of 16 floats -> 16 columns: 32-bit, 64-bit and two 128-bit-lane interleaves */
-T5 static inline __attribute__((always_inline)) void a5_transpose16(__m512 r[16]) {
-    __m512 t[16], u[16];
-    for (int i = 0; i < 8; i++) {
-        t[i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[i + 8] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    /* t[i]: rows 2i, 2i+1, columns 4L, 4L+1 per lane L; t[i+8]: columns 4L+2, 4L+3 */
-    for (int g = 0; g < 4; g++) {
-        __m512d a = _mm512_castps_pd(t[2 * g]), b = _mm512_castps_pd(t[2 * g + 1]);
-        __m512d c = _mm512_castps_pd(t[2 * g + 8]), d = _mm512_castps_pd(t[2 * g + 9]);
-        u[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
-        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
-    }
-    /* u[4g + c], lane L: rows 4g..4g+3 of column 4L + c */
-    for (int c = 0; c < 4; c++) {
-        __m512 v = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), w = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
-        __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), w2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
-        r[c] = _mm512_shuffle_f32x4(v, v2, 0x88);
-        r[4 + c] = _mm512_shuffle_f32x4(w, w2, 0x88);
-        r[8 + c] = _mm512_shuffle_f32x4(v, v2, 0xdd);
-        r[12 + c] = _mm512_shuffle_f32x4(w, w2, 0xdd);
-    }
-}
-
 T5 static int a5_gemm_pack(int dt, const void *W, int K, int n0, int k0, int kc, float *P) {
     if (kc % 16) return 0;
     size_t es = dt == ROSA_DT_F32 ? 4 : 2;
@@ -505,13 +479,13 @@ static const rosa__kernels k_avx2 = {
     .bf16_to_f32 = a2_bf16_to_f32, .f16_to_f32 = a2_f16_to_f32,
     .gemm_tile = a2_gemm_tile, .gemm_mr = A2_MR, .gemm_nr = 16,
     .exp_f32 = a2_exp_f32, .axpy_f32 = a2_axpy_f32, .scale_f32 = a2_scale_f32,
-    .att_block = a2_att_block};
+    .att_block = a2_att_block, .round_bf16 = rosa__round_bf16_scalar};
 static const rosa__kernels k_avx512 = {
     .name = "avx512", .dot_f32 = a5_dot_f32, .dot_bf16 = a5_dot_bf16, .dot_f16 = a5_dot_f16,
     .bf16_to_f32 = a5_bf16_to_f32, .f16_to_f32 = a2_f16_to_f32,
     .gemm_tile = a5_gemm_tile, .gemm_mr = A5_MR, .gemm_nr = 32, .gemm_pack = a5_gemm_pack,
     .exp_f32 = a5_exp_f32, .axpy_f32 = a5_axpy_f32, .scale_f32 = a5_scale_f32,
-    .att_block = a5_att_block};
+    .att_block = a5_att_block, .round_bf16 = rosa__round_bf16_scalar};
 
 const rosa__kernels *rosa__kernels_avx2(void) {
     __builtin_cpu_init();
@@ -525,6 +499,7 @@ const rosa__kernels *rosa__kernels_avx512(void) {
     if (rosa__kernels_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return &k_avx512;
     return NULL;
 }
+
 #else
 const rosa__kernels *rosa__kernels_avx2(void) { return NULL; }
 const rosa__kernels *rosa__kernels_avx512(void) { return NULL; }

@@ -18,4 +18,12 @@
  * thread that computes it. */
 void rosa__gemm(const rosa__kernels *kr, rosa_dtype dt, const void *W, int N, int K,
                 const float *x, int T, float *y, int n0, int n1, float *pack);
+/* AMX (gemm_amx.c).  rosa__amx_available: the CPU has AMX-BF16 and the OS granted the tile
+ * state (asked once per process).  rosa__gemm_amx: y[t, n] for t < T, n0 <= n < n1 over bf16 W
+ * [N, K]; x16 the rows of x rounded to bf16, row stride ldx (a multiple of 32), rows up to a multiple
+ * of 32, zero-padded; scratch: ROSA_AMX_SCRATCH_BYTES(ldx). */
+#define ROSA_AMX_SCRATCH_BYTES(ldx) ((size_t)(ldx) / 2 * 32 * 4 + 32 * 32 * 4)
+int rosa__amx_available(void);
+void rosa__gemm_amx(const uint16_t *W, int N, int K, const uint16_t *x16, int ldx, int T, float *y,
+                    int n0, int n1, void *scratch);
 #endif

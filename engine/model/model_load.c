@@ -393,8 +393,6 @@ int rosa_model_load(const char *model_dir, const rosa_load_opts *opts, rosa_mode
         if (!strcmp(opts->precision, "f32")) precision = ROSA_PREC_F32;
         else if (!strcmp(opts->precision, "bf16")) precision = ROSA_PREC_BF16;
         else return rosa__err(err, errlen, ROSA_ERR_INVALID, "unknown precision '%s' (f32 or bf16)", opts->precision);
-        if (backend == &rosa__cpu_backend && precision != ROSA_PREC_F32)
-            return rosa__err(err, errlen, ROSA_ERR_UNSUPPORTED, "the CPU backend computes in f32 only (precision '%s')", opts->precision);
     }
     if (opts->threads < 0 || opts->threads > 1024)
         return rosa__err(err, errlen, ROSA_ERR_INVALID, "threads must be in [0, 1024]");
