@@ -2,7 +2,8 @@
  * attention kernels (exp, axpy, scale, the fused softmax block) of every kernel set this CPU runs, against plain double
  * references: all three weight dtypes, shapes with tails in every dimension (rows of x, weight
  * rows, depth across panel boundaries), sub-ranges of output columns, and the promise that a
- * column's value does not depend on the range it was computed in. */
+ * column's value does not depend on the range it was computed in; the AMX product against the
+ * float32 one on the same bf16 values. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -152,6 +153,46 @@ static void run_set(const rosa__kernels *k, const char *what) {
         for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++) check_att_block(k, Ds[a], Ns[b]);
 }
 
+/* AMX tiles against the float32 product of the same bf16-rounded values (tails in rows, weight
+ * rows and depth; column sub-ranges) */
+START_TEST(amx_gemm_matches_f32_on_rounded_inputs) {
+    if (!rosa__amx_available()) { printf("NOTICE: no AMX on this CPU (or not granted); AMX not checked\n"); return; }
+    const rosa__kernels *k = rosa__kernels_avx512();
+    static const int Ts[] = {1, 16, 31, 32, 45, 70};
+    static const int Ns[] = {1, 31, 32, 33, 100};
+    static const int Ks[] = {1, 31, 32, 33, 300, 544};
+    srand(5);
+    for (size_t a = 0; a < sizeof Ts / sizeof *Ts; a++)
+        for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++)
+            for (size_t c = 0; c < sizeof Ks / sizeof *Ks; c++) {
+                int T = Ts[a], N = Ns[b], K = Ks[c], ld = (K + 31) & ~31, Tp = (T + 31) & ~31;
+                uint16_t *W = malloc((size_t)N * K * 2), *x16 = calloc((size_t)Tp * ld, 2);
+                float *xr = malloc((size_t)T * K * 4), *y = malloc((size_t)T * N * 4), *y2 = malloc((size_t)T * N * 4);
+                float *pack = malloc(ROSA_GEMM_PACK_FLOATS * 4);
+                void *scr = malloc(ROSA_AMX_SCRATCH_BYTES(ld));
+                for (size_t i = 0; i < (size_t)N * K; i++) W[i] = bf16(frand());
+                for (int t = 0; t < T; t++)
+                    for (int kk = 0; kk < K; kk++) {
+                        x16[(size_t)t * ld + kk] = bf16(frand());
+                        xr[(size_t)t * K + kk] = bf16f(x16[(size_t)t * ld + kk]);
+                    }
+                for (size_t i = 0; i < (size_t)T * N; i++) y[i] = 7.0f;
+                int n0 = N > 2 ? 1 : 0; /* columns outside n0..N stay */
+                rosa__gemm_amx(W, N, K, x16, ld, T, y, n0, N, scr);
+                rosa__gemm(k, ROSA_DT_BF16, W, N, K, xr, T, y2, 0, N, pack);
+                for (int t = 0; t < T; t++)
+                    for (int n = 0; n < N; n++) {
+                        float got = y[(size_t)t * N + n];
+                        if (n < n0) { ck_assert_float_eq(got, 7.0f); continue; }
+                        double want = y2[(size_t)t * N + n];
+                        if (fabs(got - want) > 1e-5 * (1 + sqrt((double)K)))
+                            ck_abort_msg("AMX T=%d N=%d K=%d: y[%d,%d] = %.7g, float32 %.7g", T, N, K, t, n, got, want);
+                    }
+                free(W); free(x16); free(xr); free(y); free(y2); free(pack); free(scr);
+            }
+}
+END_TEST
+
 START_TEST(scalar_gemm_and_helpers) { run_set(rosa__kernels_scalar(), "scalar"); }
 END_TEST
 START_TEST(avx2_gemm_and_helpers) { run_set(rosa__kernels_avx2(), "AVX2"); }
@@ -166,6 +207,7 @@ int main(void) {
     tcase_add_test(tc, scalar_gemm_and_helpers);
     tcase_add_test(tc, avx2_gemm_and_helpers);
     tcase_add_test(tc, avx512_gemm_and_helpers);
+    tcase_add_test(tc, amx_gemm_matches_f32_on_rounded_inputs);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
