@@ -23,6 +23,7 @@ and logits*.f32 (float32 little-endian [T, V]).  Needs torch and transformers (p
 transformers); CI only reads the committed output.
 
 Usage: tools/make_parity_fixtures.py [outdir]   (default: tests/data/parity beside this script)
+PARITY_DEBUG=1 prints the greedy margin of every seed tried.
 """
 import json
 import os
