@@ -81,8 +81,8 @@ static int attn_block(const call *c, int l, const void *uin) {
     CK(rc_gemm(cm->blas, cm->q, uin, w->q, act, N, Hq * D, C, 0.0f));
     CK(rc_gemm(cm->blas, cm->k, uin, w->k, act, N, Hkv * D, C, 0.0f));
     CK(rc_gemm(cm->blas, cm->v, uin, w->v, act, N, Hkv * D, C, 0.0f));
-    CK(rc_qk_norm_rope(cm->q, cm->k, cm->v, cm->kn, cm->vn, act, w->q_norm, w->k_norm, cm->inv_freq, c->d.pos, N, Hq,
-                       Hkv, D, m->cfg.eps, cm->st));
+    CK(rc_qk_norm_rope(cm->q, cm->k, cm->v, cm->kn, cm->vn, act, w->q_norm, w->k_norm, cm->inv_freq, m->rope_scale,
+                       c->d.pos, N, Hq, Hkv, D, m->cfg.eps, cm->st));
     rc_attn_args a = {.q = cm->q, .k = cm->kn, .v = cm->vn, .out = cm->att, .out_dt = act, .kv = kv,
                       .seqs = c->d.seqs, .tiles = c->d.tiles, .ntiles = c->ntiles, .nsplit = pick_nsplit(c, kv.W),
                       .max_tile_rows = c->max_tile_rows, .part = cm->part, .N = N, .Hq = Hq, .Hkv = Hkv, .D = D,

@@ -64,7 +64,7 @@ extern "C" int rc_mix_rmsnorm(void *out, int out_dt, const float *h, const float
  * rotary pair (j, j + D/2). */
 __global__ void qk_norm_rope_kernel(float *q, const float *k, const float *v, void *kout, void *vout, int kv_dt,
                                     const float *q_norm, const float *k_norm, const float *inv_freq,
-                                    const int32_t *pos, int Hq, int Hkv, int D, float eps) {
+                                    float rope_scale, const int32_t *pos, int Hq, int Hkv, int D, float eps) {
     __shared__ float scratch[32];
     int row = blockIdx.y, head = blockIdx.x, j = threadIdx.x, half = D / 2;
     int is_q = head < Hq;
@@ -81,7 +81,7 @@ __global__ void qk_norm_rope_kernel(float *q, const float *k, const float *v, vo
     a = a * inv * w[j];
     b = b * inv * w[j + half];
     float ang = (float)pos[row] * inv_freq[j];
-    float c = cosf(ang), s = sinf(ang);
+    float c = cosf(ang) * rope_scale, s = sinf(ang) * rope_scale; /* yarn: attention factor */
     float ra = a * c - b * s, rb = b * c + a * s;
     if (is_q) {
         float *dst = q + ((size_t)row * Hq + head) * D;
@@ -97,13 +97,13 @@ __global__ void qk_norm_rope_kernel(float *q, const float *k, const float *v, vo
 }
 
 extern "C" int rc_qk_norm_rope(float *q, const float *k, const float *v, void *kout, void *vout, int kv_dt,
-                               const float *q_norm, const float *k_norm, const float *inv_freq, const int32_t *pos,
-                               int N, int Hq, int Hkv, int D, float eps, cudaStream_t st) {
+                               const float *q_norm, const float *k_norm, const float *inv_freq, float rope_scale,
+                               const int32_t *pos, int N, int Hq, int Hkv, int D, float eps, cudaStream_t st) {
     if (N <= 0) return 0;
     if (D <= 0 || D % 2 || D > 2048 || N > 65535 || Hq <= 0 || Hkv <= 0) return (int)cudaErrorInvalidValue;
     int threads = RC_CDIV(D / 2, 32) * 32;
     dim3 grid(Hq + Hkv, N);
-    qk_norm_rope_kernel<<<grid, threads, 0, st>>>(q, k, v, kout, vout, kv_dt, q_norm, k_norm, inv_freq, pos, Hq, Hkv,
+    qk_norm_rope_kernel<<<grid, threads, 0, st>>>(q, k, v, kout, vout, kv_dt, q_norm, k_norm, inv_freq, rope_scale, pos, Hq, Hkv,
                                                   D, eps);
     return rc_launched();
 }

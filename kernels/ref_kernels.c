@@ -47,7 +47,7 @@ void rc_ref_mix_rmsnorm(float *out, const float *h, const float *inj, const floa
     }
 }
 
-static void norm_rope(float *x, const float *w, const float *inv_freq, int D, int32_t pos, float eps) {
+static void norm_rope(float *x, const float *w, const float *inv_freq, float scale, int D, int32_t pos, float eps) {
     double ss = 0;
     for (int d = 0; d < D; d++) ss += (double)x[d] * x[d];
     float inv = 1.0f / sqrtf((float)(ss / D) + eps);
@@ -55,17 +55,17 @@ static void norm_rope(float *x, const float *w, const float *inv_freq, int D, in
     int h = D / 2;
     for (int j = 0; j < h; j++) {
         float ang = (float)pos * inv_freq[j];
-        float c = cosf(ang), s = sinf(ang), a = x[j], b = x[j + h];
+        float c = cosf(ang) * scale, s = sinf(ang) * scale, a = x[j], b = x[j + h];
         x[j] = a * c - b * s;
         x[j + h] = b * c + a * s;
     }
 }
 
 void rc_ref_qk_norm_rope(float *q, float *k, const float *q_norm, const float *k_norm, const float *inv_freq,
-                         const int32_t *pos, int N, int Hq, int Hkv, int D, float eps) {
+                         float rope_scale, const int32_t *pos, int N, int Hq, int Hkv, int D, float eps) {
     for (int r = 0; r < N; r++) {
-        for (int h = 0; h < Hq; h++) norm_rope(q + ((size_t)r * Hq + h) * D, q_norm, inv_freq, D, pos[r], eps);
-        for (int h = 0; h < Hkv; h++) norm_rope(k + ((size_t)r * Hkv + h) * D, k_norm, inv_freq, D, pos[r], eps);
+        for (int h = 0; h < Hq; h++) norm_rope(q + ((size_t)r * Hq + h) * D, q_norm, inv_freq, rope_scale, D, pos[r], eps);
+        for (int h = 0; h < Hkv; h++) norm_rope(k + ((size_t)r * Hkv + h) * D, k_norm, inv_freq, rope_scale, D, pos[r], eps);
     }
 }
 

@@ -46,9 +46,10 @@ int rc_mix_rmsnorm(void *out, int out_dt, const float *h, const float *inj, cons
 
 /* Per-head RMSNorm (q_norm / k_norm over D) and rotary ("rotate half") at positions pos[N]:
  * q [N, Hq, D] f32 in place; k [N, Hkv, D] f32 -> kout (kv_dt); v [N, Hkv, D] f32 -> vout
- * (kv_dt, a plain conversion).  inv_freq [D/2]. */
+ * (kv_dt, a plain conversion).  inv_freq [D/2] and rope_scale (cos and sin are multiplied by it:
+ * yarn's attention factor, else 1) are the model's (rosa_model.inv_freq, .rope_scale). */
 int rc_qk_norm_rope(float *q, const float *k, const float *v, void *kout, void *vout, int kv_dt,
-                    const float *q_norm, const float *k_norm, const float *inv_freq,
+                    const float *q_norm, const float *k_norm, const float *inv_freq, float rope_scale,
                     const int32_t *pos, int N, int Hq, int Hkv, int D, float eps, cudaStream_t st);
 
 /* out[n] (out_dt) = silu(g[n]) * up[n] */
@@ -161,8 +162,8 @@ void rc_ref_rmsnorm(float *out, float *x, const float *add, const float *w, cons
 void rc_ref_mix_rmsnorm(float *out, const float *h, const float *inj, const float *alpha,
                         const float *w, int N, int C, float eps);
 void rc_ref_qk_norm_rope(float *q, float *k, const float *q_norm, const float *k_norm,
-                         const float *inv_freq, const int32_t *pos, int N, int Hq, int Hkv, int D,
-                         float eps);
+                         const float *inv_freq, float rope_scale, const int32_t *pos, int N, int Hq,
+                         int Hkv, int D, float eps);
 void rc_ref_silu_gate(float *out, const float *g, const float *up, size_t n);
 /* attention of rows against full key/value histories: keys[s] / vals[s] are [pos0+ntok, Hkv, D]
  * (every position of sequence s so far); out [N, Hq, D] */

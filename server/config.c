@@ -66,7 +66,8 @@ void srv_config_help(FILE *f) {
         "  --shutdown-grace S       on SIGINT/SIGTERM, time to finish streams (default 10)\n\n"
         "logging:\n"
         "  --log-format text|json   (default text)\n"
-        "  --verbose                debug logs (one line per request)\n"
+        "  --verbose                one log line per finished request (method, path, status,\n"
+        "                           tokens, time to first token, total ms) and debug logs\n"
         "  --help                   this text\n",
         f);
 }

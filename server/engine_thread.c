@@ -248,6 +248,7 @@ static int seq_attach(srv_engine *e, eseq *s) {
             ss->toks = NULL;
             atomic_fetch_add_explicit(&srv->metrics.prompt_tokens_reused, (unsigned long long)s->fed,
                                       memory_order_relaxed);
+            atomic_fetch_add_explicit(&s->job->reused_tokens, (long)s->fed, memory_order_relaxed);
             return 0;
         }
         /* diverged (or no state yet): rebuild from scratch */

@@ -14,6 +14,8 @@ typedef struct srv_conn {
     int too_big;
     int counted;        /* counted in srv->active */
     srv_job *job;
+    double t0;          /* arrival (srv_now), for --verbose */
+    char method[16], path[200]; /* for --verbose (path cut to fit) */
 } srv_conn;
 
 /* Queue a complete response (body copied).  Adds Content-Type, Retry-After on 429, Connection:

@@ -137,6 +137,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cc->counted = 1;
         s->active++;
         *con_cls = cc;
+        cc->t0 = srv_now();
+        snprintf(cc->method, sizeof cc->method, "%s", method);
+        snprintf(cc->path, sizeof cc->path, "%s", url);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes) {
             cc->too_big = 1;
@@ -171,12 +174,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return srv_route(s, c, cc, url, method);
 }
 
+static void log_request(srv_server *s, struct MHD_Connection *c, const srv_conn *cc, const srv_job *j) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+    double now = srv_now();
+    srv_request_log r = {.method = cc->method, .path = cc->path, .status = ci ? (int)ci->http_status : 0,
+                         .ttft_ms = -1, .total_ms = (now - cc->t0) * 1e3};
+    if (j && j->kind == JOBK_GEN) {
+        r.prompt_tokens = j->prompt_tokens;
+        r.generated_tokens = j->completion_tokens;
+        r.reused_tokens = atomic_load(&j->reused_tokens);
+        if (j->t_first > 0) r.ttft_ms = (j->t_first - cc->t0) * 1e3;
+    }
+    srv_log_request(s, &r);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     srv_server *s = cls;
     srv_conn *cc = *con_cls;
     if (!cc) return;
     srv_job *j = cc->job;
+    if (s->cfg.verbose) log_request(s, c, cc, j);
     if (j) {
         j->completed = 1;
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && j->state != JOB_DONE) {

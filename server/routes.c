@@ -52,6 +52,14 @@ static void model_json(srv_server *s, sbuf *o) {
                   i->bits_per_route, i->routes,
                   i->inject_mode == ROSA_INJECT_PRE_ATTN ? "pre_attn" : "post_attn", i->backend,
                   i->weight_dtype, s->tok ? "true" : "false");
+        const rosa_rope_info *r = &i->rope;
+        sb_printf(o, ",\"rope\":{\"type\":\"%s\",\"theta\":%.9g,\"factor\":%.9g", r->type, r->theta, r->factor);
+        if (!strcmp(r->type, "yarn"))
+            sb_printf(o, ",\"original_max_position_embeddings\":%d,\"attention_factor\":%.9g,\"beta_fast\":%.9g,"
+                         "\"beta_slow\":%.9g,\"truncate\":%s",
+                      r->original_max_positions, r->attention_factor, r->beta_fast, r->beta_slow,
+                      r->truncate ? "true" : "false");
+        sb_puts(o, "}");
     }
     sb_puts(o, "}");
 }

@@ -167,6 +167,7 @@ typedef struct srv_job {
     srv_choice *choices;
     int n_done;
     long prompt_tokens, completion_tokens;
+    atomic_long reused_tokens; /* engine: prompt tokens a kept session already held */
     int32_t stop_ids[16];
     int n_stop_ids;
     /* engine -> loop */

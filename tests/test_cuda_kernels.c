@@ -9,6 +9,7 @@
 
 #include <cublas_v2.h>
 
+#include "model/rope.h"
 #include "rosa_cuda.h"
 #include "testutil.h"
 
@@ -136,16 +137,20 @@ START_TEST(qk_norm_rope) {
     float eps = 1e-6f;
     size_t nq = (size_t)N * Hq * D, nk = (size_t)N * Hkv * D;
     float *q = rand_vec(nq, 2.0f), *k = rand_vec(nk, 2.0f), *v = rand_vec(nk, 2.0f);
-    float *qn = rand_vec(D, 1.0f), *kn = rand_vec(D, 1.0f), *inv = malloc(D / 2 * 4);
-    for (int j = 0; j < D / 2; j++) inv[j] = 1.0f / powf(1e6f, (float)(2 * j) / D);
+    float *qn = rand_vec(D, 1.0f), *kn = rand_vec(D, 1.0f), *inv = malloc(D / 2 * 4), scale;
+    /* yarn frequencies and attention factor, as a model gets them (model/rope.c) */
+    rosa__rope yarn = {.type = ROSA_ROPE_YARN, .theta = 1e6, .factor = 4, .original_max_pos = 32768,
+                       .beta_fast = 32, .beta_slow = 1, .truncate = 1, .attention_factor = 1.1386294361119890};
+    rosa__rope_inv_freq(&yarn, D, inv, &scale);
+    ck_assert(scale > 1.1f);
     int32_t pos[13];
     for (int i = 0; i < N; i++) pos[i] = (int32_t)(rnd() % 200000);
     float *dq = dup_dev(q, nq * 4), *dk = dup_dev(k, nk * 4), *dv = dup_dev(v, nk * 4);
     float *dqn = dup_dev(qn, D * 4), *dkn = dup_dev(kn, D * 4), *dinv = dup_dev(inv, D / 2 * 4);
     int32_t *dpos = dup_dev(pos, sizeof pos);
     void *dko = dup_dev(NULL, nk * 4), *dvo = dup_dev(NULL, nk * 4);
-    ck_assert_int_eq(rc_qk_norm_rope(dq, dk, dv, dko, dvo, dt, dqn, dkn, dinv, dpos, N, Hq, Hkv, D, eps, 0), 0);
-    rc_ref_qk_norm_rope(q, k, qn, kn, inv, pos, N, Hq, Hkv, D, eps);
+    ck_assert_int_eq(rc_qk_norm_rope(dq, dk, dv, dko, dvo, dt, dqn, dkn, dinv, scale, dpos, N, Hq, Hkv, D, eps, 0), 0);
+    rc_ref_qk_norm_rope(q, k, qn, kn, inv, scale, pos, N, Hq, Hkv, D, eps);
     float *gq = get_dev(dq, nq * 4), *gk = get_dev_f(dko, dt, nk), *gv = get_dev_f(dvo, dt, nk);
     compare("q norm+rope", gq, q, nq, 1e-5f, 1e-4f);
     compare("k norm+rope", gk, k, nk, 1e-5f, dt == RC_BF16 ? 1.0f / 128 : 1e-4f);
@@ -383,7 +388,7 @@ START_TEST(launch_checks) {
     a.kv.P = 16;
     ck_assert_int_ne(rc_attention(&a, 0), 0);
     ck_assert_int_ne(rc_rosa_pack(NULL, NULL, NULL, NULL, 1, 4, 9, 0), 0);
-    ck_assert_int_ne(rc_qk_norm_rope(NULL, NULL, NULL, NULL, NULL, RC_F32, NULL, NULL, NULL, NULL, 1, 1, 1, 7, 1e-6f, 0), 0);
+    ck_assert_int_ne(rc_qk_norm_rope(NULL, NULL, NULL, NULL, NULL, RC_F32, NULL, NULL, NULL, 1.0f, NULL, 1, 1, 1, 7, 1e-6f, 0), 0);
     ck_assert_int_eq(rc_silu_gate(NULL, RC_F32, NULL, NULL, 0, 0), 0); /* empty: nothing to do */
 }
 END_TEST

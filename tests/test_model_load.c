@@ -158,7 +158,7 @@ START_TEST(bad_config_values) {
         {"\"vocab_size\": 512", "\"vocab_size\": 0", "vocab_size"},
         {"\"vocab_size\": 512", "\"vocab_size\": 1e300", "vocab_size"},
         {"\"rms_norm_eps\": 1e-06", "\"rms_norm_eps\": -1", "rms_norm_eps"},
-        {"\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}", "rope_scaling yarn"},
+        {"\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"dynamic\", \"factor\": 4}", "rope type \"dynamic\""},
         {"\"model_type\": \"qwen3\"", "\"model_type\": \"llama\"", "llama"},
         {"\"attention_bias\": false", "\"attention_bias\": true", "attention_bias"},
         {"\"use_sliding_window\": false", "\"use_sliding_window\": false, \"layer_types\": [\"full_attention\"]", "layer_types"},

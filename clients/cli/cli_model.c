@@ -130,6 +130,14 @@ int cli_info(int argc, char **argv) {
            in->layers, in->heads, in->kv_heads, in->head_dim, in->ffn);
     printf("rope_theta %g  rms_eps %g  tied_embeddings %d  bos %d  eos %d\n", in->rope_theta, in->rms_eps,
            in->tied_embeddings, in->bos_token, in->eos_token);
+    const rosa_rope_info *rp = &in->rope;
+    printf("rope: %s theta %g", rp->type, rp->theta);
+    if (strcmp(rp->type, "default")) printf(" factor %g", rp->factor);
+    if (!strcmp(rp->type, "yarn"))
+        printf(" original_max_positions %d attention_factor %.7g beta_fast %g beta_slow %g truncate %s",
+               rp->original_max_positions, rp->attention_factor, rp->beta_fast, rp->beta_slow,
+               rp->truncate ? "true" : "false");
+    printf("\n");
     printf("attention:");
     for (int l = 0; l < in->layers; l++) {
         if (in->layer_window[l]) printf(" %d:window=%d", l, in->layer_window[l]);

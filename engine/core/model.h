@@ -11,6 +11,7 @@
 
 #include "rosa.h"
 #include "rosa/rosa_sam.h"
+#include "model/rope.h"
 #include "model/tensors.h"
 #include "cpu/threadpool.h"
 
@@ -33,9 +34,11 @@ typedef struct rosa__layer {
 
 typedef struct rosa__config {
     int vocab, hidden, layers, heads, kv_heads, head_dim, ffn, max_pos;
-    float eps, theta;
+    float eps;
+    rosa__rope rope;            /* rope_theta, rope_parameters / rope_scaling (model/rope.c) */
     int tied;
     int bos, eos;
+    int sliding_window;         /* config.json's sliding_window, 0 when absent or null */
     int *layer_window;          /* [layers] from config.json, 0 = global */
 } rosa__config;
 
@@ -78,7 +81,8 @@ struct rosa_model {
     rosa__mat embed;            /* [V, C] */
     rosa__mat lm_head;          /* [V, C] (the embedding when tied) */
     float *final_norm;          /* [C] */
-    float *inv_freq;            /* [D/2] */
+    float *inv_freq;            /* [D/2] rotary inverse frequencies (model/rope.c), both backends */
+    float rope_scale;           /* scale of cos and sin (yarn's attention factor, else 1) */
     rosa__layer *layer;         /* [L] */
     rosa__tensor_set base, adapter;
     char weight_dtype[8];

@@ -168,11 +168,13 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
     for (int i = 0; i < n; i++) out[i] = x[i] * inv * w[i];
 }
 
-static void rope(float *v, const float *inv_freq, int D, int64_t pos) {
+/* rotate half: pair (j, j + D/2) by pos * inv_freq[j]; cos and sin scaled by `scale` (yarn's
+ * attention factor, 1 otherwise), as transformers scales them */
+static void rope(float *v, const float *inv_freq, float scale, int D, int64_t pos) {
     int h = D / 2;
     for (int j = 0; j < h; j++) {
         float ang = (float)pos * inv_freq[j];
-        float c = cosf(ang), s = sinf(ang);
+        float c = cosf(ang) * scale, s = sinf(ang) * scale;
         float a = v[j], b = v[j + h];
         v[j] = a * c - b * s;
         v[j + h] = b * c + a * s;
@@ -428,12 +430,12 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
                 for (int h = 0; h < Hq; h++) {
                     float *q = cm->q + ((size_t)r * Hq + h) * D;
                     rmsnorm(q, q, ly->q_norm, D, eps);
-                    rope(q, m->inv_freq, D, pos);
+                    rope(q, m->inv_freq, m->rope_scale, D, pos);
                 }
                 for (int h = 0; h < Hkv; h++) {
                     float *k = cm->k + ((size_t)r * Hkv + h) * D;
                     rmsnorm(k, k, ly->k_norm, D, eps);
-                    rope(k, m->inv_freq, D, pos);
+                    rope(k, m->inv_freq, m->rope_scale, D, pos);
                 }
             }
         att_ctx ac = {.m = m, .ss = ss, .ntok = ntok, .row0 = row0, .layer = l, .nseq = nseq};

@@ -38,8 +38,10 @@ typedef enum { ROSA_INJECT_POST_ATTN = 0, ROSA_INJECT_PRE_ATTN = 1 } rosa_inject
 typedef struct rosa_load_opts {
     const char *adapter;   /* rosa_adapters.pt or *.safetensors with ROSA tensors; NULL: none
                               (ROSA tensors merged into the base checkpoint are still used) */
-    int window;            /* attention window of windowed layers; -1: unset */
-    int global_layers;     /* layers 0..global_layers-1 are global; -1: unset */
+    int window;            /* the window of the layers that are windowed (by config.json, or by
+                              global_layers); -1: unset.  A model with no windowed layer
+                              needs global_layers as well (ROSA_ERR_INVALID otherwise). */
+    int global_layers;     /* layers 0..global_layers-1 global, the rest windowed; -1: unset */
     int bits_per_route;    /* M; -1: unset */
     int inject_mode;       /* rosa_inject_mode; -1: unset */
     int threads;           /* CPU worker threads; 0: one per online core */
@@ -70,10 +72,23 @@ int rosa_device_count(const char *device);
 typedef struct rosa_model rosa_model;
 typedef struct rosa_session rosa_session;
 
+/* The rotary embedding in effect, as transformers reads config.json: "rope_parameters"
+ * (transformers >= 5) or "rope_theta" + "rope_scaling" (older). */
+typedef struct rosa_rope_info {
+    const char *type;          /* "default", "linear" or "yarn" */
+    float theta;               /* rope_theta */
+    float factor;              /* linear, yarn: the scaling factor; 1 for default */
+    int original_max_positions; /* yarn: original_max_position_embeddings; 0 otherwise */
+    float attention_factor;    /* yarn: scale of cos and sin; 1 otherwise */
+    float beta_fast, beta_slow; /* yarn (defaults 32 and 1); 0 otherwise */
+    int truncate;              /* yarn: correction range rounded to whole dimensions */
+} rosa_rope_info;
+
 /* What a loaded model is.  Arrays point into the model and live as long as it. */
 typedef struct rosa_model_info {
     int vocab, hidden, layers, heads, kv_heads, head_dim, ffn;
-    float rope_theta, rms_eps;
+    float rope_theta, rms_eps; /* rope_theta: the same as rope.theta */
+    rosa_rope_info rope;
     int tied_embeddings;
     int bos_token, eos_token;  /* -1 when absent */
     int max_positions;

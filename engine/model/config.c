@@ -1,6 +1,7 @@
 /* config.c: reads a Hugging Face Qwen3 config.json into rosa__config, with sanity limits.
  * The attention layout from config.json (layer_types, or use_sliding_window +
- * max_window_layers + sliding_window) is resolved here; run options override it later. */
+ * max_window_layers + sliding_window) is resolved here; run options override it later.  The rope
+ * parameters are read by rope.c. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 #include "core/errors.h"
 #include "core/model.h"
+#include "model/rope.h"
 
 #define CONFIG_MAX_BYTES (4u << 20)
 
@@ -103,27 +105,19 @@ int rosa__config_load(const char *model_dir, rosa__config *c, char *err, size_t 
         goto done;
     }
     c->eps = 1e-6f;
-    c->theta = 10000.0f;
-    if (get_float(root, "rms_norm_eps", 1e-12, 1.0, &c->eps) < 0 ||
-        get_float(root, "rope_theta", 1.0, 1e12, &c->theta) < 0) {
-        rc = rosa__err(err, errlen, ROSA_ERR_FORMAT, "%s: \"rms_norm_eps\" or \"rope_theta\" is invalid", path);
+    if (get_float(root, "rms_norm_eps", 1e-12, 1.0, &c->eps) < 0) {
+        rc = rosa__err(err, errlen, ROSA_ERR_FORMAT, "%s: \"rms_norm_eps\" is invalid", path);
         goto done;
     }
     c->max_pos = 1 << 30;
-    if (get_int(root, "max_position_embeddings", 1, 1L << 30, &c->max_pos) < 0) {
+    int mpr = get_int(root, "max_position_embeddings", 1, 1L << 30, &c->max_pos);
+    if (mpr < 0) {
         rc = rosa__err(err, errlen, ROSA_ERR_FORMAT, "%s: \"max_position_embeddings\" is invalid", path);
         goto done;
     }
-    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
-    if (rs && !cJSON_IsNull(rs)) {
-        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
-        if (!ty) ty = cJSON_GetObjectItemCaseSensitive(rs, "type");
-        if (!cJSON_IsString(ty) || strcmp(ty->valuestring, "default") != 0) {
-            rc = rosa__err(err, errlen, ROSA_ERR_UNSUPPORTED, "%s: rope_scaling %s is not supported (only null / default rotary embeddings)",
-                           path, cJSON_IsString(ty) ? ty->valuestring : "(unknown type)");
-            goto done;
-        }
-    }
+    /* rope_theta, rope_parameters / rope_scaling (yarn's defaults use transformers' Qwen3
+     * max_position_embeddings, 32768, when config.json has none) */
+    if ((rc = rosa__rope_parse(root, mpr == 0 ? c->max_pos : 32768, path, &c->rope, err, errlen))) goto done;
     const cJSON *ab = cJSON_GetObjectItemCaseSensitive(root, "attention_bias");
     if (cJSON_IsTrue(ab)) {
         rc = rosa__err(err, errlen, ROSA_ERR_UNSUPPORTED, "%s: attention_bias = true is not supported (Qwen3 has no biases)", path);
@@ -150,6 +144,7 @@ int rosa__config_load(const char *model_dir, rosa__config *c, char *err, size_t 
         rc = rosa__err(err, errlen, ROSA_ERR_FORMAT, "%s: \"sliding_window\" is invalid", path);
         goto done;
     }
+    c->sliding_window = swr == 0 ? sw : 0;
     const cJSON *lt = cJSON_GetObjectItemCaseSensitive(root, "layer_types");
     if (lt && !cJSON_IsNull(lt)) {
         if (!cJSON_IsArray(lt) || cJSON_GetArraySize(lt) != c->layers) {

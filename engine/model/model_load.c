@@ -311,6 +311,41 @@ static int bind_layers(rosa_model *m, const run_opts *ro, int no_rosa, char *err
     return 0;
 }
 
+/* Which layers are windowed, and with which window (ROSA-SPEC section 1): global_layers G makes
+ * layers 0..G-1 global and the rest windowed (window: the run option, else config.json's);
+ * window alone changes the window of the layers config.json marks windowed; neither: config.json.
+ * window_flag: the window came from --window (else from the sidecar), for the messages. */
+static int resolve_layout(rosa_model *m, const run_opts *ro, int window_flag, const char *sidecar,
+                          char *err, size_t errlen) {
+    int cfgW = 0;
+    for (int i = 0; i < m->L; i++)
+        if (m->cfg.layer_window[i] > 0) cfgW = m->cfg.layer_window[i];
+    char from[4300];
+    if (window_flag) snprintf(from, sizeof from, "--window %d", ro->window);
+    else snprintf(from, sizeof from, "\"window\": %d in %s", ro->window, sidecar);
+    if (ro->global_layers >= 0) {
+        int G = ro->global_layers;
+        int W = ro->window > 0 ? ro->window : cfgW > 0 ? cfgW : m->cfg.sliding_window;
+        if (G < m->L && W <= 0)
+            return rosa__err(err, errlen, ROSA_ERR_INVALID,
+                             "global layers %d makes layers %d..%d windowed, but no window is set (config.json has no "
+                             "sliding_window): add --window N",
+                             G, G, m->L - 1);
+        for (int i = 0; i < m->L; i++) m->layer_window[i] = i < G ? 0 : W;
+    } else if (ro->window > 0) {
+        if (cfgW == 0)
+            return rosa__err(err, errlen, ROSA_ERR_INVALID,
+                             "%s changes the window of windowed layers, but config.json makes every layer global: "
+                             "add --global-layers G to make layers G..%d windowed (the published ROSA runs use "
+                             "--global-layers 1)",
+                             from, m->L - 1);
+        for (int i = 0; i < m->L; i++) m->layer_window[i] = m->cfg.layer_window[i] > 0 ? ro->window : 0;
+    } else {
+        memcpy(m->layer_window, m->cfg.layer_window, (size_t)m->L * sizeof *m->layer_window);
+    }
+    return 0;
+}
+
 static void fill_info(rosa_model *m) {
     rosa_model_info *in = &m->info;
     in->vocab = m->V;
@@ -320,7 +355,16 @@ static void fill_info(rosa_model *m) {
     in->kv_heads = m->Hkv;
     in->head_dim = m->D;
     in->ffn = m->F;
-    in->rope_theta = m->cfg.theta;
+    const rosa__rope *rp = &m->cfg.rope;
+    in->rope_theta = (float)rp->theta;
+    in->rope.type = rosa__rope_type_name(rp->type);
+    in->rope.theta = (float)rp->theta;
+    in->rope.factor = (float)rp->factor;
+    in->rope.original_max_positions = rp->original_max_pos;
+    in->rope.attention_factor = m->rope_scale;
+    in->rope.beta_fast = (float)rp->beta_fast;
+    in->rope.beta_slow = (float)rp->beta_slow;
+    in->rope.truncate = rp->truncate;
     in->rms_eps = m->cfg.eps;
     in->tied_embeddings = m->cfg.tied;
     in->bos_token = m->cfg.bos;
@@ -435,23 +479,11 @@ int rosa_model_load(const char *model_dir, const rosa_load_opts *opts, rosa_mode
         rc = rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    /* attention layout: run options win over config.json (ROSA-SPEC section 1) */
-    int cfgW = -1;
-    for (int i = 0; i < m->L; i++) if (m->cfg.layer_window[i] > 0) cfgW = m->cfg.layer_window[i];
-    if (ro.window > 0 || (ro.global_layers >= 0 && cfgW > 0)) {
-        /* layers 0..G-1 global, the rest windowed; the window defaults to config.json's */
-        int W = ro.window > 0 ? ro.window : cfgW;
-        int G = ro.global_layers >= 0 ? ro.global_layers : 0;
-        for (int i = 0; i < m->L; i++) m->layer_window[i] = i < G ? 0 : W;
-    } else {
-        /* no window anywhere: config.json's layout (all global when it has no sliding layers) */
-        memcpy(m->layer_window, m->cfg.layer_window, (size_t)m->L * sizeof *m->layer_window);
-    }
+    if ((rc = resolve_layout(m, &ro, opts->window >= 0, sidecar, err, errlen))) goto fail;
     if ((rc = check_adapter_names(m, err, errlen))) goto fail;
     if ((rc = bind_layers(m, &ro, opts->no_rosa, err, errlen))) goto fail;
-    /* rotary inverse frequencies, computed in float32 like the reference */
-    for (int j = 0; j < m->D / 2; j++)
-        m->inv_freq[j] = 1.0f / powf(m->cfg.theta, (float)(2 * j) / (float)m->D);
+    /* rotary inverse frequencies and cos/sin scale, one place for both backends */
+    rosa__rope_inv_freq(&m->cfg.rope, m->D, m->inv_freq, &m->rope_scale);
 
     int threads = opts->threads;
     if (threads == 0) {

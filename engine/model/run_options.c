@@ -13,8 +13,11 @@
 #include "rosa.h"
 
 const char *rosa_load_opts_help(void) {
-    return "  --window N               attention window of windowed layers\n"
-           "  --global-layers N        layers 0..N-1 use global attention\n"
+    return "  --window N               attention window of the windowed layers (those of\n"
+           "                           config.json, or of --global-layers); a model with\n"
+           "                           no windowed layer needs --global-layers as well\n"
+           "  --global-layers N        layers 0..N-1 global, the rest windowed with the\n"
+           "                           window of --window, else config.json's sliding_window\n"
            "  --rosa-bits M            ROSA bits per route (1..8)\n"
            "  --rosa-mode MODE         ROSA injection: post_attn | pre_attn\n"
            "  --no-rosa                ignore ROSA weights (window-only baseline)\n"

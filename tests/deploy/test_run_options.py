@@ -85,6 +85,44 @@ def test_bad_values_and_old_names_refused_alike():
         assert a == b and want in a, (args, a, b)
 
 
+PARITY = os.path.join(SRC, "tests", "data", "parity")
+
+
+def test_rope_shown_and_window_alone_refused_alike():
+    """The rope in effect, in rosa-cli info and /v1/models, on a YaRN checkpoint saved by
+    transformers; --window alone on a checkpoint with no windowed layer refused by both."""
+    yarn = os.path.join(PARITY, "yarn-f32-p5")
+    q = subprocess.run([CLI, "info", "--model", yarn], capture_output=True, text=True, timeout=60)
+    assert q.returncode == 0, q.stderr
+    assert ("rope: yarn theta 10000 factor 4 original_max_positions 64 attention_factor 1.138629 "
+            "beta_fast 32 beta_slow 1 truncate true") in q.stdout, q.stdout
+    s = Server("--model", yarn)
+    try:
+        st, r = s.get("/v1/models")
+        assert st == 200, r
+        rope = json.loads(r)["data"][0]["rope"]
+        assert abs(rope.pop("attention_factor") - 1.1386294) < 1e-6, rope
+        assert rope == {"type": "yarn", "theta": 10000, "factor": 4, "original_max_position_embeddings": 64,
+                        "beta_fast": 32, "beta_slow": 1, "truncate": True}, rope
+    finally:
+        s.stop()
+    full = os.path.join(PARITY, "full-tied-f32-p5")
+    q = subprocess.run([CLI, "info", "--model", full, "--window", "8"], capture_output=True, text=True, timeout=60)
+    assert q.returncode != 0 and "add --global-layers" in q.stderr, q.stderr
+    # the server stays up (answering 503 with why) and logs the same message
+    p = subprocess.Popen([SERVER, "--port", "0", "--model", full, "--window", "8"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        for line in p.stderr:
+            if "model load failed" in line:
+                break
+        assert q.stderr.strip().split(": ", 2)[-1] in line, (q.stderr, line)
+    finally:
+        p.terminate()
+        p.wait(20)
+
+
 if __name__ == "__main__":
     run([test_help_lists_the_same_run_options, test_same_flags_same_effect,
-         test_bad_values_and_old_names_refused_alike])
+         test_bad_values_and_old_names_refused_alike, test_rope_shown_and_window_alone_refused_alike])
