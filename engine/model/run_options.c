@@ -23,7 +23,7 @@ const char *rosa_load_opts_help(void) {
            "  --no-rosa                ignore ROSA weights (window-only baseline)\n"
            "  --threads N              engine CPU threads (default: all cores)\n"
            "  --device DEV             cpu (default) or cuda\n"
-           "  --precision P            f32 | bf16 (cuda default bf16; cpu computes in f32)\n"
+           "  --precision P            f32 | bf16 (default: cpu f32, exact; cuda bf16)\n"
            "  --gpu-memory GIB         cuda: device memory for weights + KV pool (default 90%\n"
            "                           of the free memory)\n";
 }
