@@ -6,11 +6,13 @@
  * events into response bytes (respond.c) and resumes suspended connections.  SIGINT/SIGTERM:
  * quiesce, let streams finish for --shutdown-grace seconds, cancel the rest, stop. */
 #include <arpa/inet.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "conn_guard.h"
 #include "engine_thread.h"
 #include "http.h"
 #include "log.h"
@@ -23,9 +25,22 @@ static void on_mhd_timer(uv_timer_t *t) { srv_pump(t->data); }
 
 static void on_mhd_poll(uv_poll_t *p, int status, int events) { srv_pump(p->data); }
 
+static unsigned n_connections(srv_server *s) {
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return i ? i->num_connections : 0;
+}
+
 void srv_pump(srv_server *s) {
     if (!s->mhd) return;
-    MHD_run(s->mhd);
+    /* A run that closes connections (idle timeout at --max-connections) leaves the listen
+     * socket out of MHD's epoll set until the next run, and MHD may report no timeout: run
+     * again while runs close connections (bounded; the heartbeat in conn_guard.c is the
+     * backstop). */
+    for (int i = 0; i < 4; i++) {
+        unsigned before = n_connections(s);
+        MHD_run(s->mhd);
+        if (n_connections(s) >= before) break;
+    }
     MHD_UNSIGNED_LONG_LONG to = 0;
     if (MHD_get_timeout(s->mhd, &to) == MHD_YES) uv_timer_start(&s->mhd_timer, on_mhd_timer, to, 0);
     else uv_timer_stop(&s->mhd_timer);
@@ -63,24 +78,47 @@ enum MHD_Result srv_send_error(srv_server *s, struct MHD_Connection *c, const sr
 typedef struct watch {
     uv_poll_t h;
     srv_job *j;
+    int fd;
     int active;
+    int half;   /* the client shut its sending side: now only a hang-up or a reset counts */
 } watch;
 
 static void on_watch_closed(uv_handle_t *h) { free(h); /* h is the first member of watch */ }
 
+/* A real hang-up: the connection is closed both ways or was reset (POLLHUP / POLLERR).  A
+ * half-close (`nc -N`, shutdown(SHUT_WR) after the request) only raises POLLRDHUP. */
+static int hung_up(int fd) {
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    return poll(&pf, 1, 0) == 1 && (pf.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
 static void on_hangup(uv_poll_t *p, int status, int events) {
     watch *w = (watch *)p;
     srv_job *j = w->j;
+    (void)events;
     if (!j) return;
-    if (status < 0 || (events & UV_DISCONNECT)) {
-        atomic_store(&j->cancel, SRV_CANCEL_GONE);
-        if (j->srv->engine) srv_engine_poke(j->srv->engine);
-        /* the hang-up stays readable: stop watching (MHD sees it too once it has the fd back) */
-        uv_poll_stop(&w->h);
-        w->active = 0;
-        srv_job_resume(j);
-        srv_pump(j->srv);
+    if (status >= 0 && !hung_up(w->fd)) {
+        if (w->half) return;
+        /* The end of the client's stream: a half-close or a close, which look the same until
+         * the server sends.  Keep serving and watch for the hang-up or reset alone (always
+         * reported by epoll; UV_PRIORITIZED is only there to keep the watcher registered). */
+        w->half = 1;
+        uv_poll_start(&w->h, UV_PRIORITIZED, on_hangup);
+        if (j->p.stream && j->stream_response && !j->stream_finished) {
+            /* probe a stream at once: an SSE comment, answered by a reset if the client left */
+            sb_puts(&j->out, ":\n\n");
+            srv_job_resume(j);
+            srv_pump(j->srv);
+        }
+        return;
     }
+    atomic_store(&j->cancel, SRV_CANCEL_GONE);
+    if (j->srv->engine) srv_engine_poke(j->srv->engine);
+    /* the hang-up stays readable: stop watching (MHD sees it too once it has the fd back) */
+    uv_poll_stop(&w->h);
+    w->active = 0;
+    srv_job_resume(j);
+    srv_pump(j->srv);
 }
 
 void srv_job_suspend(srv_job *j) {
@@ -96,12 +134,13 @@ void srv_job_suspend(srv_job *j) {
             return;
         }
         w->j = j;
+        w->fd = ci->connect_fd;
         w->h.data = w;
         j->watch = &w->h;
     }
     watch *w = (watch *)j->watch;
     if (!w->active) {
-        uv_poll_start(&w->h, UV_DISCONNECT, on_hangup);
+        uv_poll_start(&w->h, w->half ? UV_PRIORITIZED : UV_DISCONNECT, on_hangup);
         w->active = 1;
     }
 }
@@ -137,6 +176,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cc->counted = 1;
         s->active++;
         *con_cls = cc;
+        if (!srv_route_wants_body(s, c, url, method)) {
+            /* answered from the headers alone (no or a bad API key, a route or method that
+             * takes no body, loading, shutting down): no body byte is read or buffered, and no
+             * `100 Continue` goes out */
+            cc->answered = 1;
+            srv_guard_request_read(c);
+            return srv_route(s, c, cc, url, method);
+        }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes) {
             cc->too_big = 1;
@@ -145,6 +192,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                      s->cfg.max_body_bytes);
             return srv_send_error(s, c, &e);
         }
+        return MHD_YES;
+    }
+    if (cc->answered) { /* MHD reads no body after an early answer; discard if it does */
+        *upload_size = 0;
         return MHD_YES;
     }
     if (*upload_size) {
@@ -157,6 +208,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (cc->job) return srv_route_resume(s, c, cc);
+    srv_guard_request_read(c);
     if (cc->too_big) {
         srv_error e;
         srv_fail(&e, 413, NULL, "the request body is larger than --max-body-bytes (%zu)",
@@ -175,6 +227,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     srv_server *s = cls;
     srv_conn *cc = *con_cls;
+    srv_guard_request_done(c);
     if (!cc) return;
     srv_job *j = cc->job;
     if (j) {
@@ -259,6 +312,7 @@ static void finish_shutdown(srv_server *s) {
     uv_close((uv_handle_t *)&s->sig_int, close_cb);
     uv_close((uv_handle_t *)&s->sig_term, close_cb);
     uv_close((uv_handle_t *)&s->drain_timer, close_cb);
+    srv_guard_stop(s, close_cb);
     srv_log(s, SRV_LOG_INFO, "stopped");
 }
 
@@ -323,7 +377,9 @@ int srv_http_start(srv_server *s) {
     s->mhd = MHD_start_daemon(
         flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
-        (MHD_RequestCompletedCallback)on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        (MHD_RequestCompletedCallback)on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        (MHD_NotifyConnectionCallback)srv_guard_notify, s, MHD_OPTION_URI_LOG_CALLBACK,
+        srv_guard_request_line, s, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)s->cfg.idle_timeout, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)s->cfg.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(64 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_END);
@@ -349,6 +405,7 @@ int srv_http_start(srv_server *s) {
     uv_signal_init(s->loop, &s->sig_term);
     s->sig_term.data = s;
     uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+    srv_guard_start(s);
     srv_log(s, SRV_LOG_INFO, "listening on http://%s:%u", s->cfg.host, (unsigned)s->bound_port);
     srv_pump(s);
     return 0;

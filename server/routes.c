@@ -67,6 +67,17 @@ static int authorized(srv_server *s, struct MHD_Connection *c) {
     return diff == 0;
 }
 
+static int body_route(const char *url) {
+    return !strcmp(url, "/v1/completions") || !strcmp(url, "/v1/chat/completions") ||
+           !strcmp(url, "/tokenize") || !strcmp(url, "/detokenize");
+}
+
+int srv_route_wants_body(srv_server *s, struct MHD_Connection *c, const char *url,
+                         const char *method) {
+    return !strcmp(method, "POST") && body_route(url) && authorized(s, c) &&
+           !s->shutting_down && atomic_load(&s->ready) == 1;
+}
+
 /* ---------------------------------------------------------------- job preparation */
 
 static int prepare_gen(srv_job *j) {

@@ -34,8 +34,11 @@ typedef struct srv_config {
     const char *replica_id; /* X-Rosa-Replica on every response; NULL: the hostname */
     int port, max_batch, max_queue, prefill_chunk, max_prompt_tokens, max_tokens;
     int max_n, max_connections, idle_timeout;
+    int max_sessions;           /* kept sessions (LRU-evicted beyond) */
     size_t max_body_bytes, max_session_bytes;
+    size_t max_response_bytes;  /* largest response one request may produce */
     double request_timeout, session_ttl, shutdown_grace;
+    double read_timeout;        /* a whole request (headers + body) must arrive within it */
     rosa_load_opts run; /* run options (--window ... --gpu-memory, rosa_load_opts_arg); the
                            adapter is set from `adapter` (or the demo) at load */
     int log_json, verbose;
@@ -76,6 +79,8 @@ typedef struct srv_server {
     uv_async_t wake;
     uv_signal_t sig_int, sig_term;
     uv_timer_t drain_timer;
+    uv_timer_t guard_tick;   /* conn_guard.c: heartbeat pump + read deadlines */
+    struct srv_sock *socks;  /* conn_guard.c: open connections */
     int shutting_down;
     long active;          /* requests not yet completed by MHD */
     struct srv_job *live; /* jobs attached to a connection */
