@@ -70,7 +70,8 @@ int main(int argc, char **argv) {
     set_paths(s);
     s->started = time(NULL);
     pthread_mutex_init(&s->ready_mu, NULL);
-    srv_sessions_init(sessions, s->cfg.max_session_bytes, s->cfg.session_ttl, &s->metrics);
+    srv_sessions_init(sessions, s->cfg.max_session_bytes, s->cfg.session_ttl, s->cfg.max_sessions,
+                      &s->metrics);
     s->sessions = sessions;
     uv_loop_t loop;
     uv_loop_init(&loop);

@@ -266,11 +266,12 @@ static void after_prepare(uv_work_t *w, int status) {
     if (!j->err.status && j->kind == JOBK_GEN && j->p.session_id) {
         int busy = 0;
         j->sess_entry = srv_sessions_acquire(s->sessions, j->p.session_id, &busy, srv_now());
-        if (!j->sess_entry)
-            srv_fail(&j->err, busy ? 409 : 429, "session_id",
-                     busy ? "session '%.128s' is in use by another request"
-                          : "too many sessions (delete some or wait for eviction) %.0s",
+        if (!j->sess_entry && busy)
+            srv_fail(&j->err, 409, "session_id", "session '%.128s' is in use by another request",
                      j->p.session_id);
+        else if (!j->sess_entry)
+            srv_fail(&j->err, 429, "session_id", "all %d sessions (--max-sessions) are in use by "
+                     "running requests", s->cfg.max_sessions);
     }
     if (!j->err.status && j->kind == JOBK_GEN) check_state_budget(j);
     if (!j->err.status && j->kind == JOBK_GEN) {

@@ -123,6 +123,35 @@ def test_refused_from_the_headers():
         assert s.stop() == 0
 
 
+def test_session_count_evicts_lru():
+    """Item 3: at --max-sessions a new session_id evicts the least recently used idle session
+    instead of being refused with 429 until --session-ttl."""
+    s = Server("--max-sessions", "16")
+    try:
+        def use(sid, hdr=False):
+            body = {"prompt": [65, 66, 67], "max_tokens": 1}
+            if hdr:
+                return s.post("/v1/completions", body, {"X-Session-Id": sid})
+            return s.post("/v1/completions", {**body, "session_id": sid})
+
+        for i in range(60):  # many tiny sessions, some by header
+            st, r = use(f"tiny-{i}", hdr=i % 2 == 1)
+            assert st == 200, (i, st, r)
+        st, r = use("tiny-44")  # touch an old one: it must survive the next evictions
+        assert st == 200
+        for i in range(60, 75):
+            st, r = use(f"tiny-{i}")
+            assert st == 200, (i, st, r)
+        st, data, _ = s.request("GET", "/v1/sessions")
+        ids = {e["id"] for e in json.loads(data)["data"]}
+        assert len(ids) == 16, sorted(ids)
+        assert ids == {f"tiny-{i}" for i in range(60, 75)} | {"tiny-44"}, sorted(ids)
+        assert s.metric("rosa_sessions") == 16
+        assert s.metric("rosa_session_evictions_total") == 75 - 16
+    finally:
+        assert s.stop() == 0
+
+
 def test_read_deadline_for_slow_clients():
     """Item 5: a request trickled in (one header line, or a body byte, at a time) is cut at
     --read-timeout even though each byte resets --idle-timeout."""
@@ -170,4 +199,4 @@ if __name__ == "__main__":
         print("rosa-server not built")
         sys.exit(77)
     run([test_accepts_after_idle_connections_at_the_limit, test_refused_from_the_headers,
-         test_read_deadline_for_slow_clients])
+         test_session_count_evicts_lru, test_read_deadline_for_slow_clients])
