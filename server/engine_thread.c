@@ -376,7 +376,7 @@ static int prefill(srv_engine *e) {
     int nt = 0;
     for (int k = 0; k < n0; k++) {
         eseq *s = e->run[(start + k) % n0];
-        if (!s->decoding) todo[nt++] = s;
+        if (!s->decoding && !atomic_load(&s->job->paused)) todo[nt++] = s;
     }
     for (int k = 0; k < nt && budget > 0; k++) {
         eseq *s = todo[k];
@@ -400,7 +400,7 @@ static int decode(srv_engine *e) {
     const int V = srv->info->vocab;
     int n = 0;
     for (int i = 0; i < e->n_run; i++)
-        if (e->run[i]->decoding) {
+        if (e->run[i]->decoding && !atomic_load(&e->run[i]->job->paused)) {
             e->b_seq[n] = e->run[i];
             e->b_sess[n] = e->run[i]->rs;
             e->b_tok[n] = e->run[i]->next;
@@ -662,6 +662,22 @@ static void *engine_main(void *arg) {
         if (work) {
             srv_hist_observe(&srv->metrics.step, srv_now() - ts);
             atomic_fetch_add_explicit(&srv->metrics.engine_steps, 1, memory_order_relaxed);
+        } else {
+            /* nothing could advance (every running stream paused by backpressure, the queue
+             * waiting for room): sleep until poked (unpause, cancel, submit) or for a while, so
+             * that timeouts are still checked */
+            pthread_mutex_lock(&e->mu);
+            if (!e->stop && !e->in_head) {
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += 200 * 1000000L;
+                if (until.tv_nsec >= 1000000000L) {
+                    until.tv_sec++;
+                    until.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&e->cv, &e->mu, &until);
+            }
+            pthread_mutex_unlock(&e->mu);
         }
         atomic_store_explicit(&srv->metrics.engine_thread_cpu_ns,
                               (unsigned long long)(srv_thread_cpu_seconds() * 1e9),

@@ -16,6 +16,7 @@
 #include "engine_thread.h"
 #include "http.h"
 #include "log.h"
+#include "outflow.h"
 #include "respond.h"
 #include "sessions.h"
 
@@ -232,6 +233,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     srv_job *j = cc->job;
     if (j) {
         j->completed = 1;
+        srv_out_release(j);
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && j->state != JOB_DONE) {
             atomic_store(&j->cancel, SRV_CANCEL_GONE);
             if (s->engine) srv_engine_poke(s->engine);

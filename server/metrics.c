@@ -69,6 +69,8 @@ void srv_metrics_render(srv_metrics *m, sbuf *o) {
            LOAD(m->queue_depth));
     scalar(o, "rosa_running_requests", "gauge", "Sequences being prefilled or decoded.",
            LOAD(m->running));
+    scalar(o, "rosa_paused_requests", "gauge", "Streams paused because their client does not "
+           "read.", LOAD(m->paused));
     scalar(o, "rosa_kv_bytes", "gauge", "Attention cache bytes of live sessions.",
            LOAD(m->kv_bytes));
     scalar(o, "rosa_rosa_bytes", "gauge", "ROSA automaton bytes of live sessions.",

@@ -9,6 +9,7 @@
 #include "engine_thread.h"
 #include "http.h"
 #include "log.h"
+#include "outflow.h"
 #include "respond.h"
 #include "sessions.h"
 
@@ -262,6 +263,7 @@ static void after_prepare(uv_work_t *w, int status) {
         j->state = JOB_DONE;
     } else if (!j->err.status) {
         if (init_choices(j)) srv_fail(&j->err, 500, NULL, "out of memory");
+        else srv_out_check_request(j);
     }
     if (!j->err.status && j->kind == JOBK_GEN && j->p.session_id) {
         int busy = 0;
@@ -499,6 +501,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
         memcpy(buf, j->out.p + j->out_off, n);
         j->out_off += n;
         if (j->out_off == j->out.len) j->out.len = j->out_off = 0;
+        srv_out_drained(j);
         return (ssize_t)n;
     }
     if (j->stream_finished) return MHD_CONTENT_READER_END_OF_STREAM;

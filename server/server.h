@@ -144,8 +144,9 @@ typedef struct srv_choice {
 } srv_choice;
 
 /* srv_job.cancel: GONE = the client left (nothing more is sent); SHUTDOWN = the grace period
- * ended (the engine reports an error the client still receives, then [DONE]). */
-enum { SRV_CANCEL_NONE = 0, SRV_CANCEL_GONE = 1, SRV_CANCEL_SHUTDOWN = 2 };
+ * ended (the engine reports an error the client still receives, then [DONE]); LIMIT = the loop
+ * ended it (--max-response-bytes) and holds the error in j->err. */
+enum { SRV_CANCEL_NONE = 0, SRV_CANCEL_GONE = 1, SRV_CANCEL_SHUTDOWN = 2, SRV_CANCEL_LIMIT = 3 };
 
 enum { JOB_PREPARING = 0, JOB_ERROR, JOB_RUNNING, JOB_DONE };
 enum { JOBK_GEN = 0, JOBK_TOKENIZE, JOBK_DETOKENIZE };
@@ -155,6 +156,7 @@ typedef struct srv_job {
     atomic_int refs;
     atomic_int cancel;       /* SRV_CANCEL_*: whole request cancelled */
     atomic_int *choice_stop; /* [n_choices]: loop saw a stop string */
+    atomic_int paused;       /* loop -> engine: the client lags behind; do not advance (outflow.c) */
     srv_params p;
     char id[48];
     long created;
@@ -192,6 +194,8 @@ typedef struct srv_job {
     size_t out_off;
     int stream_finished;     /* [DONE] appended */
     int stream_response;     /* SSE response queued */
+    size_t resp_bytes;       /* response bytes built so far (outflow.c) */
+    int too_big;             /* over --max-response-bytes: further tokens are dropped */
     struct srv_sess *sess_entry; /* reserved session, NULL without session_id */
     int engine_left;         /* engine thread: sequences not yet finished */
 } srv_job;

@@ -152,6 +152,117 @@ def test_session_count_evicts_lru():
         assert s.stop() == 0
 
 
+def sse_events(payload):
+    """Events of a chunked SSE body: (parsed JSON events, saw [DONE])."""
+    out, done = [], False
+    text = b""
+    while payload:
+        size, rest = payload.split(b"\r\n", 1)
+        n = int(size, 16)
+        if n == 0:
+            break
+        text += rest[:n]
+        payload = rest[n + 2:]
+    for block in text.decode().split("\n\n"):
+        if block.startswith("data: [DONE]"):
+            done = True
+        elif block.startswith("data: "):
+            out.append(json.loads(block[6:]))
+    return out, done
+
+
+def test_response_size_limit():
+    """Item 4: --max-response-bytes bounds what one request can make the server produce: refused
+    up front when the echo alone is over it, ended with 413 (or an in-band error) when the
+    generated output reaches it."""
+    s = Server("--max-response-bytes", "100000")
+    try:
+        long_prompt = [65 + i % 26 for i in range(2000)]
+        st, r = s.post("/v1/completions", {"prompt": long_prompt, "echo": True, "logprobs": 20,
+                                           "max_tokens": 0})
+        assert st == 413 and "--max-response-bytes" in r["error"]["message"], (st, r)
+        st, r = s.post("/v1/completions", {"prompt": [65, 66], "max_tokens": 5000,
+                                           "ignore_eos": True, "logprobs": 5})
+        assert st == 413 and "--max-response-bytes" in r["error"]["message"], (st, r)
+        c = raw(s.port, None, timeout=30)
+        body = json.dumps({"prompt": [65, 66], "max_tokens": 5000, "ignore_eos": True,
+                           "logprobs": 5, "stream": True}).encode()
+        c.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                  b"Connection: close\r\n\r\n" % len(body) + body)
+        data = b""
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            data += d
+        c.close()
+        head, payload = data.split(b"\r\n\r\n", 1)
+        ev, done = sse_events(payload)
+        assert done and "--max-response-bytes" in ev[-1]["error"]["message"], ev[-1:]
+        assert 100000 < len(payload) < 200000, len(payload)
+        # requests within the limit are untouched
+        st, r = s.post("/v1/completions", {"prompt": long_prompt[:100], "echo": True,
+                                           "logprobs": 2, "max_tokens": 20, "ignore_eos": True})
+        assert st == 200 and r["usage"]["completion_tokens"] == 20, (st, r)
+        assert s.metric("rosa_running_requests") == 0
+    finally:
+        assert s.stop() == 0
+
+
+def test_stream_backpressure():
+    """Item 4: a client that does not read pauses its stream's generation (bounded buffering);
+    reading again resumes it to the end; a client that never reads is closed by --idle-timeout
+    and its request cancelled."""
+    s = Server("--idle-timeout", "3")
+    try:
+        def start(n_tokens):
+            c = socket.socket()
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            c.settimeout(30)
+            c.connect(("127.0.0.1", s.port))
+            body = json.dumps({"prompt": [65, 66], "max_tokens": n_tokens, "ignore_eos": True,
+                               "logprobs": 20, "stream": True}).encode()
+            c.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                      b"Connection: close\r\n\r\n" % len(body) + body)
+            return c
+
+        def wait_paused(want):
+            deadline = time.time() + 60
+            while time.time() < deadline and s.metric("rosa_paused_requests") != want:
+                time.sleep(0.05)
+            assert s.metric("rosa_paused_requests") == want
+
+        c = start(12000)  # about 6.5 MB of events: more than the kernel buffers hold
+        wait_paused(1)
+        made = s.metric("rosa_generation_tokens_total")
+        time.sleep(0.6)
+        assert s.metric("rosa_generation_tokens_total") == made < 12000, made
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        data = b""
+        while True:  # read again: generation resumes and the stream ends properly
+            d = c.recv(1 << 20)
+            if not d:
+                break
+            data += d
+        c.close()
+        ev, done = sse_events(data.split(b"\r\n\r\n", 1)[1])
+        assert done and "error" not in ev[-1], ev[-1:]
+        assert s.metric("rosa_generation_tokens_total") == 12000
+        assert s.metric("rosa_paused_requests") == 0
+        c = start(12000)  # never reads: cut by --idle-timeout, the request cancelled
+        wait_paused(1)
+        deadline = time.time() + 15
+        while time.time() < deadline and s.metric("rosa_running_requests") != 0:
+            time.sleep(0.1)
+        assert s.metric("rosa_running_requests") == 0
+        assert s.metric("rosa_paused_requests") == 0
+        assert s.metric("rosa_cancellations_total") == 1
+        assert s.metric("rosa_generation_tokens_total") < 24000
+        c.close()
+    finally:
+        assert s.stop() == 0
+
+
 def test_read_deadline_for_slow_clients():
     """Item 5: a request trickled in (one header line, or a body byte, at a time) is cut at
     --read-timeout even though each byte resets --idle-timeout."""
@@ -199,4 +310,5 @@ if __name__ == "__main__":
         print("rosa-server not built")
         sys.exit(77)
     run([test_accepts_after_idle_connections_at_the_limit, test_refused_from_the_headers,
-         test_session_count_evicts_lru, test_read_deadline_for_slow_clients])
+         test_session_count_evicts_lru, test_response_size_limit, test_stream_backpressure,
+         test_read_deadline_for_slow_clients])
