@@ -29,6 +29,11 @@ void srv_job_suspend(srv_job *j);
 /* Resume if suspended (outside MHD callbacks; the caller pumps afterwards). */
 void srv_job_resume(srv_job *j);
 void srv_pump(srv_server *s);
+/* Take the engine's events (ready list) and turn them into responses (process = 0: drop them). */
+void srv_drain_ready(srv_server *s, int process);
+
+/* shutdown.c: SIGINT/SIGTERM handlers and the drain (set up by srv_http_start). */
+void srv_shutdown_init(srv_server *s);
 
 /* routes.c */
 /* From the headers alone: 1 when the request goes on to read its body (an authorised POST to an

@@ -4,10 +4,9 @@
  * one-shot uv_timer_t honours MHD_get_timeout; srv_pump() is called after every event that may
  * give MHD work.  Engine events arrive through a uv_async_t that drains the ready list, turns
  * events into response bytes (respond.c) and resumes suspended connections.  SIGINT/SIGTERM:
- * quiesce, let streams finish for --shutdown-grace seconds, cancel the rest, stop. */
+ * shutdown.c. */
 #include <arpa/inet.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -255,7 +254,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---------------------------------------------------------------- engine wake-up */
 
-static void drain_ready(srv_server *s, int process) {
+void srv_drain_ready(srv_server *s, int process) {
     pthread_mutex_lock(&s->ready_mu);
     srv_job *list = s->ready_head;
     s->ready_head = NULL;
@@ -284,76 +283,7 @@ static void drain_ready(srv_server *s, int process) {
 
 static void on_wake(uv_async_t *a) {
     srv_server *s = a->data;
-    drain_ready(s, 1);
-    srv_pump(s);
-}
-
-/* ---------------------------------------------------------------- shutdown */
-
-static void close_cb(uv_handle_t *h) { (void)h; }
-
-static void finish_shutdown(srv_server *s) {
-    uv_timer_stop(&s->drain_timer);
-    if (s->mhd) {
-        /* resume everything still suspended, otherwise MHD_stop_daemon aborts */
-        for (srv_job *j = s->live; j; j = j->lnext) {
-            atomic_store(&j->cancel, SRV_CANCEL_GONE);
-            srv_job_resume(j);
-        }
-        uv_poll_stop(&s->mhd_poll);
-        uv_timer_stop(&s->mhd_timer);
-        MHD_stop_daemon(s->mhd);
-        s->mhd = NULL;
-    }
-    srv_engine_stop(s->engine);
-    s->engine = NULL;
-    drain_ready(s, 0);
-    uv_close((uv_handle_t *)&s->mhd_poll, close_cb);
-    uv_close((uv_handle_t *)&s->mhd_timer, close_cb);
-    uv_close((uv_handle_t *)&s->wake, close_cb);
-    uv_close((uv_handle_t *)&s->sig_int, close_cb);
-    uv_close((uv_handle_t *)&s->sig_term, close_cb);
-    uv_close((uv_handle_t *)&s->drain_timer, close_cb);
-    srv_guard_stop(s, close_cb);
-    srv_log(s, SRV_LOG_INFO, "stopped");
-}
-
-static void on_drain_tick(uv_timer_t *t) {
-    srv_server *s = t->data;
-    double left = s->shutdown_deadline - srv_now();
-    if (s->active == 0 || left < -2.0) {
-        finish_shutdown(s);
-        return;
-    }
-    if (left <= 0 && !s->cancelled_all) {
-        s->cancelled_all = 1;
-        srv_log(s, SRV_LOG_WARN, "grace period over: cancelling %ld requests", s->active);
-        /* cut running requests short with an error event + [DONE] (or an error response) */
-        for (srv_job *j = s->live; j; j = j->lnext) {
-            int none = SRV_CANCEL_NONE;
-            atomic_compare_exchange_strong(&j->cancel, &none, SRV_CANCEL_SHUTDOWN);
-        }
-        if (s->engine) srv_engine_poke(s->engine);
-    }
-    srv_pump(s);
-}
-
-static void on_signal(uv_signal_t *h, int signum) {
-    srv_server *s = h->data;
-    if (s->shutting_down) {
-        srv_log(s, SRV_LOG_WARN, "second signal: stopping now");
-        s->shutdown_deadline = srv_now() - 3;
-        return;
-    }
-    s->shutting_down = 1;
-    srv_log(s, SRV_LOG_INFO, "signal %d: draining %ld requests (grace %.0f s)", signum, s->active,
-            s->cfg.shutdown_grace);
-    if (s->mhd) {
-        MHD_socket fd = MHD_quiesce_daemon(s->mhd);
-        if (fd != MHD_INVALID_SOCKET) close(fd);
-    }
-    s->shutdown_deadline = srv_now() + s->cfg.shutdown_grace;
-    uv_timer_start(&s->drain_timer, on_drain_tick, 0, 50);
+    srv_drain_ready(s, 1);
     srv_pump(s);
 }
 
@@ -397,16 +327,9 @@ int srv_http_start(srv_server *s) {
     uv_poll_start(&s->mhd_poll, UV_READABLE, on_mhd_poll);
     uv_timer_init(s->loop, &s->mhd_timer);
     s->mhd_timer.data = s;
-    uv_timer_init(s->loop, &s->drain_timer);
-    s->drain_timer.data = s;
     uv_async_init(s->loop, &s->wake, on_wake);
     s->wake.data = s;
-    uv_signal_init(s->loop, &s->sig_int);
-    s->sig_int.data = s;
-    uv_signal_start(&s->sig_int, on_signal, SIGINT);
-    uv_signal_init(s->loop, &s->sig_term);
-    s->sig_term.data = s;
-    uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+    srv_shutdown_init(s);
     srv_guard_start(s);
     srv_log(s, SRV_LOG_INFO, "listening on http://%s:%u", s->cfg.host, (unsigned)s->bound_port);
     srv_pump(s);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
 #include "outflow.h"
 
 static const char *fin_name(int f) { return f == FIN_STOP ? "stop" : "length"; }
@@ -332,6 +333,7 @@ static void on_done(srv_job *j, const srv_event *ev) {
 }
 
 void srv_job_process(srv_job *j, const srv_event *ev, int n) {
+    if (j->ended) return; /* answered by srv_job_end_now */
     size_t held = srv_out_held(j);
     for (int i = 0; i < n; i++) {
         const srv_event *e = &ev[i];
@@ -429,4 +431,19 @@ void srv_job_stream_echo(srv_job *j) {
         if (j->p.logprobs < 0) emit_chunk(j, i, 0);
     }
     srv_out_grew(j, held);
+}
+
+void srv_job_end_now(srv_job *j, int status, const char *msg) {
+    if (j->completed || j->ended || j->state == JOB_DONE || j->state == JOB_ERROR) return;
+    pthread_mutex_lock(&j->mu);
+    if (!j->err.status) srv_fail(&j->err, status, NULL, "%s", msg);
+    pthread_mutex_unlock(&j->mu);
+    j->ended = 1;
+    if (j->kind == JOBK_GEN && j->p.stream && j->stream_response) {
+        if (!j->stream_finished) finish_stream(j);
+        j->state = JOB_DONE;
+    } else {
+        j->state = JOB_ERROR; /* the access handler sends j->err once resumed */
+    }
+    srv_job_resume(j);
 }

@@ -255,7 +255,8 @@ static void after_prepare(uv_work_t *w, int status) {
     free(w);
     free(j->body);
     j->body = NULL;
-    if (j->completed) { /* the client left meanwhile */
+    if (j->completed || j->state != JOB_PREPARING) { /* the client left, or was answered
+                                                         (shutdown) meanwhile */
         srv_job_unref(j);
         return;
     }
@@ -276,6 +277,8 @@ static void after_prepare(uv_work_t *w, int status) {
                      "running requests", s->cfg.max_sessions);
     }
     if (!j->err.status && j->kind == JOBK_GEN) check_state_budget(j);
+    if (!j->err.status && s->shutdown_phase >= SRV_PHASE_CANCELLED) /* grace over */
+        srv_fail(&j->err, 503, NULL, "the server is shutting down");
     if (!j->err.status && j->kind == JOBK_GEN) {
         int rc = srv_engine_submit(s->engine, j);
         if (rc) {

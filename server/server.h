@@ -44,6 +44,9 @@ typedef struct srv_config {
     int log_json, verbose;
 } srv_config;
 
+/* Shutdown phases (shutdown.c): grace period, requests cancelled, requests answered by the loop. */
+enum { SRV_PHASE_GRACE = 1, SRV_PHASE_CANCELLED, SRV_PHASE_FORCED };
+
 /* Response header naming the replica that answered (scale-out routing checks, debugging). */
 #define SRV_REPLICA_HEADER "X-Rosa-Replica"
 
@@ -84,8 +87,8 @@ typedef struct srv_server {
     int shutting_down;
     long active;          /* requests not yet completed by MHD */
     struct srv_job *live; /* jobs attached to a connection */
-    double shutdown_deadline;
-    int cancelled_all;
+    double shutdown_deadline; /* end of the current shutdown phase (shutdown.c) */
+    int shutdown_phase;       /* 0 running, SRV_PHASE_* */
     unsigned bound_port;
     struct srv_engine *engine;
     struct srv_sessions *sessions;
@@ -196,6 +199,7 @@ typedef struct srv_job {
     int stream_response;     /* SSE response queued */
     size_t resp_bytes;       /* response bytes built so far (outflow.c) */
     int too_big;             /* over --max-response-bytes: further tokens are dropped */
+    int ended;               /* answered by srv_job_end_now: further events are dropped */
     struct srv_sess *sess_entry; /* reserved session, NULL without session_id */
     int engine_left;         /* engine thread: sequences not yet finished */
 } srv_job;

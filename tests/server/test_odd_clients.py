@@ -4,6 +4,7 @@ that can never fit the state budget.  Real rosa-server on 127.0.0.1, demo model;
 has a timeout and every wait a deadline."""
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -80,8 +81,88 @@ def test_half_close_gets_the_answer():
         assert s.stop() == 0
 
 
+def signal_run(server_args, body, signals, gap):
+    """A stream and a plain request with `body`; once they run, `signals` SIGTERMs `gap` s
+    apart.  Returns (stream result, plain result, seconds from the first signal to the answers,
+    the server's exit code)."""
+    s = Server(*server_args)
+    out = {}
+
+    def streamer():
+        try:
+            c = s.conn(60)
+            c.request("POST", "/v1/completions", body=json.dumps({**body, "stream": True}),
+                      headers={"Content-Type": "application/json"})
+            r = c.getresponse()
+            raw = r.read()  # raises IncompleteRead if the chunked stream is cut
+            out["stream"] = (r.status, raw.decode(), time.time())
+        except Exception as e:  # reported by the assertions below
+            out["stream"] = (0, repr(e), time.time())
+
+    def plain():
+        try:
+            st, data, _ = s.request("POST", "/v1/completions", json.dumps(body), timeout=60)
+            out["plain"] = (st, json.loads(data), time.time())
+        except Exception as e:
+            out["plain"] = (0, repr(e), time.time())
+
+    ts = [threading.Thread(target=streamer), threading.Thread(target=plain)]
+    try:
+        for t in ts:
+            t.start()
+        deadline = time.time() + 10
+        while time.time() < deadline and (
+                s.metric("rosa_prompt_tokens_total") < 2 * len(body["prompt"])):
+            time.sleep(0.02)
+        time.sleep(0.5)
+        t0 = time.time()
+        for k in range(signals):
+            s.proc.send_signal(signal.SIGTERM)
+            time.sleep(gap)
+        for t in ts:
+            t.join(60)
+        rc = s.proc.wait(60)
+        s.stop()
+        took = max(out["stream"][2], out["plain"][2]) - t0
+        return out["stream"], out["plain"], took, rc
+    finally:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()
+
+
+def check_ended(stream, plain):
+    st, text, _ = stream
+    assert st == 200, text[-300:]
+    assert text.endswith("data: [DONE]\n\n"), text[-300:]
+    last = json.loads([b for b in text.split("\n\n") if b.startswith("data: {")][-1][6:])
+    assert "shutting down" in last["error"]["message"], last
+    st, r, _ = plain
+    assert st == 503 and "shutting down" in r["error"]["message"], (st, r)
+
+
+def test_second_signal_ends_requests_properly():
+    """Item 7: a second SIGTERM during the grace period ends streams with the error event,
+    [DONE] and the terminating chunk, and plain requests with a 503, then exits."""
+    body = {"prompt": [65, 66, 67], "max_tokens": 30000, "ignore_eos": True}
+    stream, plain, took, rc = signal_run(["--shutdown-grace", "60"], body, 2, 0.3)
+    check_ended(stream, plain)
+    assert rc == 0 and took < 5, (rc, took)
+
+
+def test_third_signal_answers_without_the_engine():
+    """Item 7: when the engine is inside a long step (a 100k-token prefill in one slice), a third
+    signal answers every open request from the loop at once."""
+    body = {"prompt": [65 + i % 26 for i in range(100000)], "max_tokens": 5}
+    stream, plain, took, rc = signal_run(["--shutdown-grace", "60", "--prefill-chunk", "131072"],
+                                         body, 3, 0.05)
+    check_ended(stream, plain)
+    assert rc == 0 and took < 1.5, (rc, took)
+
+
 if __name__ == "__main__":
     if not os.path.exists(os.environ.get("ROSA_SERVER", "build/server/rosa-server")):
         print("rosa-server not built")
         sys.exit(77)
-    run([test_half_close_gets_the_answer])
+    run([test_half_close_gets_the_answer, test_second_signal_ends_requests_properly,
+         test_third_signal_answers_without_the_engine])
