@@ -484,7 +484,9 @@ static void drop_cancelled(srv_engine *e) {
  *  - one sequence over the budget ends with 413 (it could never fit);
  *  - kept idle sessions are evicted (LRU) to make room for the running ones;
  *  - if the running sequences together still exceed it, the most recently admitted ones end
- *    with 429 (retry later) until the rest fit: the server never grows past its budget. */
+ *    with 429 (retry later) until the rest fit: the server never grows past its budget;
+ *    unless the youngest one's request alone (n > 1 choices) exceeds it: that request could
+ *    never fit and ends with 413. */
 static void account_memory(srv_engine *e) {
     size_t total = 0, kv = 0, budget = e->srv->cfg.max_session_bytes;
     for (int i = 0; i < e->n_run; i++) {
@@ -513,6 +515,29 @@ static void account_memory(srv_engine *e) {
         for (int i = 1; i < e->n_run; i++)
             if (e->run[i]->admit_no > e->run[y]->admit_no) y = i;
         eseq *s = e->run[y];
+        size_t own = 0; /* the youngest one's request alone (its n > 1 choices run together) */
+        for (int i = 0; i < e->n_run; i++)
+            if (e->run[i]->job == s->job) own += e->run[i]->bytes;
+        if (own > budget) {
+            /* it would not fit on an idle server either: 413, not an invitation to retry */
+            srv_job *j = s->job;
+            char msg[240];
+            snprintf(msg, sizeof msg, "the request's %d choices together need more than "
+                     "--max-session-bytes (%zu bytes) of session state (%zu bytes so far)",
+                     j->n_choices, budget, own);
+            int none = SRV_CANCEL_NONE; /* its choices not yet admitted are dropped */
+            atomic_compare_exchange_strong(&j->cancel, &none, SRV_CANCEL_LIMIT);
+            for (int i = 0; i < e->n_run; i++) {
+                eseq *q = e->run[i];
+                if (q->job != j) continue;
+                push_error(j, q->choice, 413, msg);
+                total -= q->bytes;
+                kv -= q->kv_bytes;
+                seq_finish(e, q, FIN_ERROR);
+                remove_run(e, i--);
+            }
+            continue;
+        }
         char msg[240];
         snprintf(msg, sizeof msg, "the running requests need more than --max-session-bytes (%zu "
                  "bytes) of state together; this one, the most recent, gave way: retry later",

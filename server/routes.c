@@ -237,9 +237,19 @@ static void check_state_budget(srv_job *j) {
     const srv_server *s = j->srv;
     size_t budget = s->cfg.max_session_bytes;
     if (!budget || !s->kv_bytes_per_token) return;
+    /* choices that run side by side (all of them when they fit in one batch) add up */
+    int together = j->n_choices <= s->cfg.max_batch;
+    double sum = 0;
     for (int i = 0; i < j->n_prompts; i++) {
         double toks = (double)j->prompt_n[i] + (j->p.max_tokens > 0 ? j->p.max_tokens : 0);
         double need = toks * (double)s->kv_bytes_per_token;
+        sum += need * j->p.n;
+        if (together && sum > (double)budget && need <= (double)budget) {
+            srv_fail(&j->err, 413, "n", "the request's %d choices need at least %.0f bytes of "
+                     "attention cache together, more than --max-session-bytes (%zu)",
+                     j->n_choices, sum, budget);
+            return;
+        }
         if (need > (double)budget) {
             srv_fail(&j->err, 413, j->p.max_tokens > 0 ? "max_tokens" : "prompt",
                      "prompt + max_tokens (%.0f tokens) need at least %.0f bytes of attention "

@@ -11,7 +11,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from srvtest import Server, run  # noqa: E402
+from srvtest import Server, run, shared_dir  # noqa: E402
 
 
 def read_all(sock, seconds=20):
@@ -160,9 +160,54 @@ def test_third_signal_answers_without_the_engine():
     assert rc == 0 and took < 1.5, (rc, took)
 
 
+def test_choices_that_never_fit_get_413():
+    """Item 8: an n > 1 request whose choices together exceed --max-session-bytes (each one
+    alone fits) can never run, even on an idle server: 413, not 429 + Retry-After forever."""
+    prompt = [32 + (i * 7919) % 95 for i in range(500)]
+    s = Server()
+    try:
+        st, r = s.post("/v1/completions", {"prompt": prompt, "max_tokens": 0,
+                                           "session_id": "probe"})
+        st, data = s.get("/v1/sessions")
+        one = json.loads(data)["data"][0]["bytes"]
+    finally:
+        assert s.stop() == 0
+    s = Server("--max-session-bytes", str(int(one * 2.5)))
+    try:
+        for _ in range(2):  # the same answer each time: not a transient condition
+            st, data, h = s.request("POST", "/v1/completions",
+                                    {"prompt": prompt, "n": 4, "max_tokens": 200,
+                                     "ignore_eos": True})
+            r = json.loads(data)
+            assert st == 413 and "Retry-After" not in h, (st, r, h)
+            assert "choices together" in r["error"]["message"], r
+        st, r = s.post("/v1/completions", {"prompt": prompt, "n": 2, "max_tokens": 5})
+        assert st == 200 and len(r["choices"]) == 2, (st, r)
+        st, r = s.post("/v1/completions", {"prompt": prompt, "max_tokens": 5})
+        assert st == 200, (st, r)
+        assert s.metric("rosa_running_requests") == 0
+    finally:
+        assert s.stop() == 0
+    sd = shared_dir()
+    if not sd:  # the up-front check needs a model with global attention
+        print("  notice: no ../shared; the up-front n > 1 check is not exercised")
+        return
+    model = os.path.join(sd, "golden", "tiny-base-full", "model")
+    s = Server("--model", model, "--max-session-bytes", "200000")
+    try:
+        st, data, _ = s.request("POST", "/v1/completions",
+                                {"prompt": [5] * 10, "max_tokens": 120, "n": 8})
+        r = json.loads(data)
+        assert st == 413 and r["error"]["param"] == "n", (st, r)
+        st, r = s.post("/v1/completions", {"prompt": [5] * 10, "max_tokens": 120})
+        assert st == 200, (st, r)
+    finally:
+        assert s.stop() == 0
+
+
 if __name__ == "__main__":
     if not os.path.exists(os.environ.get("ROSA_SERVER", "build/server/rosa-server")):
         print("rosa-server not built")
         sys.exit(77)
     run([test_half_close_gets_the_answer, test_second_signal_ends_requests_properly,
-         test_third_signal_answers_without_the_engine])
+         test_third_signal_answers_without_the_engine, test_choices_that_never_fit_get_413])
