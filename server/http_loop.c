@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "conn_guard.h"
@@ -164,6 +165,39 @@ static void close_watch(srv_job *j) {
 
 /* ---------------------------------------------------------------- MHD callbacks */
 
+typedef struct framing {
+    int n_length, n_te, chunked_only;
+} framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value) {
+    framing *f = cls;
+    (void)kind;
+    if (!strcasecmp(key, "Content-Length")) f->n_length++;
+    if (!strcasecmp(key, "Transfer-Encoding")) {
+        f->n_te++;
+        f->chunked_only = value && !strcasecmp(value, "chunked");
+    }
+    return MHD_YES;
+}
+
+/* How the body is delimited must be unambiguous: one Content-Length, or Transfer-Encoding:
+ * chunked alone.  Two lengths (a proxy may use the other one: request smuggling) or both
+ * headers are refused with 400; a transfer coding we do not implement gets 501 (it used to get
+ * no answer until the idle timeout).  Returns 0 or the status, with e filled. */
+static int bad_framing(struct MHD_Connection *c, srv_error *e) {
+    framing f = {0, 0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    if (f.n_length > 1)
+        return srv_fail(e, 400, NULL, "the request has %d Content-Length headers", f.n_length), 400;
+    if (f.n_te && f.n_length)
+        return srv_fail(e, 400, NULL, "the request has both Content-Length and "
+                        "Transfer-Encoding"), 400;
+    if (f.n_te > 1 || (f.n_te && !f.chunked_only))
+        return srv_fail(e, 501, NULL, "only 'Transfer-Encoding: chunked' is supported"), 501;
+    return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls) {
@@ -176,6 +210,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cc->counted = 1;
         s->active++;
         *con_cls = cc;
+        srv_error fe;
+        if (bad_framing(c, &fe)) {
+            cc->answered = 1;
+            srv_guard_request_read(c);
+            return srv_send_error(s, c, &fe);
+        }
         if (!srv_route_wants_body(s, c, url, method)) {
             /* answered from the headers alone (no or a bad API key, a route or method that
              * takes no body, loading, shutting down): no body byte is read or buffered, and no

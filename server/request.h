@@ -80,6 +80,10 @@ typedef struct srv_params {
     int enable_thinking;      /* chat: Qwen3 thinking block (default 0: empty think block) */
 } srv_params;
 
+/* A session id, from the body field or the X-Session-Id header: 1..SRV_MAX_ID_LEN characters of
+ * [A-Za-z0-9._:-] (ids are listed, logged and may name files in tools: nothing else). */
+int srv_valid_session_id(const char *s);
+
 /* Parse and validate.  Returns 0, or -1 with e filled (p is then freed and zeroed). */
 int srv_parse_request(const char *body, size_t len, srv_kind kind, const srv_limits *lim,
                       srv_params *p, srv_error *e);

@@ -378,25 +378,17 @@ static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, srv_con
     }
     if (!p.session_id) {
         const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Session-Id");
-        if (h) {
-            srv_params tmp;
-            char body[200];
-            snprintf(body, sizeof body, "{\"session_id\":\"%.150s\"}", h);
-            /* reuse the field's validation */
-            if (strlen(h) > SRV_MAX_ID_LEN || strchr(h, '"') || strchr(h, '\\')) {
+        if (h) { /* the body field's rules, checked by the same function */
+            const char *why = !srv_valid_session_id(h) ? "X-Session-Id must be 1-128 characters "
+                                                          "of [A-Za-z0-9._:-]"
+                              : p.n != 1 || p.n_prompts > 1 ? "sessions need n = 1 and a single "
+                                                              "prompt"
+                                                            : NULL;
+            if (why || !(p.session_id = strdup(h))) {
                 srv_params_free(&p);
-                return srv_send_error(s, c, fail(&e, 400, "X-Session-Id",
-                                                 "X-Session-Id must be 1-128 characters of "
-                                                 "[A-Za-z0-9._:-]"));
+                return srv_send_error(s, c, fail(&e, why ? 400 : 500, "X-Session-Id",
+                                                 why ? why : "out of memory"));
             }
-            (void)tmp;
-            (void)body;
-            if (p.n != 1 || p.n_prompts > 1) {
-                srv_params_free(&p);
-                return srv_send_error(s, c, fail(&e, 400, "X-Session-Id",
-                                                 "sessions need n = 1 and a single prompt"));
-            }
-            p.session_id = strdup(h);
         }
     }
     srv_job *j = job_new(s, c, cc, JOBK_GEN);
