@@ -73,7 +73,10 @@ void srv_config_help(FILE *f) {
         "  --session-ttl S          evict sessions idle longer (default 3600; 0: never)\n"
         "  --max-sessions N         kept sessions; the least recently used idle one is\n"
         "                           evicted for a new one (default 4096)\n"
-        "  --shutdown-grace S       on SIGINT/SIGTERM, time to finish streams (default 10)\n\n"
+        "  --shutdown-grace S       on SIGINT/SIGTERM, time to finish streams (default 10)\n"
+        "  --chat-special-tokens    read special-token text (<|im_start|>) in chat messages as\n"
+        "                           control tokens (default: plain text; only the template's\n"
+        "                           own markup is special)\n\n"
         "logging:\n"
         "  --log-format text|json   (default text)\n"
         "  --verbose                debug logs (one line per request)\n"
@@ -110,6 +113,10 @@ int srv_config_parse(srv_config *c, int argc, char **argv) {
         if (r > 0) continue;
         if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
             c->verbose = 1;
+            continue;
+        }
+        if (!strcmp(a, "--chat-special-tokens")) {
+            c->chat_special_tokens = 1;
             continue;
         }
         if (strncmp(a, "--", 2) || i + 1 >= argc) {

@@ -327,7 +327,7 @@ static const struct {
     {"frequency_penalty", 3}, {"logprobs", 3}, {"top_logprobs", 2}, {"echo", 1},
     {"logit_bias", 3}, {"user", 3}, {"top_k", 3}, {"min_p", 3}, {"repetition_penalty", 3},
     {"ignore_eos", 3}, {"session_id", 3}, {"return_token_ids", 3}, {"best_of", 1},
-    {"chat_template_kwargs", 2},
+    {"chat_template_kwargs", 2}, {"add_special_tokens", 1},
 };
 static const char *const unsupported[] = {
     "tools", "tool_choice", "functions", "function_call", "parallel_tool_calls", "suffix",
@@ -420,6 +420,9 @@ static int parse_fields(const cJSON *root, srv_kind kind, const srv_limits *lim,
     if (kind == SRV_COMPLETION) {
         if (get_int(F("logprobs"), "logprobs", 0, SRV_MAX_LOGPROBS, &p->logprobs, e)) return -1;
         if (get_bool(F("echo"), "echo", &p->echo, e)) return -1;
+        p->parse_special = 1;
+        if (get_bool(F("add_special_tokens"), "add_special_tokens", &p->parse_special, e))
+            return -1;
     } else {
         int lp = 0, top = 0;
         if (get_bool(F("logprobs"), "logprobs", &lp, e)) return -1;

@@ -78,6 +78,8 @@ typedef struct srv_params {
     int return_token_ids;
     char *session_id;         /* NULL if absent */
     int enable_thinking;      /* chat: Qwen3 thinking block (default 0: empty think block) */
+    int parse_special;        /* completions: special-token text in prompts is special (default
+                                 1; "add_special_tokens": false, as /tokenize) */
 } srv_params;
 
 /* A session id, from the body field or the X-Session-Id header: 1..SRV_MAX_ID_LEN characters of

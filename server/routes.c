@@ -97,6 +97,7 @@ static int prepare_gen(srv_job *j) {
         const char *text = NULL;
         size_t tlen = 0;
         char *chat = NULL;
+        unsigned char *markup = NULL; /* chat: where the template's own markup is */
         if (p->kind == SRV_CHAT) {
             if (!s->tok) return srv_fail(e, 400, "messages", "chat needs a tokenizer; this "
                                                              "server has none (see --tokenizer)");
@@ -107,7 +108,9 @@ static int prepare_gen(srv_job *j) {
                 m[k].content = p->msgs[k].content;
             }
             rosa_chat_opts o = {1, p->enable_thinking};
-            int rc = rosa_chat_format(s->tok, m, p->n_msgs, &o, &chat, &tlen);
+            int rc = s->cfg.chat_special_tokens
+                         ? rosa_chat_format(s->tok, m, p->n_msgs, &o, &chat, &tlen)
+                         : rosa_chat_format_marked(s->tok, m, p->n_msgs, &o, &chat, &tlen, &markup);
             free(m);
             if (rc) return srv_fail(e, 400, "messages", "cannot format messages: %s",
                                     rosa_strerror(rc));
@@ -118,8 +121,16 @@ static int prepare_gen(srv_job *j) {
         }
         if (text) {
             size_t n = 0;
-            int rc = s->tok ? rosa_tokenize(s->tok, text, tlen, 1, &j->prompt_ids[i], &n)
-                            : ROSA_ERR_UNSUPPORTED;
+            /* chat content is plain text (only the template's markup is special, unless
+             * --chat-special-tokens); completions prompts parse special tokens unless
+             * "add_special_tokens": false */
+            int rc = !s->tok ? ROSA_ERR_UNSUPPORTED
+                     : markup ? rosa_tokenize_marked(s->tok, text, tlen, markup,
+                                                     &j->prompt_ids[i], &n)
+                              : rosa_tokenize(s->tok, text, tlen,
+                                              p->kind == SRV_CHAT || p->parse_special,
+                                              &j->prompt_ids[i], &n);
+            free(markup);
             if (rc) {
                 free(chat);
                 return rc == ROSA_ERR_UNSUPPORTED

@@ -42,6 +42,7 @@ typedef struct srv_config {
     rosa_load_opts run; /* run options (--window ... --gpu-memory, rosa_load_opts_arg); the
                            adapter is set from `adapter` (or the demo) at load */
     int log_json, verbose;
+    int chat_special_tokens;    /* parse special-token text in chat content (the old way) */
 } srv_config;
 
 /* Shutdown phases (shutdown.c): grace period, requests cancelled, requests answered by the loop. */
