@@ -51,6 +51,9 @@ void srv_config_help(FILE *f) {
         "  --port N                 listen port (default 8080; 0 picks a free port)\n"
         "  --api-key KEY            require 'Authorization: Bearer KEY' (401 otherwise;\n"
         "                           default: $ROSA_API_KEY when set and not empty)\n"
+        "  --api-key-file FILE      more keys, one a line: KEY [OWNER]; each owner sees,\n"
+        "                           continues and deletes only its own sessions\n"
+        "  --metrics-key KEY        GET /metrics requires 'Authorization: Bearer KEY'\n"
         "  --replica-id ID          sent as X-Rosa-Replica on every response (default: hostname)\n"
         "  --max-body-bytes N       largest request body (default 8388608; 413 beyond)\n"
         "  --max-connections N      simultaneous connections (default 1024)\n"
@@ -147,6 +150,8 @@ int srv_config_parse(srv_config *c, int argc, char **argv) {
         STR("--tokenizer", tokenizer)
         STR("--host", host)
         STR("--api-key", api_key)
+        STR("--api-key-file", api_key_file)
+        STR("--metrics-key", metrics_key)
         if (!strcmp(a, "--replica-id")) {
             size_t n = strlen(v);
             int ok = n > 0 && n < 128;

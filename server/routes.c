@@ -58,14 +58,17 @@ static void model_json(srv_server *s, sbuf *o) {
 }
 
 static int authorized(srv_server *s, struct MHD_Connection *c) {
-    if (!s->cfg.api_key) return 1;
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    if (!h || strncmp(h, "Bearer ", 7)) return 0;
-    const char *k = h + 7, *want = s->cfg.api_key;
-    size_t n = strlen(want), m = strlen(k);
-    unsigned diff = (unsigned)(n ^ m);
-    for (size_t i = 0; i < n; i++) diff |= (unsigned char)want[i] ^ (unsigned char)(i < m ? k[i] : 0);
-    return diff == 0;
+    const char *owner;
+    return srv_auth_check(&s->auth, c, &owner);
+}
+
+/* The sessions table key of a session id: "owner/id" for a key with an owner (ids hold no
+ * '/', so owners never meet), else the id itself.  NULL when out of memory. */
+static char *sess_key(const char *owner, const char *id) {
+    size_t n = strlen(owner) + strlen(id) + 2;
+    char *k = malloc(n);
+    if (k) snprintf(k, n, "%s%s%s", owner, *owner ? "/" : "", id);
+    return k;
 }
 
 static int body_route(const char *url) {
@@ -368,7 +371,7 @@ static enum MHD_Result start_job(srv_server *s, struct MHD_Connection *c, srv_jo
 }
 
 static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, srv_conn *cc,
-                                srv_kind kind) {
+                                srv_kind kind, const char *owner) {
     srv_limits lim;
     srv_limits_default(&lim);
     lim.max_n = s->cfg.max_n;
@@ -400,6 +403,15 @@ static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, srv_con
                 return srv_send_error(s, c, fail(&e, why ? 400 : 500, "X-Session-Id",
                                                  why ? why : "out of memory"));
             }
+        }
+    }
+    if (p.session_id && *owner) { /* the key's own namespace */
+        char *k = sess_key(owner, p.session_id);
+        free(p.session_id);
+        p.session_id = k;
+        if (!k) {
+            srv_params_free(&p);
+            return srv_send_error(s, c, fail(&e, 500, NULL, "out of memory"));
         }
     }
     srv_job *j = job_new(s, c, cc, JOBK_GEN);
@@ -434,6 +446,11 @@ enum MHD_Result srv_route(srv_server *s, struct MHD_Connection *c, srv_conn *cc,
     }
     if (!strcmp(url, "/metrics")) {
         if (!get) goto bad_method;
+        if (!srv_auth_metrics(&s->auth, c)) {
+            srv_fail(&e, 401, NULL, "/metrics needs the metrics key (--metrics-key)");
+            snprintf(e.code, sizeof e.code, "invalid_api_key");
+            return srv_send_error(s, c, &e);
+        }
         sbuf b = {0};
         srv_metrics_render(&s->metrics, &b);
         return send_sbuf(s, c, 200, "text/plain; version=0.0.4", &b);
@@ -446,7 +463,8 @@ enum MHD_Result srv_route(srv_server *s, struct MHD_Connection *c, srv_conn *cc,
         srv_fail(&e, 404, NULL, "no route %.100s %.200s", method, url);
         return srv_send_error(s, c, &e);
     }
-    if (!authorized(s, c)) {
+    const char *owner = "";
+    if (!srv_auth_check(&s->auth, c, &owner)) {
         e.code[0] = 0;
         srv_fail(&e, 401, NULL, "invalid or missing API key (Authorization: Bearer ...)");
         snprintf(e.code, sizeof e.code, "invalid_api_key");
@@ -475,7 +493,8 @@ enum MHD_Result srv_route(srv_server *s, struct MHD_Connection *c, srv_conn *cc,
     }
     if (!strcmp(url, "/v1/completions") || !strcmp(url, "/v1/chat/completions")) {
         if (!post) goto bad_method;
-        return generate(s, c, cc, url[4] == 'c' && url[5] == 'h' ? SRV_CHAT : SRV_COMPLETION);
+        return generate(s, c, cc, url[4] == 'c' && url[5] == 'h' ? SRV_CHAT : SRV_COMPLETION,
+                        owner);
     }
     if (!strcmp(url, "/tokenize") || !strcmp(url, "/detokenize")) {
         if (!post) goto bad_method;
@@ -486,12 +505,17 @@ enum MHD_Result srv_route(srv_server *s, struct MHD_Connection *c, srv_conn *cc,
     if (!strcmp(url, "/v1/sessions")) {
         if (!get) goto bad_method;
         sbuf b = {0};
-        srv_sessions_list(s->sessions, &b, srv_now());
+        srv_sessions_list(s->sessions, &b, srv_now(), owner);
         return send_sbuf(s, c, 200, "application/json", &b);
     }
     if (!strncmp(url, "/v1/sessions/", 13)) {
         if (!del) goto bad_method;
-        int rc = srv_sessions_delete(s->sessions, url + 13);
+        if (!srv_valid_session_id(url + 13)) /* no '/': never another owner's session */
+            return srv_send_error(s, c, fail(&e, 404, "session_id", "no such session"));
+        char *key = sess_key(owner, url + 13);
+        int rc = key ? srv_sessions_delete(s->sessions, key) : -3;
+        free(key);
+        if (rc == -3) return srv_send_error(s, c, fail(&e, 500, NULL, "out of memory"));
         if (rc == -1) return srv_send_error(s, c, fail(&e, 404, "session_id", "no such session"));
         if (rc == -2)
             return srv_send_error(s, c, fail(&e, 409, "session_id", "the session is in use"));

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "metrics.h"
 #include "request.h"
 #include "rosa.h"
@@ -31,6 +32,7 @@ struct srv_sessions;
 
 typedef struct srv_config {
     const char *model, *adapter, *tokenizer, *host, *api_key, *model_name, *cache_dir;
+    const char *api_key_file, *metrics_key; /* auth.c */
     const char *replica_id; /* X-Rosa-Replica on every response; NULL: the hostname */
     int port, max_batch, max_queue, prefill_chunk, max_prompt_tokens, max_tokens;
     int max_n, max_connections, idle_timeout;
@@ -59,6 +61,7 @@ void srv_config_help(FILE *f);
 
 typedef struct srv_server {
     srv_config cfg;
+    srv_auth auth;       /* API keys and their owners (auth.c) */
     char model_path[1024], adapter_path[1024], tokenizer_path[1024];
     char model_id[256];
     char replica_id[128]; /* --replica-id, else the hostname */

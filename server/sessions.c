@@ -179,15 +179,20 @@ void srv_sessions_collect(srv_sessions *s, double now) {
     }
 }
 
-void srv_sessions_list(srv_sessions *s, sbuf *o, double now) {
+void srv_sessions_list(srv_sessions *s, sbuf *o, double now, const char *owner) {
     sb_puts(o, "{\"object\":\"list\",\"data\":[");
+    size_t pl = strlen(owner);
     pthread_mutex_lock(&s->mu);
     int first = 1;
     for (srv_sess *e = s->head; e; e = e->next) {
+        const char *slash = strchr(e->id, '/');
+        if (pl ? !slash || (size_t)(slash - e->id) != pl || memcmp(e->id, owner, pl) : !!slash)
+            continue;
+        const char *shown = pl ? slash + 1 : e->id;
         if (!first) sb_puts(o, ",");
         first = 0;
         sb_puts(o, "{\"id\":");
-        sb_json_str(o, e->id, strlen(e->id));
+        sb_json_str(o, shown, strlen(shown));
         sb_printf(o, ",\"object\":\"session\",\"tokens\":%lld,\"bytes\":%zu,\"busy\":%s,"
                      "\"idle_seconds\":%.3f}",
                   (long long)e->n, e->bytes, e->busy ? "true" : "false",

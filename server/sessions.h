@@ -16,7 +16,7 @@
 #include "sbuf.h"
 
 typedef struct srv_sess {
-    char id[132];
+    char id[200];        /* "owner/session_id" with API-key owners (auth.c), else the id */
     rosa_session *rs;    /* engine thread only; NULL until first used */
     int32_t *toks;       /* tokens fed into rs (engine thread while busy) */
     int64_t n;
@@ -57,7 +57,8 @@ int srv_sessions_fit(srv_sessions *s, size_t target);
 int srv_sessions_delete(srv_sessions *s, const char *id);
 /* Engine thread: free the graveyard and TTL-expired idle entries. */
 void srv_sessions_collect(srv_sessions *s, double now);
-/* Loop thread: {"object":"list","data":[...]} */
-void srv_sessions_list(srv_sessions *s, sbuf *out, double now);
+/* Loop thread: {"object":"list","data":[...]} of the entries of one owner (ids "owner/..."; ""
+ * for ids without an owner), shown without the owner prefix. */
+void srv_sessions_list(srv_sessions *s, sbuf *out, double now, const char *owner);
 
 #endif
