@@ -51,6 +51,7 @@ struct srv_engine {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop;
+    int poked;                /* guarded by mu: something changed since the last wait */
     qnode *in_head, *in_tail; /* submitted, guarded by mu */
     long queued_jobs;         /* guarded by mu */
     qnode *q_head, *q_tail;   /* engine-private admission queue */
@@ -692,7 +693,7 @@ static void *engine_main(void *arg) {
              * waiting for room): sleep until poked (unpause, cancel, submit) or for a while, so
              * that timeouts are still checked */
             pthread_mutex_lock(&e->mu);
-            if (!e->stop && !e->in_head) {
+            if (!e->stop && !e->in_head && !e->poked) {
                 struct timespec until;
                 clock_gettime(CLOCK_REALTIME, &until);
                 until.tv_nsec += 200 * 1000000L;
@@ -702,6 +703,7 @@ static void *engine_main(void *arg) {
                 }
                 pthread_cond_timedwait(&e->cv, &e->mu, &until);
             }
+            e->poked = 0;
             pthread_mutex_unlock(&e->mu);
         }
         atomic_store_explicit(&srv->metrics.engine_thread_cpu_ns,
@@ -771,6 +773,7 @@ int srv_engine_submit(srv_engine *e, srv_job *j) {
 
 void srv_engine_poke(srv_engine *e) {
     pthread_mutex_lock(&e->mu);
+    e->poked = 1;
     pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
 }

@@ -18,9 +18,10 @@
 static void fail_too_big(srv_job *j, const char *what, double bytes) {
     srv_server *s = j->srv;
     pthread_mutex_lock(&j->mu);
-    srv_fail(&j->err, 413, NULL, "the response %s %.0f bytes, more than --max-response-bytes "
-             "(%zu); ask for fewer tokens, log-probabilities or choices, or no echo", what, bytes,
-             s->cfg.max_response_bytes);
+    if (!j->err.status) /* the first error wins */
+        srv_fail(&j->err, 413, NULL, "the response %s %.0f bytes, more than "
+                 "--max-response-bytes (%zu); ask for fewer tokens, log-probabilities or choices, "
+                 "or no echo", what, bytes, s->cfg.max_response_bytes);
     pthread_mutex_unlock(&j->mu);
 }
 
