@@ -127,7 +127,7 @@ def test_sessions_belong_to_their_key():
         st, data = s.get("/health")
         assert st == 200
     finally:
-        s.stop()
+        assert s.stop() == 0
     try:  # a bad key file stops the start with a message
         with open(keys, "w") as f:
             f.write("short alice\n")
