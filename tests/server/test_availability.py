@@ -303,6 +303,24 @@ def test_read_deadline_for_slow_clients():
         fast.close()
     finally:
         assert s.stop() == 0
+    # a request line trickled a byte at a time: bounded by the longer of the two timeouts
+    s = Server("--read-timeout", "1", "--idle-timeout", "2")
+    try:
+        c = raw(s.port, None)
+        t0 = time.time()
+        line = b"GET /health HTTP/1.1\r\n"
+        for k in range(40):
+            try:
+                c.sendall(line[k % len(line):k % len(line) + 1] if k < len(line) - 2 else b"X")
+            except OSError:
+                break
+            if closed_within(c, 0.4):
+                break
+        took = time.time() - t0
+        assert 1.5 < took < 4.5, took
+        c.close()
+    finally:
+        assert s.stop() == 0
 
 
 if __name__ == "__main__":
