@@ -301,6 +301,9 @@ static int parse_bias(const cJSON *v, const srv_limits *lim, srv_params *p, srv_
             it->valuedouble > 100)
             return srv_fail(e, 400, "logit_bias", "'logit_bias' values must be numbers in "
                                                   "[-100, 100]");
+        for (int k = 0; k < p->n_bias; k++) /* "7" and "07": one token twice */
+            if (p->bias_ids[k] == (int32_t)id)
+                return srv_fail(e, 400, "logit_bias", "'logit_bias' names token %ld twice", id);
         p->bias_ids[p->n_bias] = (int32_t)id;
         p->bias_vals[p->n_bias++] = (float)it->valuedouble;
     }

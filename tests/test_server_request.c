@@ -211,6 +211,7 @@ START_TEST(strict_json) {
     for (int i = 0; i < 40; i++) o += (size_t)snprintf(big + o, sizeof big - o, "\"%d\":1,", i);
     snprintf(big + o, sizeof big - o, "\"7\":2}}");
     bad(SRV_COMPLETION, big, "7");
+    bad(SRV_COMPLETION, "{\"prompt\":\"a\",\"logit_bias\":{\"7\":1,\"07\":2}}", "logit_bias");
     /* still accepted: trailing whitespace, an escaped backslash before u0000, other escapes */
     ck_assert_int_eq(parse(SRV_COMPLETION, "{\"prompt\":\"a\\\\u0000\\u0041\"} \r\n\t", &p, &e), 0);
     ck_assert_str_eq(p.prompts[0].text, "a\\u0000A");
