@@ -11,9 +11,7 @@
 #include "backend_cuda.h"
 #include "core/errors.h"
 
-#define ARENA_ALIGN 256
 #define STAGE_BYTES ((size_t)64 << 20)       /* upload staging for dtype conversion */
-#define SCRATCH_RESERVE ((size_t)768 << 20)  /* kept out of the pool for activations, cuBLAS */
 
 int rosa__cu_check(int e, const char *what) {
     if (!e) return 0;
@@ -23,7 +21,7 @@ int rosa__cu_check(int e, const char *what) {
 
 #define CK(call) do { if ((rc = rosa__cu_check((int)(call), #call))) goto out; } while (0)
 
-static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN; }
+static size_t align_up(size_t n) { return rosa__cu_align(n); }
 
 /* ---------- weights ---------- */
 
@@ -45,22 +43,24 @@ static void *arena_take(arena_cursor *a, size_t bytes) {
 static int stored_dt(rosa_dtype dt) { return dt == ROSA_DT_BF16 ? RC_BF16 : dt == ROSA_DT_F16 ? RC_F16 : RC_F32; }
 
 /* Upload a matrix in its stored dtype, converting to the compute dtype on the device in
- * chunks of rows (the staging buffer bounds the extra memory). */
+ * chunks of rows (the staging buffer bounds the extra memory).  Every copy and conversion is
+ * queued on the backend's stream: it is created non-blocking, so a cudaMemcpy on the legacy
+ * default stream would not be ordered with the conversions that read the staging buffer.  The
+ * stream orders the staging buffer's reuse too; upload_weights waits once at the end. */
 static int upload_mat(arena_cursor *a, const rosa__mat *w, const void **out) {
     int sdt = stored_dt(w->dt), rc = 0;
     size_t es = rc_dtype_size(sdt), ea = rc_dtype_size(a->act), row_bytes = (size_t)w->cols * es;
     char *dst = arena_take(a, (size_t)w->rows * w->cols * ea);
     if (!dst) return rosa__cu_check((int)cudaErrorMemoryAllocation, "weight arena");
     if (sdt == a->act) {
-        CK(cudaMemcpy(dst, w->w, (size_t)w->rows * row_bytes, cudaMemcpyHostToDevice));
+        CK(cudaMemcpyAsync(dst, w->w, (size_t)w->rows * row_bytes, cudaMemcpyHostToDevice, a->st));
     } else {
         size_t rows_per = STAGE_BYTES / row_bytes;
         if (rows_per < 1) return rosa__cu_check((int)cudaErrorInvalidValue, "matrix row larger than the staging buffer");
         for (size_t r0 = 0; r0 < (size_t)w->rows; r0 += rows_per) {
             size_t nr = (size_t)w->rows - r0 < rows_per ? (size_t)w->rows - r0 : rows_per;
-            CK(cudaMemcpy(a->stage, (const char *)w->w + r0 * row_bytes, nr * row_bytes, cudaMemcpyHostToDevice));
+            CK(cudaMemcpyAsync(a->stage, (const char *)w->w + r0 * row_bytes, nr * row_bytes, cudaMemcpyHostToDevice, a->st));
             CK(rc_convert(dst + r0 * w->cols * ea, a->act, a->stage, sdt, nr * w->cols, a->st));
-            CK(cudaStreamSynchronize(a->st)); /* the staging buffer is reused */
         }
     }
     *out = dst;
@@ -73,28 +73,16 @@ static int upload_vec(arena_cursor *a, const float *v, int n, float **out) {
     if (!v) { *out = NULL; return 0; }
     float *dst = arena_take(a, (size_t)n * sizeof(float));
     if (!dst) return rosa__cu_check((int)cudaErrorMemoryAllocation, "weight arena");
-    CK(cudaMemcpy(dst, v, (size_t)n * sizeof(float), cudaMemcpyHostToDevice));
+    CK(cudaMemcpyAsync(dst, v, (size_t)n * sizeof(float), cudaMemcpyHostToDevice, a->st));
     *out = dst;
 out:
     return rc;
 }
 
-static size_t weights_bytes(const rosa_model *m, int act) {
-    size_t ea = rc_dtype_size(act), b = 0;
-    size_t C = m->C, QD = (size_t)m->Hq * m->D, KD = (size_t)m->Hkv * m->D, F = m->F;
-    for (int l = 0; l < m->L; l++) {
-        b += align_up(QD * C * ea) * 2 + align_up(KD * C * ea) * 2 + align_up(F * C * ea) * 3;
-        b += align_up(C * 4) * 2 + align_up((size_t)m->D * 4) * 2;
-        if (m->layer[l].rosa >= 0) b += align_up(C * C * ea) * 4 + align_up(C * 4) * 3;
-    }
-    b += align_up((size_t)m->V * C * ea) * 2 + align_up(C * 4) + align_up((size_t)m->D * 4);
-    return b;
-}
-
 static int upload_weights(rosa_model *m, cu_model *cm) {
     int rc = 0;
     arena_cursor a = {.st = cm->st, .act = cm->act};
-    cm->arena_bytes = weights_bytes(m, cm->act);
+    cm->arena_bytes = rosa__cu_weights_bytes(m, rc_dtype_size(cm->act));
     CK(cudaMalloc((void **)&cm->arena, cm->arena_bytes));
     CK(cudaMalloc(&a.stage, STAGE_BYTES));
     a.base = cm->arena;
@@ -123,8 +111,10 @@ static int upload_weights(rosa_model *m, cu_model *cm) {
     if (m->lm_head.w == m->embed.w) cm->lm_head = cm->embed;
     else if ((rc = upload_mat(&a, &m->lm_head, &cm->lm_head))) goto out;
     if ((rc = upload_vec(&a, m->final_norm, m->C, &cm->final_norm))) goto out;
-    rc = upload_vec(&a, m->inv_freq, m->D / 2, &cm->inv_freq);
+    if ((rc = upload_vec(&a, m->inv_freq, m->D / 2, &cm->inv_freq))) goto out;
+    CK(cudaStreamSynchronize(cm->st)); /* before the staging buffer is freed */
 out:
+    if (rc) cudaStreamSynchronize(cm->st);
     if (a.stage) cudaFree(a.stage);
     return rc;
 }
@@ -210,6 +200,8 @@ static int cu_model_init(rosa_model *m, char *err, size_t errlen) {
     CK(cudaDeviceGetAttribute(&cm->sms, cudaDevAttrMultiProcessorCount, cm->dev));
     CK(cudaStreamCreateWithFlags(&cm->st, cudaStreamNonBlocking));
     CK(cudaEventCreateWithFlags(&cm->ev_sym, cudaEventDisableTiming));
+    CK(cudaEventCreateWithFlags(&cm->ev_out[0], cudaEventDisableTiming));
+    CK(cudaEventCreateWithFlags(&cm->ev_out[1], cudaEventDisableTiming));
     if (cublasCreate(&cm->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(cm->blas, cm->st) != CUBLAS_STATUS_SUCCESS) {
         cm->blas = NULL;
         rc = ROSA_ERR_BACKEND;
@@ -224,18 +216,15 @@ static int cu_model_init(rosa_model *m, char *err, size_t errlen) {
         goto out;
     }
     if ((rc = upload_weights(m, cm))) goto out;
-    /* the pool gets what the weights and the scratch reserve leave */
-    cm->page_bytes = (size_t)CU_PAGE_TOKENS * m->Hkv * m->D * rc_dtype_size(cm->act);
-    size_t used = cm->arena_bytes + SCRATCH_RESERVE;
-    size_t npages = budget > used ? (budget - used) / (2 * cm->page_bytes) : 0;
-    if (npages > INT32_MAX) npages = INT32_MAX;
-    size_t min_pages = 0;
-    for (int l = 0; l < m->L; l++) min_pages += m->layer_window[l] ? (size_t)(m->layer_window[l] + CU_PAGE_TOKENS - 1) / CU_PAGE_TOKENS : 1;
-    if (npages < min_pages) {
+    /* the pool gets what the weights and the scratch reserve leave (cu_budget.c) */
+    rosa__cu_plan plan;
+    if (rosa__cu_plan_pool(m, rc_dtype_size(cm->act), budget, &plan)) {
         rc = rosa__err(err, errlen, ROSA_ERR_LIMIT, "device memory budget %zu MiB leaves %zu KV pages, one session needs %zu",
-                       budget >> 20, npages, min_pages);
+                       budget >> 20, plan.npages, plan.min_pages);
         goto out;
     }
+    cm->page_bytes = plan.page_bytes;
+    size_t npages = plan.npages;
     if ((rc = rosa__kvpool_init(&cm->pool, (int32_t)npages))) goto out;
     CK(cudaMalloc(&cm->kpool, npages * cm->page_bytes));
     CK(cudaMalloc(&cm->vpool, npages * cm->page_bytes));
@@ -258,6 +247,7 @@ static void cu_model_free(rosa_model *m) {
     if (cm->arena) cudaFree(cm->arena);
     if (cm->blas) cublasDestroy(cm->blas);
     if (cm->ev_sym) cudaEventDestroy(cm->ev_sym);
+    for (int i = 0; i < 2; i++) if (cm->ev_out[i]) cudaEventDestroy(cm->ev_out[i]);
     if (cm->st) cudaStreamDestroy(cm->st);
     free(cm->ly);
     free(cm);
@@ -276,7 +266,9 @@ static int cu_session_init(struct rosa_session *s) {
     if (rc) return rc;
     CK(cudaSetDevice(cm->dev));
     CK(cudaMalloc((void **)&cs->d_ids, (size_t)cs->tab.total * sizeof(int32_t)));
-    CK(cudaMemcpy(cs->d_ids, cs->tab.ids, (size_t)cs->tab.total * sizeof(int32_t), cudaMemcpyHostToDevice));
+    /* on the backend's stream, like every later update of the table (not the legacy stream) */
+    CK(cudaMemcpyAsync(cs->d_ids, cs->tab.ids, (size_t)cs->tab.total * sizeof(int32_t), cudaMemcpyHostToDevice, cm->st));
+    CK(cudaStreamSynchronize(cm->st));
 out:
     return rc;
 }

@@ -7,9 +7,9 @@
 
 #include "kv_pool.h"
 #include "core/model.h"
+#include "cu_budget.h"
 #include "rosa_cuda.h"
 
-#define CU_PAGE_TOKENS 16          /* P: token slots per KV page */
 #define CU_SPLIT_KEYS 64           /* flash-decoding: at least this many keys per split */
 #define CU_PART_ROWS_MIN 4096      /* split partials: rows x splits held by the scratch */
 
@@ -54,6 +54,7 @@ typedef struct cu_model {
     float *h_last;                /* pinned [nseq_cap, V] */
     /* pipeline counters (ROSA layers) */
     cudaEvent_t ev_sym;
+    cudaEvent_t ev_out[2];        /* the two halves of h_last while logits rows stream out */
     double rosa_cpu_s, rosa_wait_s;  /* host time in automata steps / waiting for symbols */
     int64_t rosa_layer_calls, forwards;
 } cu_model;

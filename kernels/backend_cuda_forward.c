@@ -48,6 +48,7 @@ typedef struct call {
     rosa_model *m;
     cu_model *cm;
     int N, nseq, ntiles, max_tile_rows, max_ntok;
+    int nlast;                      /* sessions with rows (ntok > 0): the rows of c.h.last */
     call_meta h, d;
 } call;
 
@@ -131,6 +132,31 @@ out:
     return rc;
 }
 
+/* Logits rows [rows, V] from the device into the caller's (pageable) buffer through the pinned
+ * h_last, in two halves that alternate: the copy of one chunk runs while the host moves the
+ * previous one out.  A direct cudaMemcpyAsync into pageable memory is synchronous and runs at
+ * pageable speed; this keeps the DMA on pinned memory.  h_last holds nseq_cap >= 8 rows. */
+static int rows_out(cu_model *cm, const float *d_src, int rows, int V, float *dst) {
+    int rc = 0, half = cm->nseq_cap / 2, nchunks = (rows + half - 1) / half;
+    float *buf[2] = {cm->h_last, cm->h_last + (size_t)half * V};
+    for (int k = 0; k <= nchunks; k++) {
+        /* queue chunk k into buf[k & 1]: that half was emptied on the host in step k - 1 */
+        if (k < nchunks) {
+            int n = rows - k * half < half ? rows - k * half : half;
+            CK(cudaMemcpyAsync(buf[k & 1], d_src + (size_t)k * half * V, (size_t)n * V * sizeof(float),
+                               cudaMemcpyDeviceToHost, cm->st));
+            CK(cudaEventRecord(cm->ev_out[k & 1], cm->st));
+        }
+        if (k > 0) {
+            int j = k - 1, n = rows - j * half < half ? rows - j * half : half;
+            CK(cudaEventSynchronize(cm->ev_out[j & 1]));
+            memcpy(dst + (size_t)j * half * V, buf[j & 1], (size_t)n * V * sizeof(float));
+        }
+    }
+out:
+    return rc;
+}
+
 int rosa__cu_forward(rosa_model *m, struct rosa_session *const *ss, int nseq, const int *ntok, const int32_t *tokens,
                      float *logits) {
     cu_model *cm = m->bctx;
@@ -150,7 +176,12 @@ int rosa__cu_forward(rosa_model *m, struct rosa_session *const *ss, int nseq, co
     }
     if (need > rosa__kvpool_available(&cm->pool)) return ROSA_ERR_LIMIT;
     if ((rc = rosa__cu_check((int)cudaSetDevice(cm->dev), "cudaSetDevice"))) return rc;
-    if ((rc = rosa__cu_ensure_rows(m, N, nseq))) return rc;
+    if (rosa__cu_ensure_rows(m, N, nseq)) {
+        /* device or pinned memory for this many rows is not there now; nothing has changed yet,
+         * so the call is refused like a full pool and the sessions stay usable */
+        cudaGetLastError();
+        return ROSA_ERR_LIMIT;
+    }
     for (int i = 0; i < nseq; i++) {
         cu_session *cs = ss[i]->bstate;
         int64_t lo, hi;
@@ -167,7 +198,8 @@ int rosa__cu_forward(rosa_model *m, struct rosa_session *const *ss, int nseq, co
     for (int i = 0, row0 = 0; i < nseq; row0 += ntok[i], i++) {
         int32_t pos0 = (int32_t)ss[i]->pos;
         c.h.seqs[i] = (rc_seq){.row0 = row0, .ntok = ntok[i], .pos0 = pos0};
-        c.h.last[i] = row0 + ntok[i] - 1;
+        /* a session with no rows in this call has no last row: it keeps its logits */
+        if (ntok[i]) c.h.last[c.nlast++] = row0 + ntok[i] - 1;
         for (int t = 0; t < ntok[i]; t++) {
             c.h.tokens[row0 + t] = tokens[row0 + t];
             c.h.pos[row0 + t] = pos0 + t;
@@ -200,16 +232,16 @@ int rosa__cu_forward(rosa_model *m, struct rosa_session *const *ss, int nseq, co
     if (logits) {
         CK(rc_rmsnorm(cm->u, act, cm->x, NULL, cm->final_norm, NULL, N, C, eps, cm->st));
         CK(rc_gemm(cm->blas, cm->logits, cm->u, cm->lm_head, act, N, V, C, 0.0f));
-        CK(cudaMemcpyAsync(logits, cm->logits, (size_t)N * V * sizeof(float), cudaMemcpyDeviceToHost, cm->st));
-        CK(cudaStreamSynchronize(cm->st));
-        for (int i = 0; i < nseq; i++)
-            memcpy(ss[i]->last_logits, logits + (size_t)c.h.last[i] * V, (size_t)V * sizeof(float));
+        if ((rc = rows_out(cm, cm->logits, N, V, logits))) goto out;
+        for (int i = 0, k = 0; i < nseq; i++)
+            if (ntok[i]) memcpy(ss[i]->last_logits, logits + (size_t)c.h.last[k++] * V, (size_t)V * sizeof(float));
     } else {
-        CK(rc_rmsnorm(cm->u, act, cm->x, NULL, cm->final_norm, c.d.last, nseq, C, eps, cm->st));
-        CK(rc_gemm(cm->blas, cm->logits, cm->u, cm->lm_head, act, nseq, V, C, 0.0f));
-        CK(cudaMemcpyAsync(cm->h_last, cm->logits, (size_t)nseq * V * sizeof(float), cudaMemcpyDeviceToHost, cm->st));
+        CK(rc_rmsnorm(cm->u, act, cm->x, NULL, cm->final_norm, c.d.last, c.nlast, C, eps, cm->st));
+        CK(rc_gemm(cm->blas, cm->logits, cm->u, cm->lm_head, act, c.nlast, V, C, 0.0f));
+        CK(cudaMemcpyAsync(cm->h_last, cm->logits, (size_t)c.nlast * V * sizeof(float), cudaMemcpyDeviceToHost, cm->st));
         CK(cudaStreamSynchronize(cm->st));
-        for (int i = 0; i < nseq; i++) memcpy(ss[i]->last_logits, cm->h_last + (size_t)i * V, (size_t)V * sizeof(float));
+        for (int i = 0, k = 0; i < nseq; i++)
+            if (ntok[i]) memcpy(ss[i]->last_logits, cm->h_last + (size_t)k++ * V, (size_t)V * sizeof(float));
     }
     cm->forwards++;
 out:

@@ -382,10 +382,12 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
         for (size_t i = 0; i < (size_t)N * C; i++) cm->x[i] += cm->tmp[i];
     }
     for (int r = 0; r < N; r++) rmsnorm(cm->u + (size_t)r * C, cm->x + (size_t)r * C, m->final_norm, C, eps);
+    /* a session with no rows in this call (ntok 0) keeps its last logits: it has no last row */
     if (logits) {
         matmul(m, logits, cm->u, N, &m->lm_head);
         for (int i = 0; i < nseq; i++)
-            memcpy(ss[i]->last_logits, logits + (size_t)(row0[i] + ntok[i] - 1) * m->V, (size_t)m->V * sizeof(float));
+            if (ntok[i])
+                memcpy(ss[i]->last_logits, logits + (size_t)(row0[i] + ntok[i] - 1) * m->V, (size_t)m->V * sizeof(float));
     } else if (nseq == 1) {
         matmul(m, ss[0]->last_logits, cm->u + (size_t)(N - 1) * C, 1, &m->lm_head);
     } else {
@@ -393,11 +395,12 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
         float *last = malloc((size_t)nseq * C * sizeof(float));
         float *out = malloc((size_t)nseq * m->V * sizeof(float));
         if (!last || !out) { free(last); free(out); return ROSA_ERR_NOMEM; }
+        int n = 0;
         for (int i = 0; i < nseq; i++)
-            memcpy(last + (size_t)i * C, cm->u + (size_t)(row0[i] + ntok[i] - 1) * C, (size_t)C * sizeof(float));
-        matmul(m, out, last, nseq, &m->lm_head);
-        for (int i = 0; i < nseq; i++)
-            memcpy(ss[i]->last_logits, out + (size_t)i * m->V, (size_t)m->V * sizeof(float));
+            if (ntok[i]) memcpy(last + (size_t)n++ * C, cm->u + (size_t)(row0[i] + ntok[i] - 1) * C, (size_t)C * sizeof(float));
+        matmul(m, out, last, n, &m->lm_head);
+        for (int i = 0, k = 0; i < nseq; i++)
+            if (ntok[i]) memcpy(ss[i]->last_logits, out + (size_t)k++ * m->V, (size_t)m->V * sizeof(float));
         free(last);
         free(out);
     }
