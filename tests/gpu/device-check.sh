@@ -11,7 +11,8 @@
 # budget (ROSA_DEVCHECK_BUDGET, default 440 s) minus what later, more important steps keep:
 #   1  environment (GPU, driver, glibc, nvcc, cmake, compute-sanitizer)       -> 1_env_build.log
 #   2  configure + build, CUDA sm_90 only, ptxas -v, from the staged deps    -> 1_env_build.log
-#   3  GPU tests: test_kv_pool, test_cuda_kernels (kernels vs CPU references),
+#   3  GPU tests: test_kv_pool, test_gpu_budget, test_cuda_kernels (kernels vs CPU references),
+#      test_backend_forward (CPU and CUDA, ntok 0), test_cuda_backend (scratch failure),
 #      test_golden on cuda f32 (golden cases), test_cuda_bf16 (agreement)   -> 2_tests.log
 #   4  compute-sanitizer memcheck and racecheck on test_cuda_kernels        -> 3_sanitizer.log
 #   5  benchmarks: bench decode --device cuda, 0.6b shape, window 2048, batch 1 and 32 (ROSA and
@@ -117,8 +118,8 @@ command -v ninja >/dev/null 2>&1 && [ ! -f "$BUILD/Makefile" ] && GEN=(-G Ninja)
 step configure "$ENVL" 120 330 cmake -S "$REPO" -B "$BUILD" "${GEN[@]}" -DROSA_CUDA=ON -DROSA_SERVER=OFF \
     -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CUDA_FLAGS=-Xptxas=-v "${CMAKE_EXTRA[@]}" \
     || { log "FATAL: configure failed (1_env_build.log)"; finish; }
-step build "$ENVL" 240 200 cmake --build "$BUILD" -j "$(nproc)" --target test_kv_pool test_cuda_kernels test_golden \
-    test_cuda_bf16 rosa-cli || { log "FATAL: build failed (1_env_build.log)"; finish; }
+step build "$ENVL" 240 200 cmake --build "$BUILD" -j "$(nproc)" --target test_kv_pool test_gpu_budget \
+    test_backend_forward test_cuda_kernels test_cuda_backend test_golden test_cuda_bf16 rosa-cli || { log "FATAL: build failed (1_env_build.log)"; finish; }
 # kernels that spill or use a stack frame: worth a look before any tuning
 awk '/Function properties for/ {fn=$NF} /bytes stack frame/ {sf=$0; gsub(/^ +/, "", sf)}
      /Used [0-9]+ registers/ {u=$0; sub(/.*Used/, "Used", u); if (sf !~ /^0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads/) print "ptxas " fn ": " u "; " sf}' \
@@ -128,7 +129,7 @@ CLI=$BUILD/clients/rosa-cli
 
 if [ -n "$BUILD_ONLY" ]; then
     # no GPU: every test binary must load its libraries and skip; rosa-cli must start
-    for t in test_kv_pool test_cuda_kernels test_cuda_bf16; do
+    for t in test_kv_pool test_gpu_budget test_backend_forward test_cuda_kernels test_cuda_backend test_cuda_bf16; do
         timeout 60 "$T/$t" >> "$TESTL" 2>&1
         rc=$?
         log "$t (no GPU) rc=$rc"
@@ -149,7 +150,10 @@ fi
 export CK_FORK=no CK_VERBOSITY=normal
 [ -n "$SHARED" ] && export ROSA_SHARED=$SHARED
 step test_kv_pool "$TESTL" 30 190 "$T/test_kv_pool"
+step test_gpu_budget "$TESTL" 30 190 "$T/test_gpu_budget"
 step test_cuda_kernels "$TESTL" 120 170 "$T/test_cuda_kernels"
+step test_backend_forward "$TESTL" 60 160 "$T/test_backend_forward"
+step test_cuda_backend "$TESTL" 60 150 "$T/test_cuda_backend"
 step test_cuda_golden_f32 "$TESTL" 150 140 env ROSA_TEST_DEVICE=cuda ROSA_TEST_PRECISION=f32 "$T/test_golden"
 step test_cuda_bf16 "$TESTL" 90 120 "$T/test_cuda_bf16"
 grep -E "^[0-9]+%: Checks|^bf16 vs cpu|:F:|:E:" "$TESTL" | head -40 >> "$SUM"
