@@ -193,6 +193,9 @@ static int cu_model_init(rosa_model *m, char *err, size_t errlen) {
     if (!cm) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
     m->bctx = cm;
     cm->act = m->precision == ROSA_PREC_BF16 ? RC_BF16 : RC_F32;
+    /* bring-up switch (docs/CUDA.md): the decode attention kernel has not run on a GPU yet */
+    const char *attn = getenv("ROSA_CUDA_ATTN");
+    cm->attn_generic = attn && !strcmp(attn, "generic");
     cm->ly = calloc((size_t)m->L, sizeof *cm->ly);
     if (!cm->ly) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
     int rc = 0;

@@ -11,6 +11,7 @@
 #include "rosa_cuda.h"
 
 #define CU_SPLIT_KEYS 64           /* flash-decoding: at least this many keys per split */
+#define CU_SPLIT_KEYS_DECODE 256   /* the same for the streaming decode kernel (k_attn_decode.cu) */
 #define CU_PART_ROWS_MIN 4096      /* split partials: rows x splits held by the scratch */
 
 typedef struct cu_layer {
@@ -28,6 +29,7 @@ typedef struct cu_session {
 typedef struct cu_model {
     int dev, act;                 /* device; RC_F32 / RC_BF16 for weights, GEMM inputs, KV */
     int sms;                      /* multiprocessors (split-K sizing) */
+    int attn_generic;             /* ROSA_CUDA_ATTN=generic: decode steps on the tiled kernel too */
     cudaStream_t st;
     cublasHandle_t blas;
     char *arena;                  /* all weights + small vectors, one allocation */

@@ -52,8 +52,8 @@ typedef struct call {
     call_meta h, d;
 } call;
 
-/* splits of the key range per tile: enough blocks to fill the GPU, >= CU_SPLIT_KEYS keys each */
-static int pick_nsplit(const call *c, int W) {
+/* splits of the key range per tile: enough blocks to fill the GPU, >= min_keys keys each */
+static int pick_nsplit(const call *c, int W, int min_keys) {
     int maxk = 1;
     for (int t = 0; t < c->ntiles; t++) {
         const rc_tile *tl = &c->h.tiles[t];
@@ -62,7 +62,7 @@ static int pick_nsplit(const call *c, int W) {
         int lo = W && p_first - W + 1 > 0 ? p_first - W + 1 : 0;
         if (p_last - lo + 1 > maxk) maxk = p_last - lo + 1;
     }
-    int want = (maxk + CU_SPLIT_KEYS - 1) / CU_SPLIT_KEYS;
+    int want = (maxk + min_keys - 1) / min_keys;
     int blocks = c->ntiles * c->m->Hkv;
     int fill = (2 * c->cm->sms + blocks - 1) / blocks;
     int n = want < fill ? want : fill;
@@ -85,10 +85,17 @@ static int attn_block(const call *c, int l, const void *uin) {
     CK(rc_qk_norm_rope(cm->q, cm->k, cm->v, cm->kn, cm->vn, act, w->q_norm, w->k_norm, cm->inv_freq, c->d.pos, N, Hq,
                        Hkv, D, m->cfg.eps, cm->st));
     rc_attn_args a = {.q = cm->q, .k = cm->kn, .v = cm->vn, .out = cm->att, .out_dt = act, .kv = kv,
-                      .seqs = c->d.seqs, .tiles = c->d.tiles, .ntiles = c->ntiles, .nsplit = pick_nsplit(c, kv.W),
+                      .seqs = c->d.seqs, .tiles = c->d.tiles, .ntiles = c->ntiles, .nsplit = 1,
                       .max_tile_rows = c->max_tile_rows, .part = cm->part, .N = N, .Hq = Hq, .Hkv = Hkv, .D = D,
                       .scale = 1.0f / sqrtf((float)D)};
-    CK(rc_attention(&a, cm->st));
+    /* decode steps (single-row tiles) take the streaming kernel, unless ROSA_CUDA_ATTN=generic */
+    if (!cm->attn_generic && rc_attention_decode_supported(&a)) {
+        a.nsplit = pick_nsplit(c, kv.W, CU_SPLIT_KEYS_DECODE);
+        CK(rc_attention_decode(&a, cm->st));
+    } else {
+        a.nsplit = pick_nsplit(c, kv.W, CU_SPLIT_KEYS);
+        CK(rc_attention(&a, cm->st));
+    }
     CK(rc_kv_store(&kv, cm->kn, cm->vn, c->d.seqs, c->nseq, c->max_ntok, Hkv, D, cm->st));
     CK(rc_gemm(cm->blas, cm->x, cm->att, w->o, act, N, C, Hq * D, 1.0f));
 out:

@@ -167,6 +167,10 @@ extern "C" int rc_attention(const rc_attn_args *a, cudaStream_t st) {
     attn_kernel<<<grid, 32 * warps, smem, st>>>(*a);
     int rc = rc_launched();
     if (rc) return rc;
+    return rc_attention_combine(a, st);
+}
+
+extern "C" int rc_attention_combine(const rc_attn_args *a, cudaStream_t st) {
     dim3 cgrid(a->Hq, a->N);
     attn_combine_kernel<<<cgrid, RC_CDIV(a->D, 32) * 32, 0, st>>>(a->out, a->out_dt, a->part, a->nsplit, a->N, a->Hq,
                                                                   a->D);

@@ -104,6 +104,15 @@ typedef struct rc_attn_args {
  * tiled split-K kernel and the combine kernel. */
 int rc_attention(const rc_attn_args *a, cudaStream_t st);
 
+/* The same for calls whose tiles are all single rows (decode steps), streaming the cache with
+ * 16-byte loads (k_attn_decode.cu); one pass without the combine when nsplit == 1.  Returns
+ * cudaErrorNotSupported (launching nothing) for shapes it does not cover:
+ * rc_attention_decode_supported says beforehand. */
+int rc_attention_decode(const rc_attn_args *a, cudaStream_t st);
+int rc_attention_decode_supported(const rc_attn_args *a);
+/* The split combine alone: out from part (both kernels' partials). */
+int rc_attention_combine(const rc_attn_args *a, cudaStream_t st);
+
 /* Write the rows' keys/values into the cache: all rows for a global layer, the last W rows of
  * each sequence for a windowed one (earlier ones would be overwritten within the call). */
 int rc_kv_store(const rc_kv_layer *kv, const void *k, const void *v, const rc_seq *seqs, int nseq,
