@@ -90,6 +90,10 @@ static int upload_weights(rosa_model *m, cu_model *cm) {
     for (int l = 0; l < m->L && !rc; l++) {
         const rosa__layer *ly = &m->layer[l];
         cu_layer *d = &cm->ly[l];
+        /* ROSA q/k/v first, then q/k/v: adjacent, so a single row's six products are one GEMM */
+        if (ly->rosa >= 0 && ((rc = upload_mat(&a, &ly->rq, &d->rq)) || (rc = upload_mat(&a, &ly->rk, &d->rk)) ||
+                              (rc = upload_mat(&a, &ly->rv, &d->rv))))
+            break;
         if ((rc = upload_mat(&a, &ly->q, &d->q)) || (rc = upload_mat(&a, &ly->k, &d->k)) ||
             (rc = upload_mat(&a, &ly->v, &d->v)) || (rc = upload_mat(&a, &ly->o, &d->o)) ||
             (rc = upload_mat(&a, &ly->gate, &d->gate)) || (rc = upload_mat(&a, &ly->up, &d->up)) ||
@@ -99,12 +103,18 @@ static int upload_weights(rosa_model *m, cu_model *cm) {
             (rc = upload_vec(&a, ly->q_norm, m->D, &d->q_norm)) || (rc = upload_vec(&a, ly->k_norm, m->D, &d->k_norm)))
             break;
         if (ly->rosa >= 0) {
-            if ((rc = upload_mat(&a, &ly->rq, &d->rq)) || (rc = upload_mat(&a, &ly->rk, &d->rk)) ||
-                (rc = upload_mat(&a, &ly->rv, &d->rv)) || (rc = upload_mat(&a, &ly->rout, &d->rout)) ||
+            if ((rc = upload_mat(&a, &ly->rout, &d->rout)) ||
                 (rc = upload_vec(&a, ly->e0, m->C, &d->e0)) || (rc = upload_vec(&a, ly->e1, m->C, &d->e1)) ||
                 (rc = upload_vec(&a, m->inject_mode == ROSA_INJECT_PRE_ATTN ? ly->alpha : NULL, m->C, &d->alpha)))
                 break;
         }
+        size_t ea = rc_dtype_size(cm->act), C = m->C, QD = (size_t)m->Hq * m->D, KD = (size_t)m->Hkv * m->D;
+        d->fuse_qkv = (const char *)d->k == (const char *)d->q + QD * C * ea &&
+                      (const char *)d->v == (const char *)d->k + KD * C * ea;
+        d->fuse_rosa = ly->rosa >= 0 && (const char *)d->rk == (const char *)d->rq + C * C * ea &&
+                       (const char *)d->rv == (const char *)d->rk + C * C * ea;
+        d->fuse6 = d->fuse_rosa && d->fuse_qkv && (const char *)d->q == (const char *)d->rv + C * C * ea;
+        d->fuse_gu = (const char *)d->up == (const char *)d->gate + (size_t)m->F * C * ea;
     }
     if (rc) goto out;
     if ((rc = upload_mat(&a, &m->embed, &cm->embed))) goto out;
@@ -122,13 +132,13 @@ out:
 /* ---------- scratch ---------- */
 
 static void free_rows(cu_model *cm) {
-    void *d[] = {cm->x, cm->rq, cm->rk, cm->rv, cm->q, cm->k, cm->v, cm->g, cm->up, cm->inj, cm->logits, cm->part,
+    void *d[] = {cm->row1, cm->x, cm->rq, cm->rk, cm->rv, cm->q, cm->k, cm->v, cm->g, cm->up, cm->inj, cm->logits, cm->part,
                  cm->u, cm->kn, cm->vn, cm->att, cm->y, cm->h2, cm->gu, cm->d_sym, cm->d_vout, cm->d_meta};
     for (size_t i = 0; i < sizeof d / sizeof *d; i++) if (d[i]) cudaFree(d[i]);
     void *h[] = {cm->h_meta, cm->h_sym, cm->h_vout, cm->h_last};
     for (size_t i = 0; i < sizeof h / sizeof *h; i++) if (h[i]) cudaFreeHost(h[i]);
     free(cm->h_dest);
-    cm->x = cm->rq = cm->rk = cm->rv = cm->q = cm->k = cm->v = cm->g = cm->up = cm->inj = cm->logits = cm->part = NULL;
+    cm->row1 = cm->x = cm->rq = cm->rk = cm->rv = cm->q = cm->k = cm->v = cm->g = cm->up = cm->inj = cm->logits = cm->part = NULL;
     cm->u = cm->kn = cm->vn = cm->att = cm->y = cm->h2 = cm->gu = NULL;
     cm->d_sym = NULL; cm->d_vout = NULL; cm->d_meta = cm->h_meta = NULL;
     cm->h_sym = NULL; cm->h_vout = NULL; cm->h_last = NULL; cm->h_dest = NULL;
@@ -163,6 +173,7 @@ int rosa__cu_ensure_rows(rosa_model *m, int N, int nseq) {
         {&cm->u, n * C * ea}, {&cm->kn, n * KD * ea}, {&cm->vn, n * KD * ea}, {&cm->att, n * QD * ea},
         {&cm->y, n * C * ea}, {&cm->h2, n * C * ea}, {&cm->gu, n * F * ea},
         {(void **)&cm->d_sym, 3 * n * R}, {(void **)&cm->d_vout, n * R * 2},
+        {(void **)&cm->row1, (3 * C + QD + 2 * KD + 2 * F) * 4},
     };
     for (size_t i = 0; i < sizeof d / sizeof *d; i++) CK(cudaMalloc(d[i].p, d[i].bytes));
     cm->meta_bytes = rosa__cu_meta_bytes(rows, ns, m->L);

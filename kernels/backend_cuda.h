@@ -19,6 +19,9 @@ typedef struct cu_layer {
     const void *rq, *rk, *rv, *rout;                /* [C, C] or NULL */
     float *in_norm, *post_norm, *q_norm, *k_norm;   /* [C], [C], [D], [D] */
     float *e0, *e1, *alpha;                         /* [C] or NULL */
+    /* adjacent in the arena, so one GEMM computes several products for a single row:
+     * [q;k;v], [rq;rk;rv], [rq;rk;rv;q;k;v] (post_attn), [gate;up] */
+    int fuse_qkv, fuse_rosa, fuse6, fuse_gu;
 } cu_layer;
 
 typedef struct cu_session {
@@ -45,6 +48,7 @@ typedef struct cu_model {
     /* activation scratch, for rows_cap rows and nseq_cap sequences */
     int rows_cap, nseq_cap, part_rows;
     float *x, *rq, *rk, *rv, *q, *k, *v, *g, *up, *inj, *logits, *part;
+    float *row1;                  /* one row of [rq|rk|rv|q|k|v|g|up]: the fused single-row products */
     void *u, *kn, *vn, *att, *y, *h2, *gu;
     uint8_t *d_sym;               /* [3, rows, R] */
     int16_t *d_vout;              /* [rows, R] */

@@ -47,6 +47,11 @@ static void meta_layout(char *base, int rows, int nseq, call_meta *o) {
 typedef struct call {
     rosa_model *m;
     cu_model *cm;
+    /* where this call's projections land: the scratch buffers, or for a single row (batch-1
+     * decode) consecutive slices of cm->row1, so that products sharing an input and adjacent in
+     * the weight arena run as one GEMM ([rq|rk|rv|q|k|v], [gate|up]): fewer launches */
+    float *rq, *rk, *rv, *q, *k, *v, *g, *up;
+    int one;
     int N, nseq, ntiles, max_tile_rows, max_ntok;
     int nlast;                      /* sessions with rows (ntok > 0): the rows of c.h.last */
     call_meta h, d;
@@ -72,19 +77,25 @@ static int pick_nsplit(const call *c, int W, int min_keys) {
 }
 
 /* q/k/v products, norm + rotary, attention, cache store, h += o_proj(att) */
-static int attn_block(const call *c, int l, const void *uin) {
+static int attn_block(const call *c, int l, const void *uin, int qkv_done) {
     rosa_model *m = c->m;
     cu_model *cm = c->cm;
     const cu_layer *w = &cm->ly[l];
     int rc = 0, N = c->N, C = m->C, D = m->D, Hq = m->Hq, Hkv = m->Hkv, act = cm->act;
     rc_kv_layer kv = {.kpool = cm->kpool, .vpool = cm->vpool, .tables = c->d.tabs + (size_t)l * c->nseq,
                       .P = CU_PAGE_TOKENS, .W = m->layer_window[l], .dt = act};
-    CK(rc_gemm(cm->blas, cm->q, uin, w->q, act, N, Hq * D, C, 0.0f));
-    CK(rc_gemm(cm->blas, cm->k, uin, w->k, act, N, Hkv * D, C, 0.0f));
-    CK(rc_gemm(cm->blas, cm->v, uin, w->v, act, N, Hkv * D, C, 0.0f));
-    CK(rc_qk_norm_rope(cm->q, cm->k, cm->v, cm->kn, cm->vn, act, w->q_norm, w->k_norm, cm->inv_freq, c->d.pos, N, Hq,
+    if (qkv_done) {
+        /* computed with the ROSA projections (rosa_block) */
+    } else if (c->one && w->fuse_qkv) {
+        CK(rc_gemm(cm->blas, c->q, uin, w->q, act, 1, (Hq + 2 * Hkv) * D, C, 0.0f));
+    } else {
+        CK(rc_gemm(cm->blas, c->q, uin, w->q, act, N, Hq * D, C, 0.0f));
+        CK(rc_gemm(cm->blas, c->k, uin, w->k, act, N, Hkv * D, C, 0.0f));
+        CK(rc_gemm(cm->blas, c->v, uin, w->v, act, N, Hkv * D, C, 0.0f));
+    }
+    CK(rc_qk_norm_rope(c->q, c->k, c->v, cm->kn, cm->vn, act, w->q_norm, w->k_norm, cm->inv_freq, c->d.pos, N, Hq,
                        Hkv, D, m->cfg.eps, cm->st));
-    rc_attn_args a = {.q = cm->q, .k = cm->kn, .v = cm->vn, .out = cm->att, .out_dt = act, .kv = kv,
+    rc_attn_args a = {.q = c->q, .k = cm->kn, .v = cm->vn, .out = cm->att, .out_dt = act, .kv = kv,
                       .seqs = c->d.seqs, .tiles = c->d.tiles, .ntiles = c->ntiles, .nsplit = 1,
                       .max_tile_rows = c->max_tile_rows, .part = cm->part, .N = N, .Hq = Hq, .Hkv = Hkv, .D = D,
                       .scale = 1.0f / sqrtf((float)D)};
@@ -110,13 +121,21 @@ static int rosa_block(const call *c, int l, struct rosa_session *const *ss, cons
     int rc = 0, N = c->N, C = m->C, R = m->R, M = m->M, act = cm->act;
     int post = m->inject_mode == ROSA_INJECT_POST_ATTN;
     size_t tot = (size_t)N * R;
-    CK(rc_gemm(cm->blas, cm->rq, cm->u, w->rq, act, N, C, C, 0.0f));
-    CK(rc_gemm(cm->blas, cm->rk, cm->u, w->rk, act, N, C, C, 0.0f));
-    CK(rc_gemm(cm->blas, cm->rv, cm->u, w->rv, act, N, C, C, 0.0f));
-    CK(rc_rosa_pack(cm->d_sym, cm->rq, cm->rk, cm->rv, N, R, M, cm->st));
+    /* post_attn, one row: the attention's q/k/v read the same u, so all six in one product */
+    int six = post && c->one && w->fuse6;
+    if (six) {
+        CK(rc_gemm(cm->blas, c->rq, cm->u, w->rq, act, 1, 3 * C + (m->Hq + 2 * m->Hkv) * m->D, C, 0.0f));
+    } else if (c->one && w->fuse_rosa) {
+        CK(rc_gemm(cm->blas, c->rq, cm->u, w->rq, act, 1, 3 * C, C, 0.0f));
+    } else {
+        CK(rc_gemm(cm->blas, c->rq, cm->u, w->rq, act, N, C, C, 0.0f));
+        CK(rc_gemm(cm->blas, c->rk, cm->u, w->rk, act, N, C, C, 0.0f));
+        CK(rc_gemm(cm->blas, c->rv, cm->u, w->rv, act, N, C, C, 0.0f));
+    }
+    CK(rc_rosa_pack(cm->d_sym, c->rq, c->rk, c->rv, N, R, M, cm->st));
     CK(cudaMemcpyAsync(cm->h_sym, cm->d_sym, 3 * tot, cudaMemcpyDeviceToHost, cm->st));
     CK(cudaEventRecord(cm->ev_sym, cm->st));
-    if (post && (rc = attn_block(c, l, cm->u))) goto out;
+    if (post && (rc = attn_block(c, l, cm->u, six))) goto out;
     double t0 = now_s();
     CK(cudaEventSynchronize(cm->ev_sym));
     double t1 = now_s();
@@ -133,7 +152,7 @@ static int rosa_block(const call *c, int l, struct rosa_session *const *ss, cons
     } else {
         CK(rc_gemm(cm->blas, cm->inj, cm->y, w->rout, act, N, C, C, 0.0f));
         CK(rc_mix_rmsnorm(cm->u, act, cm->x, cm->inj, w->alpha, w->in_norm, N, C, m->cfg.eps, cm->st));
-        rc = attn_block(c, l, cm->u);
+        rc = attn_block(c, l, cm->u, 0);
     }
 out:
     return rc;
@@ -198,7 +217,20 @@ int rosa__cu_forward(rosa_model *m, struct rosa_session *const *ss, int nseq, co
                                cudaMemcpyHostToDevice, cm->st));
     }
 
-    call c = {.m = m, .cm = cm, .N = N, .nseq = nseq, .max_ntok = max_ntok};
+    call c = {.m = m, .cm = cm, .N = N, .nseq = nseq, .max_ntok = max_ntok, .one = N == 1};
+    if (c.one) {
+        size_t QD = (size_t)m->Hq * m->D, KD = (size_t)m->Hkv * m->D;
+        c.rq = cm->row1;
+        c.rk = c.rq + m->C;
+        c.rv = c.rk + m->C;
+        c.q = c.rv + m->C;
+        c.k = c.q + QD;
+        c.v = c.k + KD;
+        c.g = c.v + KD;
+        c.up = c.g + m->F;
+    } else {
+        c.rq = cm->rq; c.rk = cm->rk; c.rv = cm->rv; c.q = cm->q; c.k = cm->k; c.v = cm->v; c.g = cm->g; c.up = cm->up;
+    }
     meta_layout(cm->h_meta, cm->rows_cap, cm->nseq_cap, &c.h);
     meta_layout(cm->d_meta, cm->rows_cap, cm->nseq_cap, &c.d);
     int qt = RC_ATTN_MAXQ / (m->Hq / m->Hkv);
@@ -228,12 +260,16 @@ int rosa__cu_forward(rosa_model *m, struct rosa_session *const *ss, int nseq, co
         const cu_layer *w = &cm->ly[l];
         CK(rc_rmsnorm(cm->u, act, cm->x, NULL, w->in_norm, NULL, N, C, eps, cm->st));
         if (m->layer[l].rosa >= 0) rc = rosa_block(&c, l, ss, ntok);
-        else rc = attn_block(&c, l, cm->u);
+        else rc = attn_block(&c, l, cm->u, 0);
         if (rc) goto out;
         CK(rc_rmsnorm(cm->h2, act, cm->x, NULL, w->post_norm, NULL, N, C, eps, cm->st));
-        CK(rc_gemm(cm->blas, cm->g, cm->h2, w->gate, act, N, F, C, 0.0f));
-        CK(rc_gemm(cm->blas, cm->up, cm->h2, w->up, act, N, F, C, 0.0f));
-        CK(rc_silu_gate(cm->gu, act, cm->g, cm->up, (size_t)N * F, cm->st));
+        if (c.one && w->fuse_gu) {
+            CK(rc_gemm(cm->blas, c.g, cm->h2, w->gate, act, 1, 2 * F, C, 0.0f));
+        } else {
+            CK(rc_gemm(cm->blas, c.g, cm->h2, w->gate, act, N, F, C, 0.0f));
+            CK(rc_gemm(cm->blas, c.up, cm->h2, w->up, act, N, F, C, 0.0f));
+        }
+        CK(rc_silu_gate(cm->gu, act, c.g, c.up, (size_t)N * F, cm->st));
         CK(rc_gemm(cm->blas, cm->x, cm->gu, w->down, act, N, C, F, 1.0f));
     }
     if (logits) {
