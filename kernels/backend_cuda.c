@@ -255,6 +255,7 @@ static void cu_model_free(rosa_model *m) {
     cudaSetDevice(cm->dev);
     if (cm->st) cudaStreamSynchronize(cm->st);
     free_rows(cm);
+    rosa__cu_sample_free(cm);
     if (cm->kpool) cudaFree(cm->kpool);
     if (cm->vpool) cudaFree(cm->vpool);
     rosa__kvpool_free(&cm->pool);
@@ -350,6 +351,7 @@ static const rosa__backend cuda_backend = {
     .forward = rosa__cu_forward,
     .stats = cu_stats,
     .copy_bandwidth = cu_copy_bandwidth,
+    .step_sample = rosa__cu_step_sample,
 };
 
 const rosa__backend *rosa__cuda_backend_get(void) { return &cuda_backend; }

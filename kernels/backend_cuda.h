@@ -58,6 +58,11 @@ typedef struct cu_model {
     int16_t *h_vout;              /* pinned [rows, R] */
     int32_t *h_dest;              /* [rows, R] dest scratch while tracing */
     float *h_last;                /* pinned [nseq_cap, V] */
+    /* device sampling (backend_cuda_sample.c), for up to sample_cap rows, allocated on first use */
+    int sample_cap;
+    rc_sample_params *h_sp, *d_sp;  /* pinned / device [sample_cap] */
+    int32_t *h_next, *d_next;       /* pinned / device [sample_cap] */
+    float *d_swork;                 /* [sample_cap, V] */
     /* pipeline counters (ROSA layers) */
     cudaEvent_t ev_sym;
     cudaEvent_t ev_out[2];        /* the two halves of h_last while logits rows stream out */
@@ -70,4 +75,12 @@ int rosa__cu_check(int e, const char *what);   /* 0, or ROSA_ERR_BACKEND with a 
 int rosa__cu_ensure_rows(rosa_model *m, int N, int nseq);
 int rosa__cu_forward(rosa_model *m, struct rosa_session *const *ss, int nseq, const int *ntok,
                      const int32_t *tokens, float *logits);
+/* keep (with logits NULL): the last rows' logits stay in cm->logits [sessions with rows, V],
+ * queued on cm->st, not copied or waited for */
+int rosa__cu_forward_ex(rosa_model *m, struct rosa_session *const *ss, int nseq, const int *ntok,
+                        const int32_t *tokens, float *logits, int keep);
+/* backend_cuda_sample.c: rosa__backend.step_sample */
+int rosa__cu_step_sample(rosa_model *m, struct rosa_session *const *ss, int n, const int32_t *tokens,
+                         struct rosa_sampler *const *smp, int32_t *next, float *logprobs);
+void rosa__cu_sample_free(cu_model *cm);
 #endif

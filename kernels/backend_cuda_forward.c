@@ -185,6 +185,11 @@ out:
 
 int rosa__cu_forward(rosa_model *m, struct rosa_session *const *ss, int nseq, const int *ntok, const int32_t *tokens,
                      float *logits) {
+    return rosa__cu_forward_ex(m, ss, nseq, ntok, tokens, logits, 0);
+}
+
+int rosa__cu_forward_ex(rosa_model *m, struct rosa_session *const *ss, int nseq, const int *ntok, const int32_t *tokens,
+                        float *logits, int keep) {
     cu_model *cm = m->bctx;
     int rc = 0, N = 0, max_ntok = 0;
     for (int i = 0; i < nseq; i++) {
@@ -281,6 +286,10 @@ int rosa__cu_forward(rosa_model *m, struct rosa_session *const *ss, int nseq, co
     } else {
         CK(rc_rmsnorm(cm->u, act, cm->x, NULL, cm->final_norm, c.d.last, c.nlast, C, eps, cm->st));
         CK(rc_gemm(cm->blas, cm->logits, cm->u, cm->lm_head, act, c.nlast, V, C, 0.0f));
+        if (keep) { /* the caller samples from cm->logits on the stream (backend_cuda_sample.c) */
+            cm->forwards++;
+            return 0;
+        }
         CK(cudaMemcpyAsync(cm->h_last, cm->logits, (size_t)c.nlast * V * sizeof(float), cudaMemcpyDeviceToHost, cm->st));
         CK(cudaStreamSynchronize(cm->st));
         for (int i = 0, k = 0; i < nseq; i++)
