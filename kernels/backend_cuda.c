@@ -142,6 +142,7 @@ static void free_rows(cu_model *cm) {
     cm->u = cm->kn = cm->vn = cm->att = cm->y = cm->h2 = cm->gu = NULL;
     cm->d_sym = NULL; cm->d_vout = NULL; cm->d_meta = cm->h_meta = NULL;
     cm->h_sym = NULL; cm->h_vout = NULL; cm->h_last = NULL; cm->h_dest = NULL;
+    cm->m_sym = NULL; cm->m_vout = NULL;
     cm->rows_cap = cm->nseq_cap = 0;
 }
 
@@ -179,8 +180,16 @@ int rosa__cu_ensure_rows(rosa_model *m, int N, int nseq) {
     cm->meta_bytes = rosa__cu_meta_bytes(rows, ns, m->L);
     CK(cudaMalloc((void **)&cm->d_meta, cm->meta_bytes));
     CK(cudaHostAlloc((void **)&cm->h_meta, cm->meta_bytes, cudaHostAllocDefault));
-    CK(cudaHostAlloc((void **)&cm->h_sym, 3 * n * R, cudaHostAllocDefault));
-    CK(cudaHostAlloc((void **)&cm->h_vout, n * R * 2, cudaHostAllocDefault));
+    /* mapped: the pack kernel writes the symbols straight into host memory and the injection
+     * reads the retrieved ones from there, two copies fewer per ROSA layer */
+    CK(cudaHostAlloc((void **)&cm->h_sym, 3 * n * R, cudaHostAllocMapped));
+    CK(cudaHostAlloc((void **)&cm->h_vout, n * R * 2, cudaHostAllocMapped));
+    if (cudaHostGetDevicePointer((void **)&cm->m_sym, cm->h_sym, 0) ||
+        cudaHostGetDevicePointer((void **)&cm->m_vout, cm->h_vout, 0)) {
+        cudaGetLastError();
+        cm->m_sym = NULL;
+        cm->m_vout = NULL;
+    }
     CK(cudaHostAlloc((void **)&cm->h_last, (size_t)ns * V * 4, cudaHostAllocDefault));
     cm->h_dest = malloc(n * R * sizeof(int32_t));
     if (!cm->h_dest) rc = ROSA_ERR_NOMEM;

@@ -54,8 +54,10 @@ typedef struct cu_model {
     int16_t *d_vout;              /* [rows, R] */
     char *d_meta, *h_meta;        /* per-call metadata, device + pinned host */
     size_t meta_bytes;
-    uint8_t *h_sym;               /* pinned [3, rows, R] */
-    int16_t *h_vout;              /* pinned [rows, R] */
+    uint8_t *h_sym;               /* pinned, mapped [3, rows, R] */
+    int16_t *h_vout;              /* pinned, mapped [rows, R] */
+    uint8_t *m_sym;               /* device addresses of h_sym / h_vout (zero-copy), or NULL: */
+    int16_t *m_vout;              /* then d_sym / d_vout and a copy each way */
     int32_t *h_dest;              /* [rows, R] dest scratch while tracing */
     float *h_last;                /* pinned [nseq_cap, V] */
     /* device sampling (backend_cuda_sample.c), for up to sample_cap rows, allocated on first use */

@@ -18,6 +18,12 @@
 
 #define CK(call) do { if ((rc = rosa__cu_check((int)(call), #call))) goto out; } while (0)
 
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -132,12 +138,20 @@ static int rosa_block(const call *c, int l, struct rosa_session *const *ss, cons
         CK(rc_gemm(cm->blas, c->rk, cm->u, w->rk, act, N, C, C, 0.0f));
         CK(rc_gemm(cm->blas, c->rv, cm->u, w->rv, act, N, C, C, 0.0f));
     }
-    CK(rc_rosa_pack(cm->d_sym, c->rq, c->rk, c->rv, N, R, M, cm->st));
-    CK(cudaMemcpyAsync(cm->h_sym, cm->d_sym, 3 * tot, cudaMemcpyDeviceToHost, cm->st));
+    if (cm->m_sym) {
+        CK(rc_rosa_pack(cm->m_sym, c->rq, c->rk, c->rv, N, R, M, cm->st));
+    } else {
+        CK(rc_rosa_pack(cm->d_sym, c->rq, c->rk, c->rv, N, R, M, cm->st));
+        CK(cudaMemcpyAsync(cm->h_sym, cm->d_sym, 3 * tot, cudaMemcpyDeviceToHost, cm->st));
+    }
     CK(cudaEventRecord(cm->ev_sym, cm->st));
     if (post && (rc = attn_block(c, l, cm->u, six))) goto out;
     double t0 = now_s();
-    CK(cudaEventSynchronize(cm->ev_sym));
+    /* spin on the event rather than block: the wait is short and a sleeping host thread
+     * would add its wake-up to every ROSA layer */
+    cudaError_t q;
+    while ((q = cudaEventQuery(cm->ev_sym)) == cudaErrorNotReady) cpu_relax();
+    CK(q);
     double t1 = now_s();
     rc = rosa__rosa_step(m, ss, c->nseq, ntok, m->layer[l].rosa, cm->h_sym, cm->h_sym + tot, cm->h_sym + 2 * tot,
                          cm->h_vout, cm->h_dest);
@@ -145,8 +159,12 @@ static int rosa_block(const call *c, int l, struct rosa_session *const *ss, cons
     cm->rosa_wait_s += t1 - t0;
     cm->rosa_cpu_s += now_s() - t1;
     cm->rosa_layer_calls++;
-    CK(cudaMemcpyAsync(cm->d_vout, cm->h_vout, tot * sizeof(int16_t), cudaMemcpyHostToDevice, cm->st));
-    CK(rc_rosa_inject(cm->y, act, cm->d_vout, w->e0, w->e1, N, R, M, cm->st));
+    if (cm->m_vout) {
+        CK(rc_rosa_inject(cm->y, act, cm->m_vout, w->e0, w->e1, N, R, M, cm->st));
+    } else {
+        CK(cudaMemcpyAsync(cm->d_vout, cm->h_vout, tot * sizeof(int16_t), cudaMemcpyHostToDevice, cm->st));
+        CK(rc_rosa_inject(cm->y, act, cm->d_vout, w->e0, w->e1, N, R, M, cm->st));
+    }
     if (post) {
         CK(rc_gemm(cm->blas, cm->x, cm->y, w->rout, act, N, C, C, 1.0f));
     } else {
@@ -261,6 +279,8 @@ int rosa__cu_forward_ex(rosa_model *m, struct rosa_session *const *ss, int nseq,
     int C = m->C, V = m->V, F = m->F, act = cm->act;
     float eps = m->cfg.eps;
     CK(rc_embed(cm->x, cm->embed, act, c.d.tokens, N, C, V, cm->st));
+    /* the automata's workers spin between the ROSA layers of this pass instead of sleeping */
+    if (m->n_rosa) rosa__pool_hot(m->pool, 1);
     for (int l = 0; l < m->L; l++) {
         const cu_layer *w = &cm->ly[l];
         CK(rc_rmsnorm(cm->u, act, cm->x, NULL, w->in_norm, NULL, N, C, eps, cm->st));
@@ -277,6 +297,7 @@ int rosa__cu_forward_ex(rosa_model *m, struct rosa_session *const *ss, int nseq,
         CK(rc_silu_gate(cm->gu, act, c.g, c.up, (size_t)N * F, cm->st));
         CK(rc_gemm(cm->blas, cm->x, cm->gu, w->down, act, N, C, F, 1.0f));
     }
+    rosa__pool_hot(m->pool, 0);
     if (logits) {
         CK(rc_rmsnorm(cm->u, act, cm->x, NULL, cm->final_norm, NULL, N, C, eps, cm->st));
         CK(rc_gemm(cm->blas, cm->logits, cm->u, cm->lm_head, act, N, V, C, 0.0f));
@@ -297,6 +318,7 @@ int rosa__cu_forward_ex(rosa_model *m, struct rosa_session *const *ss, int nseq,
     }
     cm->forwards++;
 out:
+    rosa__pool_hot(m->pool, 0);
     if (rc) cudaStreamSynchronize(cm->st); /* leave nothing in flight on the shared buffers */
     return rc;
 }
