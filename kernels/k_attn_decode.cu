@@ -228,12 +228,14 @@ static int launch_g(const rc_attn_args *a, int cpl, int lpk_log2, int p_log2, cu
             if (e != cudaSuccess) return (int)e;
         }
         attn_decode_kernel<T, G, 1><<<grid, DEC_THREADS, smem, st>>>(*a, lpk_log2, p_log2);
-    } else {
+    } else if constexpr (sizeof(T) == 4) { /* two chunks per lane: only f32 (bf16 D <= 256 needs one) */
         if (smem > 48 * 1024) {
             cudaError_t e = cudaFuncSetAttribute(attn_decode_kernel<T, G, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
             if (e != cudaSuccess) return (int)e;
         }
         attn_decode_kernel<T, G, 2><<<grid, DEC_THREADS, smem, st>>>(*a, lpk_log2, p_log2);
+    } else {
+        return (int)cudaErrorNotSupported;
     }
     return rc_launched();
 }

@@ -13,7 +13,7 @@
 #   2  configure + build, CUDA sm_90 only, ptxas -v, from the staged deps    -> 1_env_build.log
 #   3  GPU tests: test_kv_pool, test_gpu_budget, test_cuda_kernels (kernels vs CPU references),
 #      test_backend_forward (CPU and CUDA, ntok 0), test_cuda_backend (scratch failure),
-#      test_step_sample (ids sampled on the device),
+#      test_step_sample (ids sampled on the device), test_parity on cuda f32 (when the tree has it),
 #      test_golden on cuda f32 (golden cases; if it fails, once more with ROSA_CUDA_ATTN=generic:
 #      is the decode attention kernel to blame?), test_cuda_bf16 (agreement) -> 2_tests.log
 #   4  compute-sanitizer memcheck and racecheck on test_cuda_kernels        -> 3_sanitizer.log
@@ -120,8 +120,11 @@ command -v ninja >/dev/null 2>&1 && [ ! -f "$BUILD/Makefile" ] && GEN=(-G Ninja)
 step configure "$ENVL" 120 330 cmake -S "$REPO" -B "$BUILD" "${GEN[@]}" -DROSA_CUDA=ON -DROSA_SERVER=OFF \
     -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CUDA_FLAGS=-Xptxas=-v "${CMAKE_EXTRA[@]}" \
     || { log "FATAL: configure failed (1_env_build.log)"; finish; }
-step build "$ENVL" 240 200 cmake --build "$BUILD" -j "$(nproc)" --target test_kv_pool test_gpu_budget \
-    test_backend_forward test_step_sample test_cuda_kernels test_cuda_backend test_golden test_cuda_bf16 rosa-cli || { log "FATAL: build failed (1_env_build.log)"; finish; }
+TARGETS=(test_kv_pool test_gpu_budget test_backend_forward test_step_sample test_cuda_kernels test_cuda_backend test_golden
+         test_cuda_bf16 rosa-cli)
+[ -f "$REPO/tests/test_parity.c" ] && TARGETS+=(test_parity) # transformers parity cases, where the tree has them
+step build "$ENVL" 240 200 cmake --build "$BUILD" -j "$(nproc)" --target "${TARGETS[@]}" \
+    || { log "FATAL: build failed (1_env_build.log)"; finish; }
 # kernels that spill or use a stack frame: worth a look before any tuning
 awk '/Function properties for/ {fn=$NF} /bytes stack frame/ {sf=$0; gsub(/^ +/, "", sf)}
      /Used [0-9]+ registers/ {u=$0; sub(/.*Used/, "Used", u); if (sf !~ /^0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads/) print "ptxas " fn ": " u "; " sf}' \
@@ -161,6 +164,8 @@ step test_cuda_golden_f32 "$TESTL" 150 140 env ROSA_TEST_DEVICE=cuda ROSA_TEST_P
     # the streaming decode kernel is the newest code: does the tiled kernel alone pass?
     step test_cuda_golden_f32_generic_attn "$TESTL" 150 140 env ROSA_CUDA_ATTN=generic ROSA_TEST_DEVICE=cuda \
         ROSA_TEST_PRECISION=f32 "$T/test_golden"
+[ -x "$T/test_parity" ] && step test_cuda_parity_f32 "$TESTL" 90 125 env ROSA_TEST_DEVICE=cuda ROSA_TEST_PRECISION=f32 \
+    "$T/test_parity"
 step test_cuda_bf16 "$TESTL" 90 120 "$T/test_cuda_bf16"
 grep -E "^[0-9]+%: Checks|^bf16 vs cpu|:F:|:E:" "$TESTL" | head -40 >> "$SUM"
 
