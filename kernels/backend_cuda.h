@@ -65,6 +65,7 @@ typedef struct cu_model {
     rc_sample_params *h_sp, *d_sp;  /* pinned / device [sample_cap] */
     int32_t *h_next, *d_next;       /* pinned / device [sample_cap] */
     float *d_swork;                 /* [sample_cap, V] */
+    int *ones;                      /* [sample_cap] ntok of a decode step: all 1 */
     /* pipeline counters (ROSA layers) */
     cudaEvent_t ev_sym;
     cudaEvent_t ev_out[2];        /* the two halves of h_last while logits rows stream out */

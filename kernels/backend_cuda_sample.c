@@ -19,6 +19,8 @@ void rosa__cu_sample_free(cu_model *cm) {
     if (cm->d_sp) cudaFree(cm->d_sp);
     if (cm->d_next) cudaFree(cm->d_next);
     if (cm->d_swork) cudaFree(cm->d_swork);
+    free(cm->ones);
+    cm->ones = NULL;
     cm->h_sp = cm->d_sp = NULL;
     cm->h_next = cm->d_next = NULL;
     cm->d_swork = NULL;
@@ -34,6 +36,11 @@ static int ensure_sample(cu_model *cm, int n, int V) {
     CK(cudaMalloc((void **)&cm->d_sp, (size_t)cap * sizeof(rc_sample_params)));
     CK(cudaMalloc((void **)&cm->d_next, (size_t)cap * sizeof(int32_t)));
     CK(cudaMalloc((void **)&cm->d_swork, (size_t)cap * V * sizeof(float)));
+    if (!(cm->ones = malloc((size_t)cap * sizeof *cm->ones))) {
+        rc = ROSA_ERR_NOMEM;
+        goto out;
+    }
+    for (int i = 0; i < cap; i++) cm->ones[i] = 1;
     cm->sample_cap = cap;
 out:
     if (rc) rosa__cu_sample_free(cm);
@@ -51,11 +58,7 @@ int rosa__cu_step_sample(rosa_model *m, struct rosa_session *const *ss, int n, c
         cudaGetLastError();
         return ROSA_ERR_UNSUPPORTED; /* no room for the sampling buffers: sample on the host */
     }
-    int *ones = malloc((size_t)n * sizeof *ones);
-    if (!ones) return ROSA_ERR_NOMEM;
-    for (int i = 0; i < n; i++) ones[i] = 1;
-    rc = rosa__cu_forward_ex(m, ss, n, ones, tokens, NULL, 1);
-    free(ones);
+    rc = rosa__cu_forward_ex(m, ss, n, cm->ones, tokens, NULL, 1);
     if (rc) return rc;
     /* the forward succeeded: now, and only now, each sampler's RNG advances */
     for (int i = 0; i < n; i++) {
