@@ -216,13 +216,16 @@ static int cu_model_init(rosa_model *m, char *err, size_t errlen) {
     /* bring-up switch (docs/CUDA.md): the decode attention kernel has not run on a GPU yet */
     const char *attn = getenv("ROSA_CUDA_ATTN");
     cm->attn_generic = attn && !strcmp(attn, "generic");
+    const char *halves = getenv("ROSA_CUDA_HALVES");
+    cm->no_halves = halves && !strcmp(halves, "0");
     cm->ly = calloc((size_t)m->L, sizeof *cm->ly);
     if (!cm->ly) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
     int rc = 0;
     CK(cudaSetDevice(cm->dev));
     CK(cudaDeviceGetAttribute(&cm->sms, cudaDevAttrMultiProcessorCount, cm->dev));
     CK(cudaStreamCreateWithFlags(&cm->st, cudaStreamNonBlocking));
-    CK(cudaEventCreateWithFlags(&cm->ev_sym, cudaEventDisableTiming));
+    CK(cudaEventCreateWithFlags(&cm->ev_sym[0], cudaEventDisableTiming));
+    CK(cudaEventCreateWithFlags(&cm->ev_sym[1], cudaEventDisableTiming));
     CK(cudaEventCreateWithFlags(&cm->ev_out[0], cudaEventDisableTiming));
     CK(cudaEventCreateWithFlags(&cm->ev_out[1], cudaEventDisableTiming));
     if (cublasCreate(&cm->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(cm->blas, cm->st) != CUBLAS_STATUS_SUCCESS) {
@@ -270,7 +273,7 @@ static void cu_model_free(rosa_model *m) {
     rosa__kvpool_free(&cm->pool);
     if (cm->arena) cudaFree(cm->arena);
     if (cm->blas) cublasDestroy(cm->blas);
-    if (cm->ev_sym) cudaEventDestroy(cm->ev_sym);
+    for (int i = 0; i < 2; i++) if (cm->ev_sym[i]) cudaEventDestroy(cm->ev_sym[i]);
     for (int i = 0; i < 2; i++) if (cm->ev_out[i]) cudaEventDestroy(cm->ev_out[i]);
     if (cm->st) cudaStreamDestroy(cm->st);
     free(cm->ly);

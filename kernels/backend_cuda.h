@@ -33,6 +33,7 @@ typedef struct cu_model {
     int dev, act;                 /* device; RC_F32 / RC_BF16 for weights, GEMM inputs, KV */
     int sms;                      /* multiprocessors (split-K sizing) */
     int attn_generic;             /* ROSA_CUDA_ATTN=generic: decode steps on the tiled kernel too */
+    int no_halves;                /* ROSA_CUDA_HALVES=0: the ROSA pipeline in one piece */
     cudaStream_t st;
     cublasHandle_t blas;
     char *arena;                  /* all weights + small vectors, one allocation */
@@ -67,7 +68,7 @@ typedef struct cu_model {
     float *d_swork;                 /* [sample_cap, V] */
     int *ones;                      /* [sample_cap] ntok of a decode step: all 1 */
     /* pipeline counters (ROSA layers) */
-    cudaEvent_t ev_sym;
+    cudaEvent_t ev_sym[2];        /* symbols of the pipeline's two halves are on the host */
     cudaEvent_t ev_out[2];        /* the two halves of h_last while logits rows stream out */
     double rosa_cpu_s, rosa_wait_s;  /* host time in automata steps / waiting for symbols */
     int64_t rosa_layer_calls, forwards;

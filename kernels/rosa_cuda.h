@@ -97,6 +97,7 @@ typedef struct rc_attn_args {
     float *part;               /* scratch [nsplit, N, Hq, D + 2] f32 */
     int N, Hq, Hkv, D;
     float scale;               /* 1 / sqrt(D) */
+    int comb_row0, comb_rows;  /* rows the combine merges; comb_rows 0: all N */
 } rc_attn_args;
 
 /* Causal (+ window) attention of every row of the call: keys of positions before a sequence's

@@ -14,8 +14,9 @@
 #   3  GPU tests: test_kv_pool, test_gpu_budget, test_cuda_kernels (kernels vs CPU references),
 #      test_backend_forward (CPU and CUDA, ntok 0), test_cuda_backend (scratch failure),
 #      test_step_sample (ids sampled on the device), test_parity on cuda f32 (when the tree has it),
-#      test_golden on cuda f32 (golden cases; if it fails, once more with ROSA_CUDA_ATTN=generic:
-#      is the decode attention kernel to blame?), test_cuda_bf16 (agreement) -> 2_tests.log
+#      test_golden on cuda f32 (golden cases; if it fails, once more with ROSA_CUDA_ATTN=generic
+#      ROSA_CUDA_HALVES=0: are the decode kernel or the two-half pipeline to blame?),
+#      test_cuda_bf16 (agreement)                                           -> 2_tests.log
 #   4  compute-sanitizer memcheck and racecheck on test_cuda_kernels        -> 3_sanitizer.log
 #   5  benchmarks: bench decode --device cuda, 0.6b shape, window 2048, batch 1 and 32 (ROSA and
 #      window only), then 1.7b batch 1, prefill 8k, memcheck on the golden f32 test: each only
@@ -161,9 +162,9 @@ step test_backend_forward "$TESTL" 60 160 "$T/test_backend_forward"
 step test_cuda_backend "$TESTL" 60 150 "$T/test_cuda_backend"
 step test_step_sample "$TESTL" 60 145 "$T/test_step_sample"
 step test_cuda_golden_f32 "$TESTL" 150 140 env ROSA_TEST_DEVICE=cuda ROSA_TEST_PRECISION=f32 "$T/test_golden" ||
-    # the streaming decode kernel is the newest code: does the tiled kernel alone pass?
-    step test_cuda_golden_f32_generic_attn "$TESTL" 150 140 env ROSA_CUDA_ATTN=generic ROSA_TEST_DEVICE=cuda \
-        ROSA_TEST_PRECISION=f32 "$T/test_golden"
+    # the decode kernel and the two-half ROSA pipeline are the newest code: without them?
+    step test_cuda_golden_f32_without_new "$TESTL" 150 140 env ROSA_CUDA_ATTN=generic ROSA_CUDA_HALVES=0 \
+        ROSA_TEST_DEVICE=cuda ROSA_TEST_PRECISION=f32 "$T/test_golden"
 [ -x "$T/test_parity" ] && step test_cuda_parity_f32 "$TESTL" 90 125 env ROSA_TEST_DEVICE=cuda ROSA_TEST_PRECISION=f32 \
     "$T/test_parity"
 step test_cuda_bf16 "$TESTL" 90 120 "$T/test_cuda_bf16"
