@@ -39,7 +39,7 @@ if(NOT ROSA_CUDA STREQUAL "OFF")
 endif()
 
 # host-side pieces of the CUDA backend that need no toolkit (and are unit-tested without one)
-target_sources(rosa_engine PRIVATE ${PROJECT_SOURCE_DIR}/kernels/kv_pool.c)
+target_sources(rosa_engine PRIVATE ${PROJECT_SOURCE_DIR}/kernels/kv_pool.c ${PROJECT_SOURCE_DIR}/kernels/cu_budget.c)
 target_include_directories(rosa_engine PUBLIC ${PROJECT_SOURCE_DIR}/kernels)
 if(ROSA_HAVE_CUDA)
   add_subdirectory(kernels)

@@ -11,9 +11,7 @@
 #include "backend_cuda.h"
 #include "core/errors.h"
 
-#define ARENA_ALIGN 256
 #define STAGE_BYTES ((size_t)64 << 20)       /* upload staging for dtype conversion */
-#define SCRATCH_RESERVE ((size_t)768 << 20)  /* kept out of the pool for activations, cuBLAS */
 
 int rosa__cu_check(int e, const char *what) {
     if (!e) return 0;
@@ -23,7 +21,7 @@ int rosa__cu_check(int e, const char *what) {
 
 #define CK(call) do { if ((rc = rosa__cu_check((int)(call), #call))) goto out; } while (0)
 
-static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN; }
+static size_t align_up(size_t n) { return rosa__cu_align(n); }
 
 /* ---------- weights ---------- */
 
@@ -45,22 +43,24 @@ static void *arena_take(arena_cursor *a, size_t bytes) {
 static int stored_dt(rosa_dtype dt) { return dt == ROSA_DT_BF16 ? RC_BF16 : dt == ROSA_DT_F16 ? RC_F16 : RC_F32; }
 
 /* Upload a matrix in its stored dtype, converting to the compute dtype on the device in
- * chunks of rows (the staging buffer bounds the extra memory). */
+ * chunks of rows (the staging buffer bounds the extra memory).  Every copy and conversion is
+ * queued on the backend's stream: it is created non-blocking, so a cudaMemcpy on the legacy
+ * default stream would not be ordered with the conversions that read the staging buffer.  The
+ * stream orders the staging buffer's reuse too; upload_weights waits once at the end. */
 static int upload_mat(arena_cursor *a, const rosa__mat *w, const void **out) {
     int sdt = stored_dt(w->dt), rc = 0;
     size_t es = rc_dtype_size(sdt), ea = rc_dtype_size(a->act), row_bytes = (size_t)w->cols * es;
     char *dst = arena_take(a, (size_t)w->rows * w->cols * ea);
     if (!dst) return rosa__cu_check((int)cudaErrorMemoryAllocation, "weight arena");
     if (sdt == a->act) {
-        CK(cudaMemcpy(dst, w->w, (size_t)w->rows * row_bytes, cudaMemcpyHostToDevice));
+        CK(cudaMemcpyAsync(dst, w->w, (size_t)w->rows * row_bytes, cudaMemcpyHostToDevice, a->st));
     } else {
         size_t rows_per = STAGE_BYTES / row_bytes;
         if (rows_per < 1) return rosa__cu_check((int)cudaErrorInvalidValue, "matrix row larger than the staging buffer");
         for (size_t r0 = 0; r0 < (size_t)w->rows; r0 += rows_per) {
             size_t nr = (size_t)w->rows - r0 < rows_per ? (size_t)w->rows - r0 : rows_per;
-            CK(cudaMemcpy(a->stage, (const char *)w->w + r0 * row_bytes, nr * row_bytes, cudaMemcpyHostToDevice));
+            CK(cudaMemcpyAsync(a->stage, (const char *)w->w + r0 * row_bytes, nr * row_bytes, cudaMemcpyHostToDevice, a->st));
             CK(rc_convert(dst + r0 * w->cols * ea, a->act, a->stage, sdt, nr * w->cols, a->st));
-            CK(cudaStreamSynchronize(a->st)); /* the staging buffer is reused */
         }
     }
     *out = dst;
@@ -73,28 +73,16 @@ static int upload_vec(arena_cursor *a, const float *v, int n, float **out) {
     if (!v) { *out = NULL; return 0; }
     float *dst = arena_take(a, (size_t)n * sizeof(float));
     if (!dst) return rosa__cu_check((int)cudaErrorMemoryAllocation, "weight arena");
-    CK(cudaMemcpy(dst, v, (size_t)n * sizeof(float), cudaMemcpyHostToDevice));
+    CK(cudaMemcpyAsync(dst, v, (size_t)n * sizeof(float), cudaMemcpyHostToDevice, a->st));
     *out = dst;
 out:
     return rc;
 }
 
-static size_t weights_bytes(const rosa_model *m, int act) {
-    size_t ea = rc_dtype_size(act), b = 0;
-    size_t C = m->C, QD = (size_t)m->Hq * m->D, KD = (size_t)m->Hkv * m->D, F = m->F;
-    for (int l = 0; l < m->L; l++) {
-        b += align_up(QD * C * ea) * 2 + align_up(KD * C * ea) * 2 + align_up(F * C * ea) * 3;
-        b += align_up(C * 4) * 2 + align_up((size_t)m->D * 4) * 2;
-        if (m->layer[l].rosa >= 0) b += align_up(C * C * ea) * 4 + align_up(C * 4) * 3;
-    }
-    b += align_up((size_t)m->V * C * ea) * 2 + align_up(C * 4) + align_up((size_t)m->D * 4);
-    return b;
-}
-
 static int upload_weights(rosa_model *m, cu_model *cm) {
     int rc = 0;
     arena_cursor a = {.st = cm->st, .act = cm->act};
-    cm->arena_bytes = weights_bytes(m, cm->act);
+    cm->arena_bytes = rosa__cu_weights_bytes(m, rc_dtype_size(cm->act));
     CK(cudaMalloc((void **)&cm->arena, cm->arena_bytes));
     CK(cudaMalloc(&a.stage, STAGE_BYTES));
     a.base = cm->arena;
@@ -102,6 +90,10 @@ static int upload_weights(rosa_model *m, cu_model *cm) {
     for (int l = 0; l < m->L && !rc; l++) {
         const rosa__layer *ly = &m->layer[l];
         cu_layer *d = &cm->ly[l];
+        /* ROSA q/k/v first, then q/k/v: adjacent, so a single row's six products are one GEMM */
+        if (ly->rosa >= 0 && ((rc = upload_mat(&a, &ly->rq, &d->rq)) || (rc = upload_mat(&a, &ly->rk, &d->rk)) ||
+                              (rc = upload_mat(&a, &ly->rv, &d->rv))))
+            break;
         if ((rc = upload_mat(&a, &ly->q, &d->q)) || (rc = upload_mat(&a, &ly->k, &d->k)) ||
             (rc = upload_mat(&a, &ly->v, &d->v)) || (rc = upload_mat(&a, &ly->o, &d->o)) ||
             (rc = upload_mat(&a, &ly->gate, &d->gate)) || (rc = upload_mat(&a, &ly->up, &d->up)) ||
@@ -111,20 +103,28 @@ static int upload_weights(rosa_model *m, cu_model *cm) {
             (rc = upload_vec(&a, ly->q_norm, m->D, &d->q_norm)) || (rc = upload_vec(&a, ly->k_norm, m->D, &d->k_norm)))
             break;
         if (ly->rosa >= 0) {
-            if ((rc = upload_mat(&a, &ly->rq, &d->rq)) || (rc = upload_mat(&a, &ly->rk, &d->rk)) ||
-                (rc = upload_mat(&a, &ly->rv, &d->rv)) || (rc = upload_mat(&a, &ly->rout, &d->rout)) ||
+            if ((rc = upload_mat(&a, &ly->rout, &d->rout)) ||
                 (rc = upload_vec(&a, ly->e0, m->C, &d->e0)) || (rc = upload_vec(&a, ly->e1, m->C, &d->e1)) ||
                 (rc = upload_vec(&a, m->inject_mode == ROSA_INJECT_PRE_ATTN ? ly->alpha : NULL, m->C, &d->alpha)))
                 break;
         }
+        size_t ea = rc_dtype_size(cm->act), C = m->C, QD = (size_t)m->Hq * m->D, KD = (size_t)m->Hkv * m->D;
+        d->fuse_qkv = (const char *)d->k == (const char *)d->q + QD * C * ea &&
+                      (const char *)d->v == (const char *)d->k + KD * C * ea;
+        d->fuse_rosa = ly->rosa >= 0 && (const char *)d->rk == (const char *)d->rq + C * C * ea &&
+                       (const char *)d->rv == (const char *)d->rk + C * C * ea;
+        d->fuse6 = d->fuse_rosa && d->fuse_qkv && (const char *)d->q == (const char *)d->rv + C * C * ea;
+        d->fuse_gu = (const char *)d->up == (const char *)d->gate + (size_t)m->F * C * ea;
     }
     if (rc) goto out;
     if ((rc = upload_mat(&a, &m->embed, &cm->embed))) goto out;
     if (m->lm_head.w == m->embed.w) cm->lm_head = cm->embed;
     else if ((rc = upload_mat(&a, &m->lm_head, &cm->lm_head))) goto out;
     if ((rc = upload_vec(&a, m->final_norm, m->C, &cm->final_norm))) goto out;
-    rc = upload_vec(&a, m->inv_freq, m->D / 2, &cm->inv_freq);
+    if ((rc = upload_vec(&a, m->inv_freq, m->D / 2, &cm->inv_freq))) goto out;
+    CK(cudaStreamSynchronize(cm->st)); /* before the staging buffer is freed */
 out:
+    if (rc) cudaStreamSynchronize(cm->st);
     if (a.stage) cudaFree(a.stage);
     return rc;
 }
@@ -132,16 +132,17 @@ out:
 /* ---------- scratch ---------- */
 
 static void free_rows(cu_model *cm) {
-    void *d[] = {cm->x, cm->rq, cm->rk, cm->rv, cm->q, cm->k, cm->v, cm->g, cm->up, cm->inj, cm->logits, cm->part,
+    void *d[] = {cm->row1, cm->x, cm->rq, cm->rk, cm->rv, cm->q, cm->k, cm->v, cm->g, cm->up, cm->inj, cm->logits, cm->part,
                  cm->u, cm->kn, cm->vn, cm->att, cm->y, cm->h2, cm->gu, cm->d_sym, cm->d_vout, cm->d_meta};
     for (size_t i = 0; i < sizeof d / sizeof *d; i++) if (d[i]) cudaFree(d[i]);
     void *h[] = {cm->h_meta, cm->h_sym, cm->h_vout, cm->h_last};
     for (size_t i = 0; i < sizeof h / sizeof *h; i++) if (h[i]) cudaFreeHost(h[i]);
     free(cm->h_dest);
-    cm->x = cm->rq = cm->rk = cm->rv = cm->q = cm->k = cm->v = cm->g = cm->up = cm->inj = cm->logits = cm->part = NULL;
+    cm->row1 = cm->x = cm->rq = cm->rk = cm->rv = cm->q = cm->k = cm->v = cm->g = cm->up = cm->inj = cm->logits = cm->part = NULL;
     cm->u = cm->kn = cm->vn = cm->att = cm->y = cm->h2 = cm->gu = NULL;
     cm->d_sym = NULL; cm->d_vout = NULL; cm->d_meta = cm->h_meta = NULL;
     cm->h_sym = NULL; cm->h_vout = NULL; cm->h_last = NULL; cm->h_dest = NULL;
+    cm->m_sym = NULL; cm->m_vout = NULL;
     cm->rows_cap = cm->nseq_cap = 0;
 }
 
@@ -173,13 +174,22 @@ int rosa__cu_ensure_rows(rosa_model *m, int N, int nseq) {
         {&cm->u, n * C * ea}, {&cm->kn, n * KD * ea}, {&cm->vn, n * KD * ea}, {&cm->att, n * QD * ea},
         {&cm->y, n * C * ea}, {&cm->h2, n * C * ea}, {&cm->gu, n * F * ea},
         {(void **)&cm->d_sym, 3 * n * R}, {(void **)&cm->d_vout, n * R * 2},
+        {(void **)&cm->row1, (3 * C + QD + 2 * KD + 2 * F) * 4},
     };
     for (size_t i = 0; i < sizeof d / sizeof *d; i++) CK(cudaMalloc(d[i].p, d[i].bytes));
     cm->meta_bytes = rosa__cu_meta_bytes(rows, ns, m->L);
     CK(cudaMalloc((void **)&cm->d_meta, cm->meta_bytes));
     CK(cudaHostAlloc((void **)&cm->h_meta, cm->meta_bytes, cudaHostAllocDefault));
-    CK(cudaHostAlloc((void **)&cm->h_sym, 3 * n * R, cudaHostAllocDefault));
-    CK(cudaHostAlloc((void **)&cm->h_vout, n * R * 2, cudaHostAllocDefault));
+    /* mapped: the pack kernel writes the symbols straight into host memory and the injection
+     * reads the retrieved ones from there, two copies fewer per ROSA layer */
+    CK(cudaHostAlloc((void **)&cm->h_sym, 3 * n * R, cudaHostAllocMapped));
+    CK(cudaHostAlloc((void **)&cm->h_vout, n * R * 2, cudaHostAllocMapped));
+    if (cudaHostGetDevicePointer((void **)&cm->m_sym, cm->h_sym, 0) ||
+        cudaHostGetDevicePointer((void **)&cm->m_vout, cm->h_vout, 0)) {
+        cudaGetLastError();
+        cm->m_sym = NULL;
+        cm->m_vout = NULL;
+    }
     CK(cudaHostAlloc((void **)&cm->h_last, (size_t)ns * V * 4, cudaHostAllocDefault));
     cm->h_dest = malloc(n * R * sizeof(int32_t));
     if (!cm->h_dest) rc = ROSA_ERR_NOMEM;
@@ -203,13 +213,21 @@ static int cu_model_init(rosa_model *m, char *err, size_t errlen) {
     if (!cm) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
     m->bctx = cm;
     cm->act = m->precision == ROSA_PREC_BF16 ? RC_BF16 : RC_F32;
+    /* bring-up switch (docs/CUDA.md): the decode attention kernel has not run on a GPU yet */
+    const char *attn = getenv("ROSA_CUDA_ATTN");
+    cm->attn_generic = attn && !strcmp(attn, "generic");
+    const char *halves = getenv("ROSA_CUDA_HALVES");
+    cm->no_halves = halves && !strcmp(halves, "0");
     cm->ly = calloc((size_t)m->L, sizeof *cm->ly);
     if (!cm->ly) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
     int rc = 0;
     CK(cudaSetDevice(cm->dev));
     CK(cudaDeviceGetAttribute(&cm->sms, cudaDevAttrMultiProcessorCount, cm->dev));
     CK(cudaStreamCreateWithFlags(&cm->st, cudaStreamNonBlocking));
-    CK(cudaEventCreateWithFlags(&cm->ev_sym, cudaEventDisableTiming));
+    CK(cudaEventCreateWithFlags(&cm->ev_sym[0], cudaEventDisableTiming));
+    CK(cudaEventCreateWithFlags(&cm->ev_sym[1], cudaEventDisableTiming));
+    CK(cudaEventCreateWithFlags(&cm->ev_out[0], cudaEventDisableTiming));
+    CK(cudaEventCreateWithFlags(&cm->ev_out[1], cudaEventDisableTiming));
     if (cublasCreate(&cm->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(cm->blas, cm->st) != CUBLAS_STATUS_SUCCESS) {
         cm->blas = NULL;
         rc = ROSA_ERR_BACKEND;
@@ -224,18 +242,15 @@ static int cu_model_init(rosa_model *m, char *err, size_t errlen) {
         goto out;
     }
     if ((rc = upload_weights(m, cm))) goto out;
-    /* the pool gets what the weights and the scratch reserve leave */
-    cm->page_bytes = (size_t)CU_PAGE_TOKENS * m->Hkv * m->D * rc_dtype_size(cm->act);
-    size_t used = cm->arena_bytes + SCRATCH_RESERVE;
-    size_t npages = budget > used ? (budget - used) / (2 * cm->page_bytes) : 0;
-    if (npages > INT32_MAX) npages = INT32_MAX;
-    size_t min_pages = 0;
-    for (int l = 0; l < m->L; l++) min_pages += m->layer_window[l] ? (size_t)(m->layer_window[l] + CU_PAGE_TOKENS - 1) / CU_PAGE_TOKENS : 1;
-    if (npages < min_pages) {
+    /* the pool gets what the weights and the scratch reserve leave (cu_budget.c) */
+    rosa__cu_plan plan;
+    if (rosa__cu_plan_pool(m, rc_dtype_size(cm->act), budget, &plan)) {
         rc = rosa__err(err, errlen, ROSA_ERR_LIMIT, "device memory budget %zu MiB leaves %zu KV pages, one session needs %zu",
-                       budget >> 20, npages, min_pages);
+                       budget >> 20, plan.npages, plan.min_pages);
         goto out;
     }
+    cm->page_bytes = plan.page_bytes;
+    size_t npages = plan.npages;
     if ((rc = rosa__kvpool_init(&cm->pool, (int32_t)npages))) goto out;
     CK(cudaMalloc(&cm->kpool, npages * cm->page_bytes));
     CK(cudaMalloc(&cm->vpool, npages * cm->page_bytes));
@@ -252,12 +267,14 @@ static void cu_model_free(rosa_model *m) {
     cudaSetDevice(cm->dev);
     if (cm->st) cudaStreamSynchronize(cm->st);
     free_rows(cm);
+    rosa__cu_sample_free(cm);
     if (cm->kpool) cudaFree(cm->kpool);
     if (cm->vpool) cudaFree(cm->vpool);
     rosa__kvpool_free(&cm->pool);
     if (cm->arena) cudaFree(cm->arena);
     if (cm->blas) cublasDestroy(cm->blas);
-    if (cm->ev_sym) cudaEventDestroy(cm->ev_sym);
+    for (int i = 0; i < 2; i++) if (cm->ev_sym[i]) cudaEventDestroy(cm->ev_sym[i]);
+    for (int i = 0; i < 2; i++) if (cm->ev_out[i]) cudaEventDestroy(cm->ev_out[i]);
     if (cm->st) cudaStreamDestroy(cm->st);
     free(cm->ly);
     free(cm);
@@ -276,7 +293,9 @@ static int cu_session_init(struct rosa_session *s) {
     if (rc) return rc;
     CK(cudaSetDevice(cm->dev));
     CK(cudaMalloc((void **)&cs->d_ids, (size_t)cs->tab.total * sizeof(int32_t)));
-    CK(cudaMemcpy(cs->d_ids, cs->tab.ids, (size_t)cs->tab.total * sizeof(int32_t), cudaMemcpyHostToDevice));
+    /* on the backend's stream, like every later update of the table (not the legacy stream) */
+    CK(cudaMemcpyAsync(cs->d_ids, cs->tab.ids, (size_t)cs->tab.total * sizeof(int32_t), cudaMemcpyHostToDevice, cm->st));
+    CK(cudaStreamSynchronize(cm->st));
 out:
     return rc;
 }
@@ -344,6 +363,7 @@ static const rosa__backend cuda_backend = {
     .forward = rosa__cu_forward,
     .stats = cu_stats,
     .copy_bandwidth = cu_copy_bandwidth,
+    .step_sample = rosa__cu_step_sample,
 };
 
 const rosa__backend *rosa__cuda_backend_get(void) { return &cuda_backend; }

@@ -131,9 +131,9 @@ __global__ void attn_kernel(const rc_attn_args a) {
     }
 }
 
-/* grid (Hq, N), one thread per head dim */
-__global__ void attn_combine_kernel(void *out, int out_dt, const float *part, int nsplit, int N, int Hq, int D) {
-    int head = blockIdx.x, row = blockIdx.y, d = threadIdx.x;
+/* grid (Hq, rows), one thread per head dim; rows row0.. */
+__global__ void attn_combine_kernel(void *out, int out_dt, const float *part, int nsplit, int N, int Hq, int D, int row0) {
+    int head = blockIdx.x, row = row0 + blockIdx.y, d = threadIdx.x;
     if (d >= D) return;
     size_t stride = (size_t)N * Hq * (D + 2);
     const float *p0 = part + ((size_t)row * Hq + head) * (D + 2);
@@ -167,9 +167,15 @@ extern "C" int rc_attention(const rc_attn_args *a, cudaStream_t st) {
     attn_kernel<<<grid, 32 * warps, smem, st>>>(*a);
     int rc = rc_launched();
     if (rc) return rc;
-    dim3 cgrid(a->Hq, a->N);
+    return rc_attention_combine(a, st);
+}
+
+extern "C" int rc_attention_combine(const rc_attn_args *a, cudaStream_t st) {
+    int rows = a->comb_rows > 0 ? a->comb_rows : a->N, row0 = a->comb_rows > 0 ? a->comb_row0 : 0;
+    if (row0 < 0 || row0 + rows > a->N) return (int)cudaErrorInvalidValue;
+    dim3 cgrid(a->Hq, rows);
     attn_combine_kernel<<<cgrid, RC_CDIV(a->D, 32) * 32, 0, st>>>(a->out, a->out_dt, a->part, a->nsplit, a->N, a->Hq,
-                                                                  a->D);
+                                                                  a->D, row0);
     return rc_launched();
 }
 

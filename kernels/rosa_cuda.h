@@ -98,12 +98,22 @@ typedef struct rc_attn_args {
     float *part;               /* scratch [nsplit, N, Hq, D + 2] f32 */
     int N, Hq, Hkv, D;
     float scale;               /* 1 / sqrt(D) */
+    int comb_row0, comb_rows;  /* rows the combine merges; comb_rows 0: all N */
 } rc_attn_args;
 
 /* Causal (+ window) attention of every row of the call: keys of positions before a sequence's
  * pos0 come from the cache, its own rows' keys from k/v; never a T x T matrix.  Launches the
  * tiled split-K kernel and the combine kernel. */
 int rc_attention(const rc_attn_args *a, cudaStream_t st);
+
+/* The same for calls whose tiles are all single rows (decode steps), streaming the cache with
+ * 16-byte loads (k_attn_decode.cu); one pass without the combine when nsplit == 1.  Returns
+ * cudaErrorNotSupported (launching nothing) for shapes it does not cover:
+ * rc_attention_decode_supported says beforehand. */
+int rc_attention_decode(const rc_attn_args *a, cudaStream_t st);
+int rc_attention_decode_supported(const rc_attn_args *a);
+/* The split combine alone: out from part (both kernels' partials). */
+int rc_attention_combine(const rc_attn_args *a, cudaStream_t st);
 
 /* Write the rows' keys/values into the cache: all rows for a global layer, the last W rows of
  * each sequence for a windowed one (earlier ones would be overwritten within the call). */

@@ -18,6 +18,9 @@ void srv_config_defaults(srv_config *c) {
     c->max_n = 16;
     c->max_connections = 1024;
     c->idle_timeout = 60;
+    c->read_timeout = 30;
+    c->max_sessions = 4096;
+    c->max_response_bytes = (size_t)32 << 20;
     c->max_body_bytes = 8u << 20;
     c->max_session_bytes = (size_t)4 << 30;
     c->request_timeout = 0;
@@ -48,10 +51,18 @@ void srv_config_help(FILE *f) {
         "  --port N                 listen port (default 8080; 0 picks a free port)\n"
         "  --api-key KEY            require 'Authorization: Bearer KEY' (401 otherwise;\n"
         "                           default: $ROSA_API_KEY when set and not empty)\n"
+        "  --api-key-file FILE      more keys, one a line: KEY [OWNER]; each owner sees,\n"
+        "                           continues and deletes only its own sessions\n"
+        "  --metrics-key KEY        GET /metrics requires 'Authorization: Bearer KEY'\n"
         "  --replica-id ID          sent as X-Rosa-Replica on every response (default: hostname)\n"
         "  --max-body-bytes N       largest request body (default 8388608; 413 beyond)\n"
         "  --max-connections N      simultaneous connections (default 1024)\n"
-        "  --idle-timeout S         close idle connections after S seconds (default 60)\n\n"
+        "  --idle-timeout S         close idle connections after S seconds (default 60)\n"
+        "  --read-timeout S         a whole request (headers + body) must arrive within S\n"
+        "                           seconds of the connection becoming ready (default 30;\n"
+        "                           0: no deadline)\n"
+        "  --max-response-bytes N   largest response of one request (default 33554432;\n"
+        "                           413, or an error event in a stream, beyond)\n\n"
         "scheduling and limits:\n"
         "  --max-batch N            sequences decoded together (default 64)\n"
         "  --max-queue N            requests waiting for admission (default 256; 429 beyond)\n"
@@ -63,7 +74,12 @@ void srv_config_help(FILE *f) {
         "  --max-session-bytes N    state budget of kept sessions (LRU-evicted) and running\n"
         "                           sequences: 413 for one over it, 429 (default 4 GiB)\n"
         "  --session-ttl S          evict sessions idle longer (default 3600; 0: never)\n"
-        "  --shutdown-grace S       on SIGINT/SIGTERM, time to finish streams (default 10)\n\n"
+        "  --max-sessions N         kept sessions; the least recently used idle one is\n"
+        "                           evicted for a new one (default 4096)\n"
+        "  --shutdown-grace S       on SIGINT/SIGTERM, time to finish streams (default 10)\n"
+        "  --chat-special-tokens    read special-token text (<|im_start|>) in chat messages as\n"
+        "                           control tokens (default: plain text; only the template's\n"
+        "                           own markup is special)\n\n"
         "logging:\n"
         "  --log-format text|json   (default text)\n"
         "  --verbose                one log line per finished request (method, path, status,\n"
@@ -103,6 +119,10 @@ int srv_config_parse(srv_config *c, int argc, char **argv) {
             c->verbose = 1;
             continue;
         }
+        if (!strcmp(a, "--chat-special-tokens")) {
+            c->chat_special_tokens = 1;
+            continue;
+        }
         if (strncmp(a, "--", 2) || i + 1 >= argc) {
             fprintf(stderr, "rosa-server: unknown or incomplete option '%s' (see --help)\n", a);
             return -1;
@@ -131,6 +151,8 @@ int srv_config_parse(srv_config *c, int argc, char **argv) {
         STR("--tokenizer", tokenizer)
         STR("--host", host)
         STR("--api-key", api_key)
+        STR("--api-key-file", api_key_file)
+        STR("--metrics-key", metrics_key)
         if (!strcmp(a, "--replica-id")) {
             size_t n = strlen(v);
             int ok = n > 0 && n < 128;
@@ -155,6 +177,8 @@ int srv_config_parse(srv_config *c, int argc, char **argv) {
         INT("--max-n", max_n, 1, 128)
         INT("--max-connections", max_connections, 1, 1000000)
         INT("--idle-timeout", idle_timeout, 0, 86400)
+        DBL("--read-timeout", read_timeout, 0, 86400)
+        INT("--max-sessions", max_sessions, 1, 1000000)
         DBL("--request-timeout", request_timeout, 0, 1e7)
         DBL("--session-ttl", session_ttl, 0, 1e9)
         DBL("--shutdown-grace", shutdown_grace, 0, 3600)
@@ -162,6 +186,11 @@ int srv_config_parse(srv_config *c, int argc, char **argv) {
             if (num(a, v, 0, 1e15, &x)) return -1;
             if (a[6] == 'b') c->max_body_bytes = (size_t)x;
             else c->max_session_bytes = (size_t)x;
+            continue;
+        }
+        if (!strcmp(a, "--max-response-bytes")) {
+            if (num(a, v, 1024, 1e15, &x)) return -1;
+            c->max_response_bytes = (size_t)x;
             continue;
         }
         if (!strcmp(a, "--log-format")) {

@@ -268,11 +268,43 @@ static int mkdirs(const char *path) {
     return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
 }
 
-int srv_demo_default_dir(char *out, size_t n) {
+/* The fallback under a shared temporary directory: a directory of our own that nobody else can
+ * write (created 0700; an existing one must be a real directory, owned by us, mode 0700), or we
+ * refuse: another user could otherwise plant a model there, or a symbolic link to write
+ * through. */
+static int private_dir(const char *path, char *err, size_t errlen) {
+    if (mkdir(path, 0700) && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (lstat(path, &st)) {
+        snprintf(err, errlen, "cannot inspect %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
+        snprintf(err, errlen, "%s is not a private directory of this user (a real directory, "
+                 "owner uid %u, mode 0700): refusing to use it for the demo model; set "
+                 "--cache-dir, XDG_CACHE_HOME or HOME", path, (unsigned)geteuid());
+        return -1;
+    }
+    return 0;
+}
+
+int srv_demo_default_dir(char *out, size_t n, char *err, size_t errlen) {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    if (xdg && xdg[0]) snprintf(out, n, "%s/rosa-serve/%s", xdg, DEMO_VERSION);
-    else if (home && home[0]) snprintf(out, n, "%s/.cache/rosa-serve/%s", home, DEMO_VERSION);
-    else snprintf(out, n, "/tmp/rosa-serve-%s", DEMO_VERSION);
+    if (xdg && xdg[0]) {
+        snprintf(out, n, "%s/rosa-serve/%s", xdg, DEMO_VERSION);
+    } else if (home && home[0]) {
+        snprintf(out, n, "%s/.cache/rosa-serve/%s", home, DEMO_VERSION);
+    } else {
+        const char *tmp = getenv("TMPDIR");
+        char base[700];
+        snprintf(base, sizeof base, "%s/rosa-serve-%u", tmp && tmp[0] == '/' ? tmp : "/tmp",
+                 (unsigned)geteuid());
+        if (private_dir(base, err, errlen)) return -1;
+        snprintf(out, n, "%s/%s", base, DEMO_VERSION);
+    }
     return 0;
 }
 
@@ -280,7 +312,7 @@ int srv_demo_model_write(const char *cache_dir, char *model_dir, size_t mlen, ch
                          size_t alen, char *tokenizer, size_t tlen, char *err, size_t errlen) {
     char dir[900];
     if (cache_dir) snprintf(dir, sizeof dir, "%s", cache_dir);
-    else srv_demo_default_dir(dir, sizeof dir);
+    else if (srv_demo_default_dir(dir, sizeof dir, err, errlen)) return -1;
     char mdir[1000], adir[1000], p[1100];
     snprintf(mdir, sizeof mdir, "%s/model", dir);
     snprintf(adir, sizeof adir, "%s/adapter", dir);

@@ -51,6 +51,7 @@ struct srv_engine {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop;
+    int poked;                /* guarded by mu: something changed since the last wait */
     qnode *in_head, *in_tail; /* submitted, guarded by mu */
     long queued_jobs;         /* guarded by mu */
     qnode *q_head, *q_tail;   /* engine-private admission queue */
@@ -377,7 +378,7 @@ static int prefill(srv_engine *e) {
     int nt = 0;
     for (int k = 0; k < n0; k++) {
         eseq *s = e->run[(start + k) % n0];
-        if (!s->decoding) todo[nt++] = s;
+        if (!s->decoding && !atomic_load(&s->job->paused)) todo[nt++] = s;
     }
     for (int k = 0; k < nt && budget > 0; k++) {
         eseq *s = todo[k];
@@ -401,7 +402,7 @@ static int decode(srv_engine *e) {
     const int V = srv->info->vocab;
     int n = 0;
     for (int i = 0; i < e->n_run; i++)
-        if (e->run[i]->decoding) {
+        if (e->run[i]->decoding && !atomic_load(&e->run[i]->job->paused)) {
             e->b_seq[n] = e->run[i];
             e->b_sess[n] = e->run[i]->rs;
             e->b_tok[n] = e->run[i]->next;
@@ -485,7 +486,9 @@ static void drop_cancelled(srv_engine *e) {
  *  - one sequence over the budget ends with 413 (it could never fit);
  *  - kept idle sessions are evicted (LRU) to make room for the running ones;
  *  - if the running sequences together still exceed it, the most recently admitted ones end
- *    with 429 (retry later) until the rest fit: the server never grows past its budget. */
+ *    with 429 (retry later) until the rest fit: the server never grows past its budget;
+ *    unless the youngest one's request alone (n > 1 choices) exceeds it: that request could
+ *    never fit and ends with 413. */
 static void account_memory(srv_engine *e) {
     size_t total = 0, kv = 0, budget = e->srv->cfg.max_session_bytes;
     for (int i = 0; i < e->n_run; i++) {
@@ -514,6 +517,29 @@ static void account_memory(srv_engine *e) {
         for (int i = 1; i < e->n_run; i++)
             if (e->run[i]->admit_no > e->run[y]->admit_no) y = i;
         eseq *s = e->run[y];
+        size_t own = 0; /* the youngest one's request alone (its n > 1 choices run together) */
+        for (int i = 0; i < e->n_run; i++)
+            if (e->run[i]->job == s->job) own += e->run[i]->bytes;
+        if (own > budget) {
+            /* it would not fit on an idle server either: 413, not an invitation to retry */
+            srv_job *j = s->job;
+            char msg[240];
+            snprintf(msg, sizeof msg, "the request's %d choices together need more than "
+                     "--max-session-bytes (%zu bytes) of session state (%zu bytes so far)",
+                     j->n_choices, budget, own);
+            int none = SRV_CANCEL_NONE; /* its choices not yet admitted are dropped */
+            atomic_compare_exchange_strong(&j->cancel, &none, SRV_CANCEL_LIMIT);
+            for (int i = 0; i < e->n_run; i++) {
+                eseq *q = e->run[i];
+                if (q->job != j) continue;
+                push_error(j, q->choice, 413, msg);
+                total -= q->bytes;
+                kv -= q->kv_bytes;
+                seq_finish(e, q, FIN_ERROR);
+                remove_run(e, i--);
+            }
+            continue;
+        }
         char msg[240];
         snprintf(msg, sizeof msg, "the running requests need more than --max-session-bytes (%zu "
                  "bytes) of state together; this one, the most recent, gave way: retry later",
@@ -663,6 +689,23 @@ static void *engine_main(void *arg) {
         if (work) {
             srv_hist_observe(&srv->metrics.step, srv_now() - ts);
             atomic_fetch_add_explicit(&srv->metrics.engine_steps, 1, memory_order_relaxed);
+        } else {
+            /* nothing could advance (every running stream paused by backpressure, the queue
+             * waiting for room): sleep until poked (unpause, cancel, submit) or for a while, so
+             * that timeouts are still checked */
+            pthread_mutex_lock(&e->mu);
+            if (!e->stop && !e->in_head && !e->poked) {
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += 200 * 1000000L;
+                if (until.tv_nsec >= 1000000000L) {
+                    until.tv_sec++;
+                    until.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&e->cv, &e->mu, &until);
+            }
+            e->poked = 0;
+            pthread_mutex_unlock(&e->mu);
         }
         atomic_store_explicit(&srv->metrics.engine_thread_cpu_ns,
                               (unsigned long long)(srv_thread_cpu_seconds() * 1e9),
@@ -731,6 +774,7 @@ int srv_engine_submit(srv_engine *e, srv_job *j) {
 
 void srv_engine_poke(srv_engine *e) {
     pthread_mutex_lock(&e->mu);
+    e->poked = 1;
     pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
 }

@@ -4,16 +4,19 @@
  * one-shot uv_timer_t honours MHD_get_timeout; srv_pump() is called after every event that may
  * give MHD work.  Engine events arrive through a uv_async_t that drains the ready list, turns
  * events into response bytes (respond.c) and resumes suspended connections.  SIGINT/SIGTERM:
- * quiesce, let streams finish for --shutdown-grace seconds, cancel the rest, stop. */
+ * shutdown.c. */
 #include <arpa/inet.h>
-#include <signal.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
+#include "conn_guard.h"
 #include "engine_thread.h"
 #include "http.h"
 #include "log.h"
+#include "outflow.h"
 #include "respond.h"
 #include "sessions.h"
 
@@ -23,9 +26,22 @@ static void on_mhd_timer(uv_timer_t *t) { srv_pump(t->data); }
 
 static void on_mhd_poll(uv_poll_t *p, int status, int events) { srv_pump(p->data); }
 
+static unsigned n_connections(srv_server *s) {
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return i ? i->num_connections : 0;
+}
+
 void srv_pump(srv_server *s) {
     if (!s->mhd) return;
-    MHD_run(s->mhd);
+    /* A run that closes connections (idle timeout at --max-connections) leaves the listen
+     * socket out of MHD's epoll set until the next run, and MHD may report no timeout: run
+     * again while runs close connections (bounded; the heartbeat in conn_guard.c is the
+     * backstop). */
+    for (int i = 0; i < 4; i++) {
+        unsigned before = n_connections(s);
+        MHD_run(s->mhd);
+        if (n_connections(s) >= before) break;
+    }
     MHD_UNSIGNED_LONG_LONG to = 0;
     if (MHD_get_timeout(s->mhd, &to) == MHD_YES) uv_timer_start(&s->mhd_timer, on_mhd_timer, to, 0);
     else uv_timer_stop(&s->mhd_timer);
@@ -63,24 +79,47 @@ enum MHD_Result srv_send_error(srv_server *s, struct MHD_Connection *c, const sr
 typedef struct watch {
     uv_poll_t h;
     srv_job *j;
+    int fd;
     int active;
+    int half;   /* the client shut its sending side: now only a hang-up or a reset counts */
 } watch;
 
 static void on_watch_closed(uv_handle_t *h) { free(h); /* h is the first member of watch */ }
 
+/* A real hang-up: the connection is closed both ways or was reset (POLLHUP / POLLERR).  A
+ * half-close (`nc -N`, shutdown(SHUT_WR) after the request) only raises POLLRDHUP. */
+static int hung_up(int fd) {
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    return poll(&pf, 1, 0) == 1 && (pf.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
 static void on_hangup(uv_poll_t *p, int status, int events) {
     watch *w = (watch *)p;
     srv_job *j = w->j;
+    (void)events;
     if (!j) return;
-    if (status < 0 || (events & UV_DISCONNECT)) {
-        atomic_store(&j->cancel, SRV_CANCEL_GONE);
-        if (j->srv->engine) srv_engine_poke(j->srv->engine);
-        /* the hang-up stays readable: stop watching (MHD sees it too once it has the fd back) */
-        uv_poll_stop(&w->h);
-        w->active = 0;
-        srv_job_resume(j);
-        srv_pump(j->srv);
+    if (status >= 0 && !hung_up(w->fd)) {
+        if (w->half) return;
+        /* The end of the client's stream: a half-close or a close, which look the same until
+         * the server sends.  Keep serving and watch for the hang-up or reset alone (always
+         * reported by epoll; UV_PRIORITIZED is only there to keep the watcher registered). */
+        w->half = 1;
+        uv_poll_start(&w->h, UV_PRIORITIZED, on_hangup);
+        if (j->p.stream && j->stream_response && !j->stream_finished) {
+            /* probe a stream at once: an SSE comment, answered by a reset if the client left */
+            sb_puts(&j->out, ":\n\n");
+            srv_job_resume(j);
+            srv_pump(j->srv);
+        }
+        return;
     }
+    atomic_store(&j->cancel, SRV_CANCEL_GONE);
+    if (j->srv->engine) srv_engine_poke(j->srv->engine);
+    /* the hang-up stays readable: stop watching (MHD sees it too once it has the fd back) */
+    uv_poll_stop(&w->h);
+    w->active = 0;
+    srv_job_resume(j);
+    srv_pump(j->srv);
 }
 
 void srv_job_suspend(srv_job *j) {
@@ -96,12 +135,13 @@ void srv_job_suspend(srv_job *j) {
             return;
         }
         w->j = j;
+        w->fd = ci->connect_fd;
         w->h.data = w;
         j->watch = &w->h;
     }
     watch *w = (watch *)j->watch;
     if (!w->active) {
-        uv_poll_start(&w->h, UV_DISCONNECT, on_hangup);
+        uv_poll_start(&w->h, w->half ? UV_PRIORITIZED : UV_DISCONNECT, on_hangup);
         w->active = 1;
     }
 }
@@ -125,6 +165,39 @@ static void close_watch(srv_job *j) {
 
 /* ---------------------------------------------------------------- MHD callbacks */
 
+typedef struct framing {
+    int n_length, n_te, chunked_only;
+} framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value) {
+    framing *f = cls;
+    (void)kind;
+    if (!strcasecmp(key, "Content-Length")) f->n_length++;
+    if (!strcasecmp(key, "Transfer-Encoding")) {
+        f->n_te++;
+        f->chunked_only = value && !strcasecmp(value, "chunked");
+    }
+    return MHD_YES;
+}
+
+/* How the body is delimited must be unambiguous: one Content-Length, or Transfer-Encoding:
+ * chunked alone.  Two lengths (a proxy may use the other one: request smuggling) or both
+ * headers are refused with 400; a transfer coding we do not implement gets 501 (it used to get
+ * no answer until the idle timeout).  Returns 0 or the status, with e filled. */
+static int bad_framing(struct MHD_Connection *c, srv_error *e) {
+    framing f = {0, 0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    if (f.n_length > 1)
+        return srv_fail(e, 400, NULL, "the request has %d Content-Length headers", f.n_length), 400;
+    if (f.n_te && f.n_length)
+        return srv_fail(e, 400, NULL, "the request has both Content-Length and "
+                        "Transfer-Encoding"), 400;
+    if (f.n_te > 1 || (f.n_te && !f.chunked_only))
+        return srv_fail(e, 501, NULL, "only 'Transfer-Encoding: chunked' is supported"), 501;
+    return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls) {
@@ -140,6 +213,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cc->t0 = srv_now();
         snprintf(cc->method, sizeof cc->method, "%s", method);
         snprintf(cc->path, sizeof cc->path, "%s", url);
+        srv_error fe;
+        if (bad_framing(c, &fe)) {
+            cc->answered = 1;
+            srv_guard_request_read(c);
+            return srv_send_error(s, c, &fe);
+        }
+        if (!srv_route_wants_body(s, c, url, method)) {
+            /* answered from the headers alone (no or a bad API key, a route or method that
+             * takes no body, loading, shutting down): no body byte is read or buffered, and no
+             * `100 Continue` goes out */
+            cc->answered = 1;
+            srv_guard_request_read(c);
+            return srv_route(s, c, cc, url, method);
+        }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes) {
             cc->too_big = 1;
@@ -148,6 +235,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                      s->cfg.max_body_bytes);
             return srv_send_error(s, c, &e);
         }
+        return MHD_YES;
+    }
+    if (cc->answered) { /* MHD reads no body after an early answer; discard if it does */
+        *upload_size = 0;
         return MHD_YES;
     }
     if (*upload_size) {
@@ -160,6 +251,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (cc->job) return srv_route_resume(s, c, cc);
+    srv_guard_request_read(c);
     if (cc->too_big) {
         srv_error e;
         srv_fail(&e, 413, NULL, "the request body is larger than --max-body-bytes (%zu)",
@@ -192,11 +284,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     srv_server *s = cls;
     srv_conn *cc = *con_cls;
+    srv_guard_request_done(c);
     if (!cc) return;
     srv_job *j = cc->job;
     if (s->cfg.verbose) log_request(s, c, cc, j);
     if (j) {
         j->completed = 1;
+        srv_out_release(j);
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && j->state != JOB_DONE) {
             atomic_store(&j->cancel, SRV_CANCEL_GONE);
             if (s->engine) srv_engine_poke(s->engine);
@@ -218,7 +312,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---------------------------------------------------------------- engine wake-up */
 
-static void drain_ready(srv_server *s, int process) {
+void srv_drain_ready(srv_server *s, int process) {
     pthread_mutex_lock(&s->ready_mu);
     srv_job *list = s->ready_head;
     s->ready_head = NULL;
@@ -247,75 +341,7 @@ static void drain_ready(srv_server *s, int process) {
 
 static void on_wake(uv_async_t *a) {
     srv_server *s = a->data;
-    drain_ready(s, 1);
-    srv_pump(s);
-}
-
-/* ---------------------------------------------------------------- shutdown */
-
-static void close_cb(uv_handle_t *h) { (void)h; }
-
-static void finish_shutdown(srv_server *s) {
-    uv_timer_stop(&s->drain_timer);
-    if (s->mhd) {
-        /* resume everything still suspended, otherwise MHD_stop_daemon aborts */
-        for (srv_job *j = s->live; j; j = j->lnext) {
-            atomic_store(&j->cancel, SRV_CANCEL_GONE);
-            srv_job_resume(j);
-        }
-        uv_poll_stop(&s->mhd_poll);
-        uv_timer_stop(&s->mhd_timer);
-        MHD_stop_daemon(s->mhd);
-        s->mhd = NULL;
-    }
-    srv_engine_stop(s->engine);
-    s->engine = NULL;
-    drain_ready(s, 0);
-    uv_close((uv_handle_t *)&s->mhd_poll, close_cb);
-    uv_close((uv_handle_t *)&s->mhd_timer, close_cb);
-    uv_close((uv_handle_t *)&s->wake, close_cb);
-    uv_close((uv_handle_t *)&s->sig_int, close_cb);
-    uv_close((uv_handle_t *)&s->sig_term, close_cb);
-    uv_close((uv_handle_t *)&s->drain_timer, close_cb);
-    srv_log(s, SRV_LOG_INFO, "stopped");
-}
-
-static void on_drain_tick(uv_timer_t *t) {
-    srv_server *s = t->data;
-    double left = s->shutdown_deadline - srv_now();
-    if (s->active == 0 || left < -2.0) {
-        finish_shutdown(s);
-        return;
-    }
-    if (left <= 0 && !s->cancelled_all) {
-        s->cancelled_all = 1;
-        srv_log(s, SRV_LOG_WARN, "grace period over: cancelling %ld requests", s->active);
-        /* cut running requests short with an error event + [DONE] (or an error response) */
-        for (srv_job *j = s->live; j; j = j->lnext) {
-            int none = SRV_CANCEL_NONE;
-            atomic_compare_exchange_strong(&j->cancel, &none, SRV_CANCEL_SHUTDOWN);
-        }
-        if (s->engine) srv_engine_poke(s->engine);
-    }
-    srv_pump(s);
-}
-
-static void on_signal(uv_signal_t *h, int signum) {
-    srv_server *s = h->data;
-    if (s->shutting_down) {
-        srv_log(s, SRV_LOG_WARN, "second signal: stopping now");
-        s->shutdown_deadline = srv_now() - 3;
-        return;
-    }
-    s->shutting_down = 1;
-    srv_log(s, SRV_LOG_INFO, "signal %d: draining %ld requests (grace %.0f s)", signum, s->active,
-            s->cfg.shutdown_grace);
-    if (s->mhd) {
-        MHD_socket fd = MHD_quiesce_daemon(s->mhd);
-        if (fd != MHD_INVALID_SOCKET) close(fd);
-    }
-    s->shutdown_deadline = srv_now() + s->cfg.shutdown_grace;
-    uv_timer_start(&s->drain_timer, on_drain_tick, 0, 50);
+    srv_drain_ready(s, 1);
     srv_pump(s);
 }
 
@@ -341,7 +367,9 @@ int srv_http_start(srv_server *s) {
     s->mhd = MHD_start_daemon(
         flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
-        (MHD_RequestCompletedCallback)on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        (MHD_RequestCompletedCallback)on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        (MHD_NotifyConnectionCallback)srv_guard_notify, s, MHD_OPTION_URI_LOG_CALLBACK,
+        srv_guard_request_line, s, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)s->cfg.idle_timeout, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)s->cfg.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(64 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_END);
@@ -357,16 +385,10 @@ int srv_http_start(srv_server *s) {
     uv_poll_start(&s->mhd_poll, UV_READABLE, on_mhd_poll);
     uv_timer_init(s->loop, &s->mhd_timer);
     s->mhd_timer.data = s;
-    uv_timer_init(s->loop, &s->drain_timer);
-    s->drain_timer.data = s;
     uv_async_init(s->loop, &s->wake, on_wake);
     s->wake.data = s;
-    uv_signal_init(s->loop, &s->sig_int);
-    s->sig_int.data = s;
-    uv_signal_start(&s->sig_int, on_signal, SIGINT);
-    uv_signal_init(s->loop, &s->sig_term);
-    s->sig_term.data = s;
-    uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+    srv_shutdown_init(s);
+    srv_guard_start(s);
     srv_log(s, SRV_LOG_INFO, "listening on http://%s:%u", s->cfg.host, (unsigned)s->bound_port);
     srv_pump(s);
     return 0;

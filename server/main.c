@@ -61,6 +61,14 @@ int main(int argc, char **argv) {
         free(sessions);
         return rc > 0 ? 0 : 2;
     }
+    char err[300];
+    if (srv_auth_init(&s->auth, s->cfg.api_key, s->cfg.api_key_file, s->cfg.metrics_key, err,
+                      sizeof err)) {
+        fprintf(stderr, "rosa-server: %s\n", err);
+        free(s);
+        free(sessions);
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -70,7 +78,8 @@ int main(int argc, char **argv) {
     set_paths(s);
     s->started = time(NULL);
     pthread_mutex_init(&s->ready_mu, NULL);
-    srv_sessions_init(sessions, s->cfg.max_session_bytes, s->cfg.session_ttl, &s->metrics);
+    srv_sessions_init(sessions, s->cfg.max_session_bytes, s->cfg.session_ttl, s->cfg.max_sessions,
+                      &s->metrics);
     s->sessions = sessions;
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -93,6 +102,7 @@ int main(int argc, char **argv) {
     if (s->tok) rosa_tokenizer_free(s->tok);
     if (s->model) rosa_model_free(s->model);
     pthread_mutex_destroy(&s->ready_mu);
+    srv_auth_free(&s->auth);
     free(sessions);
     free(s);
     return 0;

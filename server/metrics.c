@@ -62,11 +62,15 @@ void srv_metrics_render(srv_metrics *m, sbuf *o) {
            LOAD(m->generation_tokens));
     scalar(o, "rosa_cancellations_total", "counter", "Requests cancelled (disconnect, stop, "
            "timeout, shutdown).", LOAD(m->cancellations));
+    scalar(o, "rosa_read_timeouts_total", "counter", "Connections closed because a request did "
+           "not arrive in full within --read-timeout.", LOAD(m->read_timeouts));
     scalar(o, "rosa_engine_steps_total", "counter", "Engine iterations.", LOAD(m->engine_steps));
     scalar(o, "rosa_queue_depth", "gauge", "Requests waiting for admission.",
            LOAD(m->queue_depth));
     scalar(o, "rosa_running_requests", "gauge", "Sequences being prefilled or decoded.",
            LOAD(m->running));
+    scalar(o, "rosa_paused_requests", "gauge", "Streams paused because their client does not "
+           "read.", LOAD(m->paused));
     scalar(o, "rosa_kv_bytes", "gauge", "Attention cache bytes of live sessions.",
            LOAD(m->kv_bytes));
     scalar(o, "rosa_rosa_bytes", "gauge", "ROSA automaton bytes of live sessions.",

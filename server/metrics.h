@@ -20,8 +20,9 @@ typedef struct srv_hist {
 typedef struct srv_metrics {
     atomic_ullong requests[SRV_N_STATUS]; /* by status, see srv_metrics_status_index */
     atomic_ullong prompt_tokens, generation_tokens, prompt_tokens_reused;
-    atomic_llong queue_depth, running, kv_bytes, rosa_bytes, sessions, session_bytes;
+    atomic_llong queue_depth, running, paused, kv_bytes, rosa_bytes, sessions, session_bytes;
     atomic_ullong evictions, cancellations, engine_steps;
+    atomic_ullong read_timeouts;        /* connections closed by --read-timeout */
     atomic_ullong engine_thread_cpu_ns; /* CPU time of the engine thread, after each iteration */
     srv_hist ttft, per_token, step;
 } srv_metrics;

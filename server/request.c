@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_body.h"
+
 int srv_fail(srv_error *e, int status, const char *param, const char *fmt, ...) {
     e->status = status;
     e->type = status == 401   ? "authentication_error"
@@ -299,14 +301,17 @@ static int parse_bias(const cJSON *v, const srv_limits *lim, srv_params *p, srv_
             it->valuedouble > 100)
             return srv_fail(e, 400, "logit_bias", "'logit_bias' values must be numbers in "
                                                   "[-100, 100]");
+        for (int k = 0; k < p->n_bias; k++) /* "7" and "07": one token twice */
+            if (p->bias_ids[k] == (int32_t)id)
+                return srv_fail(e, 400, "logit_bias", "'logit_bias' names token %ld twice", id);
         p->bias_ids[p->n_bias] = (int32_t)id;
         p->bias_vals[p->n_bias++] = (float)it->valuedouble;
     }
     return 0;
 }
 
-static int valid_session_id(const char *s) {
-    if (!s[0]) return 0;
+int srv_valid_session_id(const char *s) {
+    if (!s[0] || strlen(s) > SRV_MAX_ID_LEN) return 0;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
               *s == '-' || *s == '_' || *s == '.' || *s == ':'))
@@ -325,7 +330,7 @@ static const struct {
     {"frequency_penalty", 3}, {"logprobs", 3}, {"top_logprobs", 2}, {"echo", 1},
     {"logit_bias", 3}, {"user", 3}, {"top_k", 3}, {"min_p", 3}, {"repetition_penalty", 3},
     {"ignore_eos", 3}, {"session_id", 3}, {"return_token_ids", 3}, {"best_of", 1},
-    {"chat_template_kwargs", 2},
+    {"chat_template_kwargs", 2}, {"add_special_tokens", 1},
 };
 static const char *const unsupported[] = {
     "tools", "tool_choice", "functions", "function_call", "parallel_tool_calls", "suffix",
@@ -418,6 +423,9 @@ static int parse_fields(const cJSON *root, srv_kind kind, const srv_limits *lim,
     if (kind == SRV_COMPLETION) {
         if (get_int(F("logprobs"), "logprobs", 0, SRV_MAX_LOGPROBS, &p->logprobs, e)) return -1;
         if (get_bool(F("echo"), "echo", &p->echo, e)) return -1;
+        p->parse_special = 1;
+        if (get_bool(F("add_special_tokens"), "add_special_tokens", &p->parse_special, e))
+            return -1;
     } else {
         int lp = 0, top = 0;
         if (get_bool(F("logprobs"), "logprobs", &lp, e)) return -1;
@@ -443,7 +451,7 @@ static int parse_fields(const cJSON *root, srv_kind kind, const srv_limits *lim,
     free(user);
     if (rc) return -1;
     if (get_str(F("session_id"), "session_id", SRV_MAX_ID_LEN, &p->session_id, e)) return -1;
-    if (p->session_id && !valid_session_id(p->session_id))
+    if (p->session_id && !srv_valid_session_id(p->session_id))
         return srv_fail(e, 400, "session_id",
                         "'session_id' must be 1-128 characters of [A-Za-z0-9._:-]");
     if (p->session_id && (p->n != 1 || p->n_prompts > 1))
@@ -458,11 +466,8 @@ int srv_parse_request(const char *body, size_t len, srv_kind kind, const srv_lim
                       srv_params *p, srv_error *e) {
     memset(p, 0, sizeof *p);
     p->kind = kind;
-    cJSON *root = cJSON_ParseWithLength(body, len);
-    if (!root) {
-        srv_fail(e, 400, NULL, "the request body is not valid JSON");
-        return -1;
-    }
+    cJSON *root = srv_json_parse(body, len, e);
+    if (!root) return -1;
     int rc = parse_fields(root, kind, lim, p, e);
     cJSON_Delete(root);
     if (rc) srv_params_free(p);
@@ -482,20 +487,23 @@ int srv_parse_tok_request(const char *body, size_t len, int detok, int max_ids, 
                           srv_error *e) {
     memset(r, 0, sizeof *r);
     r->add_special = 1;
-    cJSON *root = cJSON_ParseWithLength(body, len);
-    if (!root) return srv_fail(e, 400, NULL, "the request body is not valid JSON");
+    cJSON *root = srv_json_parse(body, len, e);
+    if (!root) return -1;
     int rc = -1;
     if (!cJSON_IsObject(root)) {
         srv_fail(e, 400, NULL, "the request body must be a JSON object");
         goto out;
     }
+    static const char *const tok_fields[] = {"prompt", "text", "model", "add_special_tokens"};
+    static const char *const detok_fields[] = {"tokens", "model", "skip_special_tokens"};
+    const char *const *names = detok ? detok_fields : tok_fields;
+    size_t n_names = detok ? sizeof detok_fields / sizeof *detok_fields
+                           : sizeof tok_fields / sizeof *tok_fields;
     const cJSON *f;
     cJSON_ArrayForEach(f, root) {
-        const char *ok = detok ? "|tokens|model|skip_special_tokens|"
-                               : "|prompt|text|model|add_special_tokens|";
-        char key[80];
-        snprintf(key, sizeof key, "|%.70s|", f->string);
-        if (!strstr(ok, key)) {
+        int ok = 0;
+        for (size_t i = 0; i < n_names; i++) ok |= !strcmp(f->string, names[i]);
+        if (!ok) {
             srv_fail(e, 400, f->string, "Unrecognized request argument supplied: %.60s",
                      f->string);
             goto out;
@@ -523,6 +531,10 @@ int srv_parse_tok_request(const char *body, size_t len, int detok, int max_ids, 
     } else {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "prompt");
         const char *name = "prompt";
+        if (t && cJSON_GetObjectItemCaseSensitive(root, "text")) {
+            srv_fail(e, 400, "text", "give 'prompt' or 'text', not both");
+            goto out;
+        }
         if (!t && (t = cJSON_GetObjectItemCaseSensitive(root, "text"))) name = "text";
         if (!cJSON_IsString(t)) {
             srv_fail(e, 400, name, "'%s' must be a string", name);

@@ -78,7 +78,13 @@ typedef struct srv_params {
     int return_token_ids;
     char *session_id;         /* NULL if absent */
     int enable_thinking;      /* chat: Qwen3 thinking block (default 0: empty think block) */
+    int parse_special;        /* completions: special-token text in prompts is special (default
+                                 1; "add_special_tokens": false, as /tokenize) */
 } srv_params;
+
+/* A session id, from the body field or the X-Session-Id header: 1..SRV_MAX_ID_LEN characters of
+ * [A-Za-z0-9._:-] (ids are listed, logged and may name files in tools: nothing else). */
+int srv_valid_session_id(const char *s);
 
 /* Parse and validate.  Returns 0, or -1 with e filled (p is then freed and zeroed). */
 int srv_parse_request(const char *body, size_t len, srv_kind kind, const srv_limits *lim,

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
+#include "outflow.h"
+
 static const char *fin_name(int f) { return f == FIN_STOP ? "stop" : "length"; }
 
 void srv_error_json(sbuf *o, const srv_error *e) {
@@ -330,9 +333,12 @@ static void on_done(srv_job *j, const srv_event *ev) {
 }
 
 void srv_job_process(srv_job *j, const srv_event *ev, int n) {
+    if (j->ended) return; /* answered by srv_job_end_now */
+    size_t held = srv_out_held(j);
     for (int i = 0; i < n; i++) {
         const srv_event *e = &ev[i];
         if (e->choice < 0 || e->choice >= j->n_choices) continue;
+        if (j->too_big && (e->kind == EV_TOKEN || e->kind == EV_PROMPT_LP)) continue;
         switch (e->kind) {
         case EV_PROMPT_LP: /* echo + logprobs: streamed with the echoed text */
             if (j->p.stream) pend_token(j, &j->choices[e->choice], e);
@@ -343,6 +349,7 @@ void srv_job_process(srv_job *j, const srv_event *ev, int n) {
         case EV_DONE: on_done(j, e); break;
         }
     }
+    srv_out_grew(j, held);
     if (j->n_done == j->n_choices && j->state == JOB_RUNNING) {
         j->state = JOB_DONE;
         if (j->p.stream) finish_stream(j);
@@ -417,9 +424,26 @@ void srv_job_stream_echo(srv_job *j) {
     /* completions with echo + stream: the prompt text goes out first, as OpenAI does; with
      * logprobs it waits for the prompt's log-probabilities and goes out with the first token */
     if (j->p.kind != SRV_COMPLETION || !j->p.echo) return;
+    size_t held = srv_out_held(j);
     for (int i = 0; i < j->n_choices; i++) {
         srv_choice *c = &j->choices[i];
         sb_put(&c->text, j->prompt_text[c->prompt_idx], j->prompt_text_len[c->prompt_idx]);
         if (j->p.logprobs < 0) emit_chunk(j, i, 0);
     }
+    srv_out_grew(j, held);
+}
+
+void srv_job_end_now(srv_job *j, int status, const char *msg) {
+    if (j->completed || j->ended || j->state == JOB_DONE || j->state == JOB_ERROR) return;
+    pthread_mutex_lock(&j->mu);
+    if (!j->err.status) srv_fail(&j->err, status, NULL, "%s", msg);
+    pthread_mutex_unlock(&j->mu);
+    j->ended = 1;
+    if (j->kind == JOBK_GEN && j->p.stream && j->stream_response) {
+        if (!j->stream_finished) finish_stream(j);
+        j->state = JOB_DONE;
+    } else {
+        j->state = JOB_ERROR; /* the access handler sends j->err once resumed */
+    }
+    srv_job_resume(j);
 }

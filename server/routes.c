@@ -9,6 +9,7 @@
 #include "engine_thread.h"
 #include "http.h"
 #include "log.h"
+#include "outflow.h"
 #include "respond.h"
 #include "sessions.h"
 
@@ -65,14 +66,28 @@ static void model_json(srv_server *s, sbuf *o) {
 }
 
 static int authorized(srv_server *s, struct MHD_Connection *c) {
-    if (!s->cfg.api_key) return 1;
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    if (!h || strncmp(h, "Bearer ", 7)) return 0;
-    const char *k = h + 7, *want = s->cfg.api_key;
-    size_t n = strlen(want), m = strlen(k);
-    unsigned diff = (unsigned)(n ^ m);
-    for (size_t i = 0; i < n; i++) diff |= (unsigned char)want[i] ^ (unsigned char)(i < m ? k[i] : 0);
-    return diff == 0;
+    const char *owner;
+    return srv_auth_check(&s->auth, c, &owner);
+}
+
+/* The sessions table key of a session id: "owner/id" for a key with an owner (ids hold no
+ * '/', so owners never meet), else the id itself.  NULL when out of memory. */
+static char *sess_key(const char *owner, const char *id) {
+    size_t n = strlen(owner) + strlen(id) + 2;
+    char *k = malloc(n);
+    if (k) snprintf(k, n, "%s%s%s", owner, *owner ? "/" : "", id);
+    return k;
+}
+
+static int body_route(const char *url) {
+    return !strcmp(url, "/v1/completions") || !strcmp(url, "/v1/chat/completions") ||
+           !strcmp(url, "/tokenize") || !strcmp(url, "/detokenize");
+}
+
+int srv_route_wants_body(srv_server *s, struct MHD_Connection *c, const char *url,
+                         const char *method) {
+    return !strcmp(method, "POST") && body_route(url) && authorized(s, c) &&
+           !s->shutting_down && atomic_load(&s->ready) == 1;
 }
 
 /* ---------------------------------------------------------------- job preparation */
@@ -93,6 +108,7 @@ static int prepare_gen(srv_job *j) {
         const char *text = NULL;
         size_t tlen = 0;
         char *chat = NULL;
+        unsigned char *markup = NULL; /* chat: where the template's own markup is */
         if (p->kind == SRV_CHAT) {
             if (!s->tok) return srv_fail(e, 400, "messages", "chat needs a tokenizer; this "
                                                              "server has none (see --tokenizer)");
@@ -103,7 +119,9 @@ static int prepare_gen(srv_job *j) {
                 m[k].content = p->msgs[k].content;
             }
             rosa_chat_opts o = {1, p->enable_thinking};
-            int rc = rosa_chat_format(s->tok, m, p->n_msgs, &o, &chat, &tlen);
+            int rc = s->cfg.chat_special_tokens
+                         ? rosa_chat_format(s->tok, m, p->n_msgs, &o, &chat, &tlen)
+                         : rosa_chat_format_marked(s->tok, m, p->n_msgs, &o, &chat, &tlen, &markup);
             free(m);
             if (rc) return srv_fail(e, 400, "messages", "cannot format messages: %s",
                                     rosa_strerror(rc));
@@ -114,8 +132,16 @@ static int prepare_gen(srv_job *j) {
         }
         if (text) {
             size_t n = 0;
-            int rc = s->tok ? rosa_tokenize(s->tok, text, tlen, 1, &j->prompt_ids[i], &n)
-                            : ROSA_ERR_UNSUPPORTED;
+            /* chat content is plain text (only the template's markup is special, unless
+             * --chat-special-tokens); completions prompts parse special tokens unless
+             * "add_special_tokens": false */
+            int rc = !s->tok ? ROSA_ERR_UNSUPPORTED
+                     : markup ? rosa_tokenize_marked(s->tok, text, tlen, markup,
+                                                     &j->prompt_ids[i], &n)
+                              : rosa_tokenize(s->tok, text, tlen,
+                                              p->kind == SRV_CHAT || p->parse_special,
+                                              &j->prompt_ids[i], &n);
+            free(markup);
             if (rc) {
                 free(chat);
                 return rc == ROSA_ERR_UNSUPPORTED
@@ -233,9 +259,19 @@ static void check_state_budget(srv_job *j) {
     const srv_server *s = j->srv;
     size_t budget = s->cfg.max_session_bytes;
     if (!budget || !s->kv_bytes_per_token) return;
+    /* choices that run side by side (all of them when they fit in one batch) add up */
+    int together = j->n_choices <= s->cfg.max_batch;
+    double sum = 0;
     for (int i = 0; i < j->n_prompts; i++) {
         double toks = (double)j->prompt_n[i] + (j->p.max_tokens > 0 ? j->p.max_tokens : 0);
         double need = toks * (double)s->kv_bytes_per_token;
+        sum += need * j->p.n;
+        if (together && sum > (double)budget && need <= (double)budget) {
+            srv_fail(&j->err, 413, "n", "the request's %d choices need at least %.0f bytes of "
+                     "attention cache together, more than --max-session-bytes (%zu)",
+                     j->n_choices, sum, budget);
+            return;
+        }
         if (need > (double)budget) {
             srv_fail(&j->err, 413, j->p.max_tokens > 0 ? "max_tokens" : "prompt",
                      "prompt + max_tokens (%.0f tokens) need at least %.0f bytes of attention "
@@ -251,7 +287,8 @@ static void after_prepare(uv_work_t *w, int status) {
     free(w);
     free(j->body);
     j->body = NULL;
-    if (j->completed) { /* the client left meanwhile */
+    if (j->completed || j->state != JOB_PREPARING) { /* the client left, or was answered
+                                                         (shutdown) meanwhile */
         srv_job_unref(j);
         return;
     }
@@ -259,17 +296,21 @@ static void after_prepare(uv_work_t *w, int status) {
         j->state = JOB_DONE;
     } else if (!j->err.status) {
         if (init_choices(j)) srv_fail(&j->err, 500, NULL, "out of memory");
+        else srv_out_check_request(j);
     }
     if (!j->err.status && j->kind == JOBK_GEN && j->p.session_id) {
         int busy = 0;
         j->sess_entry = srv_sessions_acquire(s->sessions, j->p.session_id, &busy, srv_now());
-        if (!j->sess_entry)
-            srv_fail(&j->err, busy ? 409 : 429, "session_id",
-                     busy ? "session '%.128s' is in use by another request"
-                          : "too many sessions (delete some or wait for eviction) %.0s",
+        if (!j->sess_entry && busy)
+            srv_fail(&j->err, 409, "session_id", "session '%.128s' is in use by another request",
                      j->p.session_id);
+        else if (!j->sess_entry)
+            srv_fail(&j->err, 429, "session_id", "all %d sessions (--max-sessions) are in use by "
+                     "running requests", s->cfg.max_sessions);
     }
     if (!j->err.status && j->kind == JOBK_GEN) check_state_budget(j);
+    if (!j->err.status && s->shutdown_phase >= SRV_PHASE_CANCELLED) /* grace over */
+        srv_fail(&j->err, 503, NULL, "the server is shutting down");
     if (!j->err.status && j->kind == JOBK_GEN) {
         int rc = srv_engine_submit(s->engine, j);
         if (rc) {
@@ -338,7 +379,7 @@ static enum MHD_Result start_job(srv_server *s, struct MHD_Connection *c, srv_jo
 }
 
 static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, srv_conn *cc,
-                                srv_kind kind) {
+                                srv_kind kind, const char *owner) {
     srv_limits lim;
     srv_limits_default(&lim);
     lim.max_n = s->cfg.max_n;
@@ -359,25 +400,26 @@ static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, srv_con
     }
     if (!p.session_id) {
         const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Session-Id");
-        if (h) {
-            srv_params tmp;
-            char body[200];
-            snprintf(body, sizeof body, "{\"session_id\":\"%.150s\"}", h);
-            /* reuse the field's validation */
-            if (strlen(h) > SRV_MAX_ID_LEN || strchr(h, '"') || strchr(h, '\\')) {
+        if (h) { /* the body field's rules, checked by the same function */
+            const char *why = !srv_valid_session_id(h) ? "X-Session-Id must be 1-128 characters "
+                                                          "of [A-Za-z0-9._:-]"
+                              : p.n != 1 || p.n_prompts > 1 ? "sessions need n = 1 and a single "
+                                                              "prompt"
+                                                            : NULL;
+            if (why || !(p.session_id = strdup(h))) {
                 srv_params_free(&p);
-                return srv_send_error(s, c, fail(&e, 400, "X-Session-Id",
-                                                 "X-Session-Id must be 1-128 characters of "
-                                                 "[A-Za-z0-9._:-]"));
+                return srv_send_error(s, c, fail(&e, why ? 400 : 500, "X-Session-Id",
+                                                 why ? why : "out of memory"));
             }
-            (void)tmp;
-            (void)body;
-            if (p.n != 1 || p.n_prompts > 1) {
-                srv_params_free(&p);
-                return srv_send_error(s, c, fail(&e, 400, "X-Session-Id",
-                                                 "sessions need n = 1 and a single prompt"));
-            }
-            p.session_id = strdup(h);
+        }
+    }
+    if (p.session_id && *owner) { /* the key's own namespace */
+        char *k = sess_key(owner, p.session_id);
+        free(p.session_id);
+        p.session_id = k;
+        if (!k) {
+            srv_params_free(&p);
+            return srv_send_error(s, c, fail(&e, 500, NULL, "out of memory"));
         }
     }
     srv_job *j = job_new(s, c, cc, JOBK_GEN);
@@ -412,6 +454,11 @@ enum MHD_Result srv_route(srv_server *s, struct MHD_Connection *c, srv_conn *cc,
     }
     if (!strcmp(url, "/metrics")) {
         if (!get) goto bad_method;
+        if (!srv_auth_metrics(&s->auth, c)) {
+            srv_fail(&e, 401, NULL, "/metrics needs the metrics key (--metrics-key)");
+            snprintf(e.code, sizeof e.code, "invalid_api_key");
+            return srv_send_error(s, c, &e);
+        }
         sbuf b = {0};
         srv_metrics_render(&s->metrics, &b);
         return send_sbuf(s, c, 200, "text/plain; version=0.0.4", &b);
@@ -424,7 +471,8 @@ enum MHD_Result srv_route(srv_server *s, struct MHD_Connection *c, srv_conn *cc,
         srv_fail(&e, 404, NULL, "no route %.100s %.200s", method, url);
         return srv_send_error(s, c, &e);
     }
-    if (!authorized(s, c)) {
+    const char *owner = "";
+    if (!srv_auth_check(&s->auth, c, &owner)) {
         e.code[0] = 0;
         srv_fail(&e, 401, NULL, "invalid or missing API key (Authorization: Bearer ...)");
         snprintf(e.code, sizeof e.code, "invalid_api_key");
@@ -453,7 +501,8 @@ enum MHD_Result srv_route(srv_server *s, struct MHD_Connection *c, srv_conn *cc,
     }
     if (!strcmp(url, "/v1/completions") || !strcmp(url, "/v1/chat/completions")) {
         if (!post) goto bad_method;
-        return generate(s, c, cc, url[4] == 'c' && url[5] == 'h' ? SRV_CHAT : SRV_COMPLETION);
+        return generate(s, c, cc, url[4] == 'c' && url[5] == 'h' ? SRV_CHAT : SRV_COMPLETION,
+                        owner);
     }
     if (!strcmp(url, "/tokenize") || !strcmp(url, "/detokenize")) {
         if (!post) goto bad_method;
@@ -464,12 +513,17 @@ enum MHD_Result srv_route(srv_server *s, struct MHD_Connection *c, srv_conn *cc,
     if (!strcmp(url, "/v1/sessions")) {
         if (!get) goto bad_method;
         sbuf b = {0};
-        srv_sessions_list(s->sessions, &b, srv_now());
+        srv_sessions_list(s->sessions, &b, srv_now(), owner);
         return send_sbuf(s, c, 200, "application/json", &b);
     }
     if (!strncmp(url, "/v1/sessions/", 13)) {
         if (!del) goto bad_method;
-        int rc = srv_sessions_delete(s->sessions, url + 13);
+        if (!srv_valid_session_id(url + 13)) /* no '/': never another owner's session */
+            return srv_send_error(s, c, fail(&e, 404, "session_id", "no such session"));
+        char *key = sess_key(owner, url + 13);
+        int rc = key ? srv_sessions_delete(s->sessions, key) : -3;
+        free(key);
+        if (rc == -3) return srv_send_error(s, c, fail(&e, 500, NULL, "out of memory"));
         if (rc == -1) return srv_send_error(s, c, fail(&e, 404, "session_id", "no such session"));
         if (rc == -2)
             return srv_send_error(s, c, fail(&e, 409, "session_id", "the session is in use"));
@@ -495,6 +549,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
         memcpy(buf, j->out.p + j->out_off, n);
         j->out_off += n;
         if (j->out_off == j->out.len) j->out.len = j->out_off = 0;
+        srv_out_drained(j);
         return (ssize_t)n;
     }
     if (j->stream_finished) return MHD_CONTENT_READER_END_OF_STREAM;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "metrics.h"
 #include "request.h"
 #include "rosa.h"
@@ -31,15 +32,23 @@ struct srv_sessions;
 
 typedef struct srv_config {
     const char *model, *adapter, *tokenizer, *host, *api_key, *model_name, *cache_dir;
+    const char *api_key_file, *metrics_key; /* auth.c */
     const char *replica_id; /* X-Rosa-Replica on every response; NULL: the hostname */
     int port, max_batch, max_queue, prefill_chunk, max_prompt_tokens, max_tokens;
     int max_n, max_connections, idle_timeout;
+    int max_sessions;           /* kept sessions (LRU-evicted beyond) */
     size_t max_body_bytes, max_session_bytes;
+    size_t max_response_bytes;  /* largest response one request may produce */
     double request_timeout, session_ttl, shutdown_grace;
+    double read_timeout;        /* a whole request (headers + body) must arrive within it */
     rosa_load_opts run; /* run options (--window ... --gpu-memory, rosa_load_opts_arg); the
                            adapter is set from `adapter` (or the demo) at load */
     int log_json, verbose;
+    int chat_special_tokens;    /* parse special-token text in chat content (the old way) */
 } srv_config;
+
+/* Shutdown phases (shutdown.c): grace period, requests cancelled, requests answered by the loop. */
+enum { SRV_PHASE_GRACE = 1, SRV_PHASE_CANCELLED, SRV_PHASE_FORCED };
 
 /* Response header naming the replica that answered (scale-out routing checks, debugging). */
 #define SRV_REPLICA_HEADER "X-Rosa-Replica"
@@ -52,6 +61,7 @@ void srv_config_help(FILE *f);
 
 typedef struct srv_server {
     srv_config cfg;
+    srv_auth auth;       /* API keys and their owners (auth.c) */
     char model_path[1024], adapter_path[1024], tokenizer_path[1024];
     char model_id[256];
     char replica_id[128]; /* --replica-id, else the hostname */
@@ -76,11 +86,13 @@ typedef struct srv_server {
     uv_async_t wake;
     uv_signal_t sig_int, sig_term;
     uv_timer_t drain_timer;
+    uv_timer_t guard_tick;   /* conn_guard.c: heartbeat pump + read deadlines */
+    struct srv_sock *socks;  /* conn_guard.c: open connections */
     int shutting_down;
     long active;          /* requests not yet completed by MHD */
     struct srv_job *live; /* jobs attached to a connection */
-    double shutdown_deadline;
-    int cancelled_all;
+    double shutdown_deadline; /* end of the current shutdown phase (shutdown.c) */
+    int shutdown_phase;       /* 0 running, SRV_PHASE_* */
     unsigned bound_port;
     struct srv_engine *engine;
     struct srv_sessions *sessions;
@@ -139,8 +151,9 @@ typedef struct srv_choice {
 } srv_choice;
 
 /* srv_job.cancel: GONE = the client left (nothing more is sent); SHUTDOWN = the grace period
- * ended (the engine reports an error the client still receives, then [DONE]). */
-enum { SRV_CANCEL_NONE = 0, SRV_CANCEL_GONE = 1, SRV_CANCEL_SHUTDOWN = 2 };
+ * ended (the engine reports an error the client still receives, then [DONE]); LIMIT = the loop
+ * ended it (--max-response-bytes) and holds the error in j->err. */
+enum { SRV_CANCEL_NONE = 0, SRV_CANCEL_GONE = 1, SRV_CANCEL_SHUTDOWN = 2, SRV_CANCEL_LIMIT = 3 };
 
 enum { JOB_PREPARING = 0, JOB_ERROR, JOB_RUNNING, JOB_DONE };
 enum { JOBK_GEN = 0, JOBK_TOKENIZE, JOBK_DETOKENIZE };
@@ -150,6 +163,7 @@ typedef struct srv_job {
     atomic_int refs;
     atomic_int cancel;       /* SRV_CANCEL_*: whole request cancelled */
     atomic_int *choice_stop; /* [n_choices]: loop saw a stop string */
+    atomic_int paused;       /* loop -> engine: the client lags behind; do not advance (outflow.c) */
     srv_params p;
     char id[48];
     long created;
@@ -188,6 +202,9 @@ typedef struct srv_job {
     size_t out_off;
     int stream_finished;     /* [DONE] appended */
     int stream_response;     /* SSE response queued */
+    size_t resp_bytes;       /* response bytes built so far (outflow.c) */
+    int too_big;             /* over --max-response-bytes: further tokens are dropped */
+    int ended;               /* answered by srv_job_end_now: further events are dropped */
     struct srv_sess *sess_entry; /* reserved session, NULL without session_id */
     int engine_left;         /* engine thread: sequences not yet finished */
 } srv_job;

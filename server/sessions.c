@@ -11,10 +11,12 @@ static void set_gauges(srv_sessions *s) {
     atomic_store_explicit(&s->metrics->session_bytes, (long long)s->bytes, memory_order_relaxed);
 }
 
-void srv_sessions_init(srv_sessions *s, size_t budget, double ttl, srv_metrics *m) {
+void srv_sessions_init(srv_sessions *s, size_t budget, double ttl, long max_count,
+                       srv_metrics *m) {
     memset(s, 0, sizeof *s);
     pthread_mutex_init(&s->mu, NULL);
     s->budget = budget;
+    s->max_count = max_count > 0 ? max_count : 1;
     s->ttl = ttl;
     s->metrics = m;
 }
@@ -49,6 +51,19 @@ static void unlink_entry(srv_sessions *s, srv_sess *e) {
     if (!e->busy) s->bytes -= e->bytes;
 }
 
+/* Move the least recently used idle entry to the graveyard (mutex held).  0 if none is idle. */
+static int evict_lru(srv_sessions *s) {
+    srv_sess *victim = NULL;
+    for (srv_sess *e = s->head; e; e = e->next)
+        if (!e->busy) victim = e; /* last idle one = least recently used */
+    if (!victim) return 0;
+    unlink_entry(s, victim);
+    victim->next = s->graveyard;
+    s->graveyard = victim;
+    atomic_fetch_add_explicit(&s->metrics->evictions, 1, memory_order_relaxed);
+    return 1;
+}
+
 srv_sess *srv_sessions_acquire(srv_sessions *s, const char *id, int *busy, double now) {
     *busy = 0;
     pthread_mutex_lock(&s->mu);
@@ -60,7 +75,7 @@ srv_sess *srv_sessions_acquire(srv_sessions *s, const char *id, int *busy, doubl
     } else if (e) {
         unlink_entry(s, e);
         s->count++;
-    } else if (s->count < SRV_MAX_SESSIONS && (e = calloc(1, sizeof *e))) {
+    } else if ((s->count < s->max_count || evict_lru(s)) && (e = calloc(1, sizeof *e))) {
         snprintf(e->id, sizeof e->id, "%s", id);
         s->count++;
     }
@@ -77,17 +92,7 @@ srv_sess *srv_sessions_acquire(srv_sessions *s, const char *id, int *busy, doubl
 
 static int evict_until(srv_sessions *s, size_t target) {
     int n = 0;
-    while (s->bytes > target) {
-        srv_sess *victim = NULL;
-        for (srv_sess *e = s->head; e; e = e->next)
-            if (!e->busy) victim = e; /* last idle one = least recently used */
-        if (!victim) break;
-        unlink_entry(s, victim);
-        victim->next = s->graveyard;
-        s->graveyard = victim;
-        atomic_fetch_add_explicit(&s->metrics->evictions, 1, memory_order_relaxed);
-        n++;
-    }
+    while (s->bytes > target && evict_lru(s)) n++;
     return n;
 }
 
@@ -174,15 +179,20 @@ void srv_sessions_collect(srv_sessions *s, double now) {
     }
 }
 
-void srv_sessions_list(srv_sessions *s, sbuf *o, double now) {
+void srv_sessions_list(srv_sessions *s, sbuf *o, double now, const char *owner) {
     sb_puts(o, "{\"object\":\"list\",\"data\":[");
+    size_t pl = strlen(owner);
     pthread_mutex_lock(&s->mu);
     int first = 1;
     for (srv_sess *e = s->head; e; e = e->next) {
+        const char *slash = strchr(e->id, '/');
+        if (pl ? !slash || (size_t)(slash - e->id) != pl || memcmp(e->id, owner, pl) : !!slash)
+            continue;
+        const char *shown = pl ? slash + 1 : e->id;
         if (!first) sb_puts(o, ",");
         first = 0;
         sb_puts(o, "{\"id\":");
-        sb_json_str(o, e->id, strlen(e->id));
+        sb_json_str(o, shown, strlen(shown));
         sb_printf(o, ",\"object\":\"session\",\"tokens\":%lld,\"bytes\":%zu,\"busy\":%s,"
                      "\"idle_seconds\":%.3f}",
                   (long long)e->n, e->bytes, e->busy ? "true" : "false",

@@ -15,10 +15,8 @@
 #include "rosa.h"
 #include "sbuf.h"
 
-#define SRV_MAX_SESSIONS 4096
-
 typedef struct srv_sess {
-    char id[132];
+    char id[200];        /* "owner/session_id" with API-key owners (auth.c), else the id */
     rosa_session *rs;    /* engine thread only; NULL until first used */
     int32_t *toks;       /* tokens fed into rs (engine thread while busy) */
     int64_t n;
@@ -35,15 +33,18 @@ typedef struct srv_sessions {
     long count;
     size_t bytes;        /* sum of bytes of idle entries */
     size_t budget;
+    long max_count;      /* --max-sessions */
     double ttl;          /* seconds; 0: none */
     srv_metrics *metrics;
 } srv_sessions;
 
-void srv_sessions_init(srv_sessions *s, size_t budget, double ttl, srv_metrics *m);
+void srv_sessions_init(srv_sessions *s, size_t budget, double ttl, long max_count,
+                       srv_metrics *m);
 /* Engine thread at exit: frees everything. */
 void srv_sessions_destroy(srv_sessions *s);
-/* Loop thread: reserve (create if absent).  Returns the entry, or NULL with *busy = 1 when in
- * use by another request, *busy = 0 when the table is full or out of memory. */
+/* Loop thread: reserve (create if absent; at max_count the least recently used idle entry is
+ * evicted to make room).  Returns the entry, or NULL with *busy = 1 when in use by another
+ * request, *busy = 0 when every entry is busy or out of memory. */
 srv_sess *srv_sessions_acquire(srv_sessions *s, const char *id, int *busy, double now);
 /* Engine thread: the request ended; the entry takes rs and toks[0..n) (the tokens fed into rs;
  * rs = NULL drops the state).  Evicts least-recently-used idle entries over the budget. */
@@ -56,7 +57,8 @@ int srv_sessions_fit(srv_sessions *s, size_t target);
 int srv_sessions_delete(srv_sessions *s, const char *id);
 /* Engine thread: free the graveyard and TTL-expired idle entries. */
 void srv_sessions_collect(srv_sessions *s, double now);
-/* Loop thread: {"object":"list","data":[...]} */
-void srv_sessions_list(srv_sessions *s, sbuf *out, double now);
+/* Loop thread: {"object":"list","data":[...]} of the entries of one owner (ids "owner/..."; ""
+ * for ids without an owner), shown without the owner prefix. */
+void srv_sessions_list(srv_sessions *s, sbuf *out, double now, const char *owner);
 
 #endif

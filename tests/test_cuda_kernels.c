@@ -176,20 +176,20 @@ START_TEST(silu_gate) {
 }
 END_TEST
 
-/* Attention over a paged cache with shuffled pages: three sequences at different positions
- * (prefill chunk, decode step, a chunk longer than the window), global and windowed layers,
- * one split and several; then the cache store. */
-START_TEST(attention_paged) {
-    int W = (int[]){0, 16, 64}[_i % 3], nsplit = _i < 3 ? 1 : 5, dt = _i % 2 ? RC_BF16 : RC_F32;
-    int Hq = 6, Hkv = 2, D = 64, P = 16, g = Hq / Hkv;
-    enum { NS = 3 };
-    rc_seq seqs[NS] = {{0, 40, 0, 0}, {40, 1, 137, 0}, {41, 70, 203, 0}};
-    int N = 111;
+/* One attention case over a paged cache with shuffled pages, against rc_ref_attention.
+ * decode: single-row tiles through rc_attention_decode (the streaming kernel), else the tiled
+ * rc_attention with tiles of up to RC_ATTN_MAXQ / g rows, then the cache store is checked. */
+static void attention_case(int W, int nsplit, int dt, int Hq, int Hkv, int D, const rc_seq *seqs, int NS, int decode) {
+    int P = 16, g = Hq / Hkv, N = 0;
+    for (int s = 0; s < NS; s++) N += seqs[s].ntok;
     size_t hd = (size_t)Hkv * D;
+    enum { MAXS = 8, TABP = 24 };
+    ck_assert_int_le(NS, MAXS);
     /* full histories in f32 (values rounded to the cache dtype), queries */
-    float *keys[NS], *vals[NS];
+    float *keys[MAXS], *vals[MAXS];
     for (int s = 0; s < NS; s++) {
         int T = seqs[s].pos0 + seqs[s].ntok;
+        ck_assert_int_le(W ? W : T, TABP * P);
         keys[s] = rand_vec((size_t)T * hd, 1.5f);
         vals[s] = rand_vec((size_t)T * hd, 1.0f);
         if (dt == RC_BF16)
@@ -202,16 +202,16 @@ START_TEST(attention_paged) {
     size_t es = rc_dtype_size(dt);
     /* this call's k/v rows and the cache pages, in dt */
     char *kr = malloc((size_t)N * hd * es), *vr = malloc((size_t)N * hd * es);
-    int npages = 64;
+    int npages = MAXS * TABP;
     char *kp = calloc((size_t)npages * P * hd, es), *vp = calloc((size_t)npages * P * hd, es);
-    int32_t perm[64];
+    int32_t perm[MAXS * TABP];
     for (int i = 0; i < npages; i++) perm[i] = i;
     for (int i = npages - 1; i > 0; i--) { int j = (int)(rnd() % (uint32_t)(i + 1)); int32_t t = perm[i]; perm[i] = perm[j]; perm[j] = t; }
-    int32_t tabs[NS][20];
+    int32_t tabs[MAXS][TABP];
     int used = 0;
     #define PUT(buf, idx, val) do { if (dt == RC_F32) ((float *)(buf))[idx] = (val); else ((uint16_t *)(buf))[idx] = rc_ref_f32_to_bf16(val); } while (0)
     for (int s = 0; s < NS; s++) {
-        for (int i = 0; i < 20; i++) tabs[s][i] = perm[used++ % npages];
+        for (int i = 0; i < TABP; i++) tabs[s][i] = perm[used++ % npages];
         for (int j = 0; j < seqs[s].pos0; j++) { /* cached positions (the last W for a ring) */
             if (W && j < seqs[s].pos0 - W) continue;
             int slot = W ? j % W : j;
@@ -226,42 +226,55 @@ START_TEST(attention_paged) {
             }
     }
     ck_assert_int_le(used, npages);
-    /* tiles of up to RC_ATTN_MAXQ / g rows */
-    rc_tile tiles[200];
-    int ntiles = 0, qt = RC_ATTN_MAXQ / g, maxr = 0;
-    for (int s = 0; s < NS; s++)
+    rc_tile *tiles = malloc((size_t)N * sizeof *tiles);
+    int ntiles = 0, qt = decode ? 1 : RC_ATTN_MAXQ / g, maxr = 0, max_ntok = 0;
+    for (int s = 0; s < NS; s++) {
+        if (seqs[s].ntok > max_ntok) max_ntok = seqs[s].ntok;
         for (int t0 = 0; t0 < seqs[s].ntok; t0 += qt) {
             int nr = seqs[s].ntok - t0 < qt ? seqs[s].ntok - t0 : qt;
             tiles[ntiles++] = (rc_tile){s, seqs[s].row0 + t0, nr, 0};
             if (nr > maxr) maxr = nr;
         }
-    int32_t *dtab[NS];
+    }
+    int32_t *dtab[MAXS];
     for (int s = 0; s < NS; s++) dtab[s] = dup_dev(tabs[s], sizeof tabs[s]);
-    void *dtabs = dup_dev(dtab, sizeof dtab);
+    void *dtabs = dup_dev(dtab, sizeof(int32_t *) * NS);
     rc_kv_layer kv = {.kpool = dup_dev(kp, (size_t)npages * P * hd * es), .vpool = dup_dev(vp, (size_t)npages * P * hd * es),
                       .tables = dtabs, .P = P, .W = W, .dt = dt};
     rc_attn_args a = {.q = dup_dev(q, (size_t)N * Hq * D * 4), .k = dup_dev(kr, (size_t)N * hd * es),
                       .v = dup_dev(vr, (size_t)N * hd * es), .out = dup_dev(NULL, (size_t)N * Hq * D * 4), .out_dt = RC_F32,
-                      .kv = kv, .seqs = dup_dev(seqs, sizeof seqs), .tiles = dup_dev(tiles, sizeof(rc_tile) * ntiles),
+                      .kv = kv, .seqs = dup_dev(seqs, sizeof(rc_seq) * NS), .tiles = dup_dev(tiles, sizeof(rc_tile) * ntiles),
                       .ntiles = ntiles, .nsplit = nsplit, .max_tile_rows = maxr,
                       .part = dup_dev(NULL, (size_t)nsplit * N * Hq * (D + 2) * 4), .N = N, .Hq = Hq, .Hkv = Hkv, .D = D,
                       .scale = 1.0f / sqrtf((float)D)};
-    ck_assert_int_eq(rc_attention(&a, 0), 0);
+    char what[96];
+    snprintf(what, sizeof what, "%s W=%d nsplit=%d %s Hq=%d Hkv=%d D=%d", decode ? "decode attention" : "attention", W,
+             nsplit, dt == RC_BF16 ? "bf16" : "f32", Hq, Hkv, D);
+    if (decode) {
+        ck_assert_msg(rc_attention_decode_supported(&a), "%s: not supported", what);
+        ck_assert_int_eq(rc_attention_decode(&a, 0), 0);
+    } else {
+        ck_assert_int_eq(rc_attention(&a, 0), 0);
+    }
     float *out = get_dev(a.out, (size_t)N * Hq * D * 4), *ref = malloc((size_t)N * Hq * D * 4);
-    const float *ck[NS] = {keys[0], keys[1], keys[2]}, *cv[NS] = {vals[0], vals[1], vals[2]};
+    const float *ck[MAXS], *cv[MAXS];
+    for (int s = 0; s < NS; s++) { ck[s] = keys[s]; cv[s] = vals[s]; }
     rc_ref_attention(ref, q, ck, cv, seqs, NS, W, N, Hq, Hkv, D);
-    compare("attention", out, ref, (size_t)N * Hq * D, 2e-5f, 2e-4f);
-    /* the store leaves each sequence's last W (or all) positions in their slots */
-    ck_assert_int_eq(rc_kv_store(&kv, a.k, a.v, a.seqs, NS, 70, Hkv, D, 0), 0);
-    char *kp2 = get_dev(kv.kpool, (size_t)npages * P * hd * es);
-    for (int s = 0; s < NS; s++) {
-        int T = seqs[s].pos0 + seqs[s].ntok;
-        for (int j = W && T > W ? T - W : 0; j < T; j++) {
-            int slot = W ? j % W : j;
-            size_t base = ((size_t)tabs[s][slot / P] * P + slot % P) * hd;
-            for (size_t e = 0; e < hd; e++) {
-                float got = dt == RC_F32 ? ((float *)kp2)[base + e] : rc_ref_bf16_to_f32(((uint16_t *)kp2)[base + e]);
-                ck_assert_msg(got == keys[s][(size_t)j * hd + e], "kv_store seq %d pos %d", s, j);
+    compare(what, out, ref, (size_t)N * Hq * D, 2e-5f, 2e-4f);
+    char *kp2 = NULL;
+    if (!decode) {
+        /* the store leaves each sequence's last W (or all) positions in their slots */
+        ck_assert_int_eq(rc_kv_store(&kv, a.k, a.v, a.seqs, NS, max_ntok, Hkv, D, 0), 0);
+        kp2 = get_dev(kv.kpool, (size_t)npages * P * hd * es);
+        for (int s = 0; s < NS; s++) {
+            int T = seqs[s].pos0 + seqs[s].ntok;
+            for (int j = W && T > W ? T - W : 0; j < T; j++) {
+                int slot = W ? j % W : j;
+                size_t base = ((size_t)tabs[s][slot / P] * P + slot % P) * hd;
+                for (size_t e = 0; e < hd; e++) {
+                    float got = dt == RC_F32 ? ((float *)kp2)[base + e] : rc_ref_bf16_to_f32(((uint16_t *)kp2)[base + e]);
+                    ck_assert_msg(got == keys[s][(size_t)j * hd + e], "kv_store seq %d pos %d", s, j);
+                }
             }
         }
     }
@@ -269,7 +282,32 @@ START_TEST(attention_paged) {
     for (int s = 0; s < NS; s++) { free(keys[s]); free(vals[s]); cudaFree(dtab[s]); }
     cudaFree(dtabs); cudaFree(kv.kpool); cudaFree(kv.vpool); cudaFree((void *)a.q); cudaFree((void *)a.k);
     cudaFree((void *)a.v); cudaFree(a.out); cudaFree((void *)a.seqs); cudaFree((void *)a.tiles); cudaFree(a.part);
-    free(q); free(kr); free(vr); free(kp); free(vp); free(out); free(ref); free(kp2);
+    free(q); free(kr); free(vr); free(kp); free(vp); free(out); free(ref); free(kp2); free(tiles);
+}
+
+/* Three sequences at different positions (prefill chunk, decode step, a chunk longer than the
+ * window), global and windowed layers, one split and several; then the cache store. */
+START_TEST(attention_paged) {
+    int W = (int[]){0, 16, 64}[_i % 3], nsplit = _i < 3 ? 1 : 5, dt = _i % 2 ? RC_BF16 : RC_F32;
+    rc_seq seqs[3] = {{0, 40, 0, 0}, {40, 1, 137, 0}, {41, 70, 203, 0}};
+    attention_case(W, nsplit, dt, 6, 2, 64, seqs, 3, 0);
+}
+END_TEST
+
+/* The streaming decode kernel: single-row tiles of decode steps at positions before, at and past
+ * the window (the ring wraps), a sequence fed several rows in one call (its own keys), every
+ * supported group size (1, 2, 4), head dims that give 1 or 2 chunks per lane and 2 to 32 lanes
+ * per key, one split (the one-pass path) and several (the combine). */
+START_TEST(attention_decode) {
+    static const struct { int Hq, Hkv, D; } shapes[] = {{16, 8, 128}, {4, 4, 64}, {8, 2, 32}, {4, 2, 256}, {2, 1, 16}};
+    int sh = _i % 5, dt = (_i / 5) % 2 ? RC_BF16 : RC_F32, nsplit = _i / 10 ? 3 : 1;
+    rc_seq seqs[6] = {{0, 1, 0, 0}, {1, 1, 15, 0}, {2, 1, 16, 0}, {3, 1, 200, 0}, {4, 5, 61, 0}, {9, 1, 333, 0}};
+    for (int w = 0; w < 3; w++) {
+        int W = (int[]){0, 16, 100}[w];
+        if (!W) seqs[5].pos0 = 300; /* a global layer's table holds 24 pages of 16 */
+        attention_case(W, nsplit, dt, shapes[sh].Hq, shapes[sh].Hkv, shapes[sh].D, seqs, 6, 1);
+        seqs[5].pos0 = 333;
+    }
 }
 END_TEST
 
@@ -387,6 +425,20 @@ START_TEST(launch_checks) {
     rc_attn_args a = {.N = 1, .ntiles = 1, .D = 512, .Hq = 2, .Hkv = 1, .nsplit = 1, .max_tile_rows = 1};
     a.kv.P = 16;
     ck_assert_int_ne(rc_attention(&a, 0), 0);
+    /* the decode kernel refuses what it does not cover (D = 20 splits into no 16-byte chunks;
+     * 3 query heads per kv head; multi-row tiles) without launching */
+    rc_attn_args d = {.N = 1, .ntiles = 1, .D = 20, .Hq = 2, .Hkv = 1, .nsplit = 1, .max_tile_rows = 1};
+    d.kv.P = 16;
+    d.kv.dt = RC_BF16;
+    ck_assert_int_eq(rc_attention_decode_supported(&d), 0);
+    ck_assert_int_eq(rc_attention_decode(&d, 0), (int)cudaErrorNotSupported);
+    d.D = 64;
+    ck_assert_int_eq(rc_attention_decode_supported(&d), 1);
+    d.Hq = 3;
+    ck_assert_int_eq(rc_attention_decode_supported(&d), 0);
+    d.Hq = 2;
+    d.max_tile_rows = 2;
+    ck_assert_int_eq(rc_attention_decode_supported(&d), 0);
     ck_assert_int_ne(rc_rosa_pack(NULL, NULL, NULL, NULL, 1, 4, 9, 0), 0);
     ck_assert_int_ne(rc_qk_norm_rope(NULL, NULL, NULL, NULL, NULL, RC_F32, NULL, NULL, NULL, 1.0f, NULL, 1, 1, 1, 7, 1e-6f, 0), 0);
     ck_assert_int_eq(rc_silu_gate(NULL, RC_F32, NULL, NULL, 0, 0), 0); /* empty: nothing to do */
@@ -406,6 +458,7 @@ int main(void) {
     tcase_add_loop_test(tc, qk_norm_rope, RC_F32, RC_BF16 + 1);
     tcase_add_loop_test(tc, silu_gate, RC_F32, RC_BF16 + 1);
     tcase_add_loop_test(tc, attention_paged, 0, 6);
+    tcase_add_loop_test(tc, attention_decode, 0, 20);
     tcase_add_loop_test(tc, rosa_pack_inject, 0, 4);
     tcase_add_loop_test(tc, gemm_cublas, RC_F32, RC_BF16 + 1);
     tcase_add_test(tc, sampling);

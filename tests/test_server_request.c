@@ -1,6 +1,7 @@
 /* test_server_request.c: request validation of the server (server/request.c): every field's
  * type and bounds, malformed JSON, unsupported fields, prompt forms. */
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "request.h"
@@ -170,6 +171,94 @@ START_TEST(tok_requests) {
 }
 END_TEST
 
+/* a body of n bytes (may hold NUL): 400 expected */
+static void bad_n(srv_kind kind, const char *body, size_t n, const char *param) {
+    srv_params p;
+    srv_error e;
+    memset(&e, 0, sizeof e);
+    srv_limits_default(&lim);
+    lim.vocab = 512;
+    ck_assert_msg(srv_parse_request(body, n, kind, &lim, &p, &e) == -1, "accepted: %s", body);
+    ck_assert_int_eq(e.status, 400);
+    if (param) ck_assert_msg(!strcmp(e.param, param), "%s: param '%s' (%s)", body, e.param, e.message);
+}
+
+/* issue 14 item 9: exactly one JSON value; no NUL, raw or escaped; no key twice */
+START_TEST(strict_json) {
+    srv_params p;
+    srv_error e;
+    bad(SRV_COMPLETION, "{\"prompt\":\"a\"} x", NULL);
+    bad(SRV_COMPLETION, "{\"prompt\":\"a\"}{\"prompt\":\"b\"}", NULL);
+    bad(SRV_COMPLETION, "{\"prompt\":\"a\"}]", NULL);
+    bad(SRV_COMPLETION, "{\"prompt\":\"a\"}\n\n1", NULL);
+    bad_n(SRV_COMPLETION, "{\"prompt\":\"a\"}\0", 15, NULL);
+    bad_n(SRV_COMPLETION, "{\"prompt\":\"a\0b\"}", 16, NULL);
+    /* \u0000 anywhere: prompt, stop string, message, part text, a key */
+    bad(SRV_COMPLETION, "{\"prompt\":\"secret\\u0000ignored\"}", NULL);
+    bad(SRV_COMPLETION, "{\"prompt\":[\"a\",\"b\\u0000\"]}", NULL);
+    bad(SRV_COMPLETION, "{\"prompt\":\"a\",\"stop\":[\"x\\u0000y\"]}", NULL);
+    bad(SRV_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\\u0000there\"}]}", NULL);
+    bad(SRV_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+                  "\"text\":\"\\u0000\"}]}]}", NULL);
+    bad(SRV_COMPLETION, "{\"prompt\\u0000x\":\"a\"}", NULL);
+    /* a key twice, at any depth */
+    bad(SRV_COMPLETION, "{\"prompt\":\"a\",\"prompt\":\"b\"}", "prompt");
+    bad(SRV_COMPLETION, "{\"prompt\":\"a\",\"max_tokens\":1,\"max_tokens\":900}", "max_tokens");
+    bad(SRV_CHAT, "{\"messages\":[{\"role\":\"user\",\"role\":\"system\",\"content\":\"x\"}]}",
+        "role");
+    char big[2048];
+    size_t o = (size_t)snprintf(big, sizeof big, "{\"prompt\":\"a\",\"logit_bias\":{");
+    for (int i = 0; i < 40; i++) o += (size_t)snprintf(big + o, sizeof big - o, "\"%d\":1,", i);
+    snprintf(big + o, sizeof big - o, "\"7\":2}}");
+    bad(SRV_COMPLETION, big, "7");
+    bad(SRV_COMPLETION, "{\"prompt\":\"a\",\"logit_bias\":{\"7\":1,\"07\":2}}", "logit_bias");
+    /* still accepted: trailing whitespace, an escaped backslash before u0000, other escapes */
+    ck_assert_int_eq(parse(SRV_COMPLETION, "{\"prompt\":\"a\\\\u0000\\u0041\"} \r\n\t", &p, &e), 0);
+    ck_assert_str_eq(p.prompts[0].text, "a\\u0000A");
+    srv_params_free(&p);
+    big[o - 1] = '}';
+    big[o] = '}';
+    big[o + 1] = 0;
+    ck_assert_int_eq(parse(SRV_COMPLETION, big, &p, &e), 0);
+    ck_assert_int_eq(p.n_bias, 40);
+    srv_params_free(&p);
+}
+END_TEST
+
+/* issue 14 items 9, 10: /tokenize field names exactly; one session-id rule for body and header */
+START_TEST(exact_names) {
+    srv_tok_req r;
+    srv_error e;
+    const char *d = "{\"prompt|text\":\"a\"}";
+    ck_assert_int_eq(srv_parse_tok_request(d, strlen(d), 0, 10, &r, &e), -1);
+    d = "{\"|model|\":\"a\",\"prompt\":\"a\"}";
+    ck_assert_int_eq(srv_parse_tok_request(d, strlen(d), 0, 10, &r, &e), -1);
+    d = "{\"tok\":[1]}";
+    ck_assert_int_eq(srv_parse_tok_request(d, strlen(d), 1, 10, &r, &e), -1);
+    d = "{\"prompt\":\"a\",\"text\":\"b\"}";
+    ck_assert_int_eq(srv_parse_tok_request(d, strlen(d), 0, 10, &r, &e), -1);
+    d = "{\"text\":\"ab\",\"add_special_tokens\":false}";
+    ck_assert_int_eq(srv_parse_tok_request(d, strlen(d), 0, 10, &r, &e), 0);
+    ck_assert_str_eq(r.text, "ab");
+    ck_assert_int_eq(r.add_special, 0);
+    srv_tok_req_free(&r);
+    d = "{\"prompt\":\"a\\u0000b\"}";
+    ck_assert_int_eq(srv_parse_tok_request(d, strlen(d), 0, 10, &r, &e), -1);
+    const char *good[] = {"a", "alice", "A-b_c.d:e", "0", NULL};
+    const char *evil[] = {"", "../../etc/passwd", "a/b", "a b", "a\tb", "a\x01", "\xc3\xa9",
+                          "a\"b", "a\\b", NULL};
+    for (int i = 0; good[i]; i++) ck_assert_msg(srv_valid_session_id(good[i]), "%s", good[i]);
+    for (int i = 0; evil[i]; i++) ck_assert_msg(!srv_valid_session_id(evil[i]), "%s", evil[i]);
+    char longid[200];
+    memset(longid, 'a', sizeof longid);
+    longid[SRV_MAX_ID_LEN] = 0;
+    ck_assert(srv_valid_session_id(longid));
+    longid[SRV_MAX_ID_LEN] = 'a';
+    longid[SRV_MAX_ID_LEN + 1] = 0;
+    ck_assert(!srv_valid_session_id(longid));
+}
+END_TEST
+
 /* every prefix of a valid body: never crashes, never leaks (ASan) */
 START_TEST(prefixes) {
     const char *b = "{\"prompt\":[[1,2],[3]],\"n\":2,\"stop\":[\"x\"],\"logit_bias\":{\"3\":1.5},"
@@ -193,6 +282,8 @@ int main(void) {
     tcase_add_test(tc, unsupported_fields);
     tcase_add_test(tc, tok_requests);
     tcase_add_test(tc, prefixes);
+    tcase_add_test(tc, strict_json);
+    tcase_add_test(tc, exact_names);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

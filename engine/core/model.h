@@ -43,6 +43,7 @@ typedef struct rosa__config {
 } rosa__config;
 
 struct rosa_session;
+struct rosa_sampler;
 
 typedef struct rosa__backend {
     const char *name;
@@ -60,6 +61,12 @@ typedef struct rosa__backend {
     void (*stats)(const rosa_model *m, char *buf, size_t len);
     /* optional (NULL): measured device-to-device copy bandwidth in bytes/s, for rooflines */
     double (*copy_bandwidth)(rosa_model *m);
+    /* optional (NULL): one step of n sessions (one token each) whose next tokens smp[i] chooses
+     * without the logits leaving the backend (rosa_step_batch_sample).  ROSA_ERR_UNSUPPORTED,
+     * before anything changes, when it cannot for these samplers or logprobs: the caller then
+     * steps with forward and samples on the host. */
+    int (*step_sample)(rosa_model *m, struct rosa_session *const *ss, int n, const int32_t *tokens,
+                       struct rosa_sampler *const *smp, int32_t *next, float *logprobs);
 } rosa__backend;
 
 extern const rosa__backend rosa__cpu_backend;
@@ -91,6 +98,8 @@ struct rosa_model {
     rosa__pool *pool;
     int max_chunk;              /* tokens per forward call inside feed */
     int precision;              /* ROSA_PREC_*: what the backend computes in */
+    int emulate_cuda_bf16;      /* tests only: the CPU backend rounds where the CUDA bf16 path
+                                   stores bf16 (backend_cpu.c, tests/test_bf16_emulation.c) */
     size_t gpu_memory;          /* rosa_load_opts.gpu_memory */
 };
 

@@ -2,6 +2,7 @@
  * with a per-sequence seeded RNG, and model log-probabilities for `logprobs`.
  * Pure CPU code over one logits row; no allocation per call. */
 #include "rosa_sampler.h"
+#include "core/sampler_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -279,6 +280,18 @@ int32_t rosa_sampler_sample(rosa_sampler *s, const float *logits) {
         if (r < acc) return idx[i];
     }
     return idx[n - 1];
+}
+
+/* ---------------------------------------------------------------- for device sampling */
+
+int rosa__sampler_plain(const rosa_sampler *s) { return s->p.n_bias == 0 && !s->gen_count && !s->seen; }
+
+void rosa__sampler_next(rosa_sampler *s, float *temperature, int *top_k, float *top_p, float *min_p, double *u) {
+    *temperature = s->p.temperature;
+    *top_k = s->p.top_k;
+    *top_p = s->p.top_p;
+    *min_p = s->p.min_p;
+    *u = s->p.temperature > 0.0f ? rng_uniform(s->rng) : 0.0;
 }
 
 /* ---------------------------------------------------------------- logprobs */

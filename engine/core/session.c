@@ -9,6 +9,7 @@
 
 #include "core/errors.h"
 #include "core/model.h"
+#include "rosa_sampler.h"
 
 int rosa_session_new(rosa_model *m, rosa_session **out) {
     *out = NULL;
@@ -71,15 +72,21 @@ int rosa_session_feed(rosa_session *s, const int32_t *tokens, int n, float *logi
     return 0;
 }
 
-int rosa_step_batch(rosa_session *const *ss, const int32_t *tokens, int n, float *logits) {
-    if (n <= 0) return n == 0 ? 0 : ROSA_ERR_INVALID;
+/* a batch of n >= 1 distinct, unbroken sessions of one model, with valid tokens */
+static int check_batch(rosa_session *const *ss, const int32_t *tokens, int n) {
     rosa_model *m = ss[0]->m;
     for (int i = 0; i < n; i++) {
         if (ss[i]->m != m || ss[i]->broken) return ROSA_ERR_INVALID;
         for (int j = 0; j < i; j++)
             if (ss[j] == ss[i]) return ROSA_ERR_INVALID;
     }
-    int rc = check_tokens(m, tokens, n);
+    return check_tokens(m, tokens, n);
+}
+
+int rosa_step_batch(rosa_session *const *ss, const int32_t *tokens, int n, float *logits) {
+    if (n <= 0) return n == 0 ? 0 : ROSA_ERR_INVALID;
+    rosa_model *m = ss[0]->m;
+    int rc = check_batch(ss, tokens, n);
     if (rc) return rc;
     int *ones = malloc((size_t)n * sizeof *ones);
     if (!ones) return ROSA_ERR_NOMEM;
@@ -93,6 +100,37 @@ int rosa_step_batch(rosa_session *const *ss, const int32_t *tokens, int n, float
             ss[i]->has_logits = 1;
         }
     }
+    return rc;
+}
+
+int rosa_step_batch_sample(rosa_session *const *ss, const int32_t *tokens, int n, struct rosa_sampler *const *smp,
+                           int32_t *next, float *logprobs) {
+    if (n <= 0) return n == 0 ? 0 : ROSA_ERR_INVALID;
+    if (!smp || !next) return ROSA_ERR_INVALID;
+    for (int i = 0; i < n; i++)
+        if (!smp[i]) return ROSA_ERR_INVALID;
+    rosa_model *m = ss[0]->m;
+    int rc = check_batch(ss, tokens, n);
+    if (rc) return rc;
+    rc = ROSA_ERR_UNSUPPORTED;
+    if (m->backend->step_sample) {
+        rc = m->backend->step_sample(m, ss, n, tokens, smp, next, logprobs);
+        if (rc != ROSA_ERR_UNSUPPORTED)
+            for (int i = 0; i < n; i++) {
+                if (rc) ss[i]->broken = rc != ROSA_ERR_LIMIT;
+                else ss[i]->pos++;
+            }
+    }
+    if (rc == ROSA_ERR_UNSUPPORTED) {
+        /* on the host: the step's last logits, then each sampler as rosa_sampler_sample */
+        rc = rosa_step_batch(ss, tokens, n, NULL);
+        for (int i = 0; i < n && !rc; i++) {
+            next[i] = rosa_sampler_sample(smp[i], ss[i]->last_logits);
+            if (logprobs) logprobs[i] = rosa_logprobs(ss[i]->last_logits, m->V, next[i], 0, NULL, NULL);
+        }
+    }
+    if (!rc)
+        for (int i = 0; i < n; i++) ss[i]->has_logits = 0; /* the same on every backend */
     return rc;
 }
 

@@ -7,7 +7,13 @@
  * One forward call processes a batch of rows: the concatenated token chunks of one or more
  * sessions.  Matrix products run over all rows at once (each weight row is read once per call),
  * attention runs per (session, kv head), ROSA per (session, route group).  Windowed layers keep
- * a ring of W key/value slots per session; global layers a growing cache. */
+ * a ring of W key/value slots per session; global layers a growing cache.
+ *
+ * CUDA bf16 emulation: when m->emulate_cuda_bf16 is set (never through the public API; tests
+ * set it on a loaded f32 model), values are rounded to bf16 exactly
+ * where the CUDA backend's bf16 path stores them (weights, GEMM inputs, the KV cache: see
+ * docs/CUDA.md, "Precision"), so the agreement a bf16 device can reach with f32 is predicted
+ * here without a GPU (tests/test_bf16_emulation.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +69,21 @@ typedef struct {
     const uint16_t *x16; /* the same rows as bf16 for AMX (rosa__gemm_amx layout), or NULL */
     int ldx16;
     int T;
+    int emulate;                /* round weights to bf16 (emulation of the CUDA bf16 path) */
 } mm_ctx;
+
+/* round to the nearest bf16, ties to even (as the CUDA backend's conversions) */
+static float bf16_round(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static void round_bf16(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = bf16_round(x[i]);
+}
 
 static void mm_task(void *vctx, int task, int thread) {
     mm_ctx *c = vctx;
@@ -79,7 +99,7 @@ static void mm_task(void *vctx, int task, int thread) {
                        c->cm->amxbuf + (size_t)thread * ROSA_AMX_SCRATCH_BYTES(c->cm->ldx_cap));
         return;
     }
-    if (c->T >= ROSA_GEMM_MIN_ROWS) {
+    if (c->T >= ROSA_GEMM_MIN_ROWS && !(c->emulate && W->dt != ROSA_DT_BF16)) {
         rosa__gemm(kr, W->dt, W->w, W->rows, W->cols, c->x, c->T, y, r0, r1,
                    c->cm->packbuf + (size_t)thread * ROSA_GEMM_PACK_FLOATS);
         return;
@@ -88,6 +108,15 @@ static void mm_task(void *vctx, int task, int thread) {
     float *buf = c->cm->rowbuf + (size_t)thread * c->cm->maxcols;
     for (int r = r0; r < r1; r++) {
         const void *wr = (const char *)W->w + (size_t)r * W->cols * es;
+        if (c->emulate && W->dt != ROSA_DT_BF16) {
+            /* emulation: the device holds every matrix in bf16 */
+            if (W->dt == ROSA_DT_F16) kr->f16_to_f32(wr, buf, W->cols);
+            else memcpy(buf, wr, (size_t)W->cols * sizeof(float));
+            round_bf16(buf, (size_t)W->cols);
+            for (int t = 0; t < c->T; t++)
+                y[(size_t)t * W->rows + r] = kr->dot_f32(buf, c->x + (size_t)t * W->cols, W->cols);
+            continue;
+        }
         if (c->T == 1) {
             float s;
             if (W->dt == ROSA_DT_BF16) s = kr->dot_bf16(wr, c->x, W->cols);
@@ -106,7 +135,7 @@ static void mm_task(void *vctx, int task, int thread) {
 
 static void matmul_prec(rosa_model *m, int nmat, float *const *y, const rosa__mat *const *W, const float *x, int T, int bf16) {
     cpu_model *cm = m->bctx;
-    mm_ctx c = {.cm = cm, .nmat = nmat, .x = x, .T = T};
+    mm_ctx c = {.cm = cm, .nmat = nmat, .x = x, .T = T, .emulate = m->emulate_cuda_bf16};
     if (bf16) {
         /* every product's input rounded to bf16 once: as float32 for the vector paths, and for
          * AMX also as bf16 rows padded to whole tiles, so every path sees the same values */
@@ -384,16 +413,19 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
     cpu_model *cm = m->bctx;
     int C = m->C, D = m->D, Hq = m->Hq, Hkv = m->Hkv, F = m->F, R = m->R, M = m->M;
     float eps = m->cfg.eps;
+    int bf = m->emulate_cuda_bf16; /* bf16 emulation: round where the device stores bf16 */
     for (int l = 0; l < m->L; l++)
         for (int i = 0; i < nseq; i++) {
             cpu_kv *kv = &((cpu_session *)ss[i]->bstate)->kv[l];
             if (kv_reserve(m, kv, m->layer_window[l], ss[i]->pos + ntok[i])) return ROSA_ERR_NOMEM;
         }
     for (int r = 0; r < N; r++) embed_row(m, tokens[r], cm->x + (size_t)r * C);
+    if (bf) round_bf16(cm->x, (size_t)N * C); /* the device's table is bf16 */
 
     for (int l = 0; l < m->L; l++) {
         const rosa__layer *ly = &m->layer[l];
         for (int r = 0; r < N; r++) rmsnorm(cm->u + (size_t)r * C, cm->x + (size_t)r * C, ly->in_norm, C, eps);
+        if (bf) round_bf16(cm->u, (size_t)N * C);
         const float *uatt = cm->u;
         if (ly->rosa >= 0) {
             float *ys[3] = {cm->rq, cm->rk, cm->rv};
@@ -409,6 +441,7 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
             int rc = rosa__rosa_step(m, ss, nseq, ntok, ly->rosa, cm->qs, cm->ks, cm->vs, cm->vout, cm->dest);
             if (rc) return rc;
             for (int r = 0; r < N; r++) rosa__inject_y(ly, cm->vout + (size_t)r * R, R, M, cm->y + (size_t)r * C);
+            if (bf) round_bf16(cm->y, (size_t)N * C);
             matmul(m, cm->inj, cm->y, N, &ly->rout);
             if (m->inject_mode == ROSA_INJECT_PRE_ATTN) {
                 for (int r = 0; r < N; r++) {
@@ -417,6 +450,7 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
                     for (int c = 0; c < C; c++) mix[c] = (1.0f - ly->alpha[c]) * h[c] + ly->alpha[c] * inj[c];
                     rmsnorm(cm->u2 + (size_t)r * C, mix, ly->in_norm, C, eps);
                 }
+                if (bf) round_bf16(cm->u2, (size_t)N * C);
                 uatt = cm->u2;
             }
         }
@@ -438,13 +472,19 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
                     rope(k, m->inv_freq, m->rope_scale, D, pos);
                 }
             }
+        if (bf) { /* keys and values enter the cache in bf16 (queries stay f32) */
+            round_bf16(cm->k, (size_t)N * Hkv * D);
+            round_bf16(cm->v, (size_t)N * Hkv * D);
+        }
         att_ctx ac = {.m = m, .ss = ss, .ntok = ntok, .row0 = row0, .layer = l, .nseq = nseq};
         rosa__pool_run(m->pool, nseq * Hkv, att_task, &ac);
+        if (bf) round_bf16(cm->att, (size_t)N * Hq * D);
         matmul(m, cm->tmp, cm->att, N, &ly->o);
         for (size_t i = 0; i < (size_t)N * C; i++) cm->x[i] += cm->tmp[i];
         if (ly->rosa >= 0 && m->inject_mode == ROSA_INJECT_POST_ATTN)
             for (size_t i = 0; i < (size_t)N * C; i++) cm->x[i] += cm->inj[i];
         for (int r = 0; r < N; r++) rmsnorm(cm->h2 + (size_t)r * C, cm->x + (size_t)r * C, ly->post_norm, C, eps);
+        if (bf) round_bf16(cm->h2, (size_t)N * C);
         float *ygu[2] = {cm->g, cm->up};
         const rosa__mat *wgu[2] = {&ly->gate, &ly->up};
         matmul_n(m, 2, ygu, wgu, cm->h2, N);
@@ -452,14 +492,18 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
             float g = cm->g[i];
             cm->g[i] = g / (1.0f + expf(-g)) * cm->up[i];
         }
+        if (bf) round_bf16(cm->g, (size_t)N * F);
         matmul(m, cm->tmp, cm->g, N, &ly->down);
         for (size_t i = 0; i < (size_t)N * C; i++) cm->x[i] += cm->tmp[i];
     }
     for (int r = 0; r < N; r++) rmsnorm(cm->u + (size_t)r * C, cm->x + (size_t)r * C, m->final_norm, C, eps);
+    if (bf) round_bf16(cm->u, (size_t)N * C);
+    /* a session with no rows in this call (ntok 0) keeps its last logits: it has no last row */
     if (logits) {
         matmul(m, logits, cm->u, N, &m->lm_head);
         for (int i = 0; i < nseq; i++)
-            memcpy(ss[i]->last_logits, logits + (size_t)(row0[i] + ntok[i] - 1) * m->V, (size_t)m->V * sizeof(float));
+            if (ntok[i])
+                memcpy(ss[i]->last_logits, logits + (size_t)(row0[i] + ntok[i] - 1) * m->V, (size_t)m->V * sizeof(float));
     } else if (nseq == 1) {
         matmul(m, ss[0]->last_logits, cm->u + (size_t)(N - 1) * C, 1, &m->lm_head);
     } else {
@@ -467,11 +511,12 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
         float *last = malloc((size_t)nseq * C * sizeof(float));
         float *out = malloc((size_t)nseq * m->V * sizeof(float));
         if (!last || !out) { free(last); free(out); return ROSA_ERR_NOMEM; }
+        int n = 0;
         for (int i = 0; i < nseq; i++)
-            memcpy(last + (size_t)i * C, cm->u + (size_t)(row0[i] + ntok[i] - 1) * C, (size_t)C * sizeof(float));
-        matmul(m, out, last, nseq, &m->lm_head);
-        for (int i = 0; i < nseq; i++)
-            memcpy(ss[i]->last_logits, out + (size_t)i * m->V, (size_t)m->V * sizeof(float));
+            if (ntok[i]) memcpy(last + (size_t)n++ * C, cm->u + (size_t)(row0[i] + ntok[i] - 1) * C, (size_t)C * sizeof(float));
+        matmul(m, out, last, n, &m->lm_head);
+        for (int i = 0, k = 0; i < nseq; i++)
+            if (ntok[i]) memcpy(ss[i]->last_logits, out + (size_t)k++ * m->V, (size_t)m->V * sizeof(float));
         free(last);
         free(out);
     }

@@ -16,6 +16,7 @@ struct rosa__pool {
     pthread_cond_t cv_work, cv_done;
     atomic_ulong gen;       /* incremented per job */
     atomic_int stop;
+    atomic_int hot;         /* workers spin between jobs without a limit (rosa__pool_hot) */
     rosa__pool_fn fn;
     void *ctx;
     int ntasks;
@@ -47,7 +48,8 @@ static void *worker(void *a) {
     rosa__pool *p = wa.p;
     unsigned long seen = 0;
     for (;;) {
-        for (int i = 0; i < SPIN_ITERS && atomic_load(&p->gen) == seen && !atomic_load(&p->stop); i++) cpu_relax();
+        for (int i = 0; (i < SPIN_ITERS || atomic_load(&p->hot)) && atomic_load(&p->gen) == seen && !atomic_load(&p->stop); i++)
+            cpu_relax();
         pthread_mutex_lock(&p->mu);
         while (!atomic_load(&p->stop) && atomic_load(&p->gen) == seen) pthread_cond_wait(&p->cv_work, &p->mu);
         if (atomic_load(&p->stop)) {
@@ -101,6 +103,10 @@ void rosa__pool_free(rosa__pool *p) {
 }
 
 int rosa__pool_size(const rosa__pool *p) { return p ? p->n : 1; }
+
+void rosa__pool_hot(rosa__pool *p, int on) {
+    if (p) atomic_store(&p->hot, on);
+}
 
 void rosa__pool_run(rosa__pool *p, int ntasks, rosa__pool_fn fn, void *ctx) {
     if (ntasks <= 0) return;

@@ -11,4 +11,7 @@ rosa__pool *rosa__pool_new(int nthreads);   /* NULL on failure */
 void rosa__pool_free(rosa__pool *p);
 int rosa__pool_size(const rosa__pool *p);
 void rosa__pool_run(rosa__pool *p, int ntasks, rosa__pool_fn fn, void *ctx);
+/* on = 1: between jobs the workers spin instead of sleeping, until on = 0 (a GPU forward pass
+ * holds them hot so that each ROSA layer's automata step starts without a wake-up) */
+void rosa__pool_hot(rosa__pool *p, int on);
 #endif

@@ -129,6 +129,17 @@ int64_t rosa_session_length(const rosa_session *s);
  * must be distinct and belong to one model.  logits: NULL or [n, vocab]. */
 int rosa_step_batch(rosa_session *const *ss, const int32_t *tokens, int n, float *logits);
 
+/* rosa_step_batch, then the next token of each session chosen by its sampler smp[i]
+ * (rosa_sampler.h: its parameters, RNG and counts; the choice is not accepted into it: call
+ * rosa_sampler_accept as after rosa_sampler_sample).  next: [n] ids; logprobs: NULL or [n] the
+ * model log-probabilities of the chosen tokens.  Where the backend can (CUDA: samplers without
+ * logit_bias and penalties, logprobs NULL) the choice is made on the device and only the ids
+ * cross the bus; otherwise on the host with rosa_sampler_sample, which it equals there.  Either
+ * way rosa_session_logits returns NULL for these sessions until their next feed or step. */
+struct rosa_sampler;
+int rosa_step_batch_sample(rosa_session *const *ss, const int32_t *tokens, int n,
+                           struct rosa_sampler *const *smp, int32_t *next, float *logprobs);
+
 /* Record ROSA destinations of positions 0..T-1 into buf laid out [n_rosa_layers, R, T]
  * (the golden dest.i32 layout), -1 for none.  buf must hold n_rosa_layers*R*T int32. */
 void rosa_session_trace_dest(rosa_session *s, int32_t *buf, int64_t T);

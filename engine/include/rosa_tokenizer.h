@@ -35,6 +35,11 @@ int32_t rosa_tokenizer_eos(const rosa_tokenizer *tk);
  * On success *ids (malloc'd, caller frees) holds *n ids. */
 int rosa_tokenize(const rosa_tokenizer *tk, const char *text, size_t len, int parse_special,
                   int32_t **ids, size_t *n);
+/* rosa_tokenize with special tokens recognised only where every byte of the token is marked
+ * (markup[i] != 0, e.g. from rosa_chat_format_marked); elsewhere their text is plain text.
+ * Special tokens of the tokenizer's normalized added-token set are never recognised here. */
+int rosa_tokenize_marked(const rosa_tokenizer *tk, const char *text, size_t len,
+                         const unsigned char *markup, int32_t **ids, size_t *n);
 
 /* Decode ids to bytes (malloc'd, NUL-terminated, *len excludes the NUL).
  * Ids out of range give ROSA_ERR_INVALID. */
@@ -74,6 +79,12 @@ typedef struct rosa_chat_opts {
  * parse_special = 1.  Unknown roles give ROSA_ERR_INVALID. */
 int rosa_chat_format(const rosa_tokenizer *tk, const rosa_chat_msg *msgs, int n,
                      const rosa_chat_opts *opts, char **out, size_t *len);
+/* The same text, and *markup (malloc'd, one byte per byte of the text): 1 where the template
+ * wrote the text, 0 where it comes from a message (content, reasoning).  Encode the pair with
+ * rosa_tokenize_marked so that text a user typed can never become control tokens. */
+int rosa_chat_format_marked(const rosa_tokenizer *tk, const rosa_chat_msg *msgs, int n,
+                            const rosa_chat_opts *opts, char **out, size_t *len,
+                            unsigned char **markup);
 /* Ids that end a chat turn (<|im_end|>, eos); returns the count written (<= cap). */
 int rosa_chat_stop_ids(const rosa_tokenizer *tk, int32_t *out, int cap);
 

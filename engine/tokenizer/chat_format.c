@@ -33,10 +33,15 @@ static const char EMPTY_THINK[] = "<think>\n\n</think>\n\n";
 static const char TOOL_OPEN[] = "\n<tool_response>\n", TOOL_CLOSE[] = "\n</tool_response>";
 static const char GEN_PROMPT[] = "<|im_start|>assistant\n";
 
+/* The rendered text, and optionally (want_mask) one byte per text byte: 1 where the template
+ * wrote it, 0 where it is a message's content (rosa_chat_format_marked). */
 typedef struct {
     char *p;
     size_t n, cap;
     int oom;
+    int want_mask;
+    unsigned char *m;
+    unsigned char cur; /* mask value of what is added now */
 } sb;
 
 static void add(sb *b, const char *s, size_t n) {
@@ -45,19 +50,29 @@ static void add(sb *b, const char *s, size_t n) {
         size_t c = b->cap ? b->cap : 256;
         while (c < b->n + n + 1) c *= 2;
         char *q = realloc(b->p, c);
-        if (!q) {
+        if (q) b->p = q;
+        unsigned char *mq = b->want_mask ? realloc(b->m, c) : NULL;
+        if (mq) b->m = mq;
+        if (!q || (b->want_mask && !mq)) {
             b->oom = 1;
             return;
         }
-        b->p = q;
         b->cap = c;
     }
     memcpy(b->p + b->n, s, n);
+    if (b->want_mask) memset(b->m + b->n, b->cur, n);
     b->n += n;
     b->p[b->n] = 0;
 }
 
 static void adds(sb *b, const char *s) { add(b, s, strlen(s)); }
+
+/* Text that comes from a message, not from the template. */
+static void add_content(sb *b, const char *s, size_t n) {
+    b->cur = 0;
+    add(b, s, n);
+    b->cur = 1;
+}
 
 /* A view of a string, for the template's split / strip operations. */
 typedef struct {
@@ -116,19 +131,20 @@ static void assistant_turn(sb *b, const char *content, int keep_reasoning, int i
     if (keep_reasoning && (is_last || reasoning.n)) {
         view r = rstrip_nl(lstrip_nl(reasoning));
         adds(b, THINK_OPEN);
-        add(b, r.p, r.n);
+        add_content(b, r.p, r.n);
         adds(b, THINK_CLOSE);
         c = lstrip_nl(c);
     }
-    add(b, c.p, c.n);
+    add_content(b, c.p, c.n);
     adds(b, IM_END_NL);
 }
 
-int rosa_chat_format(const rosa_tokenizer *tk, const rosa_chat_msg *msgs, int n, const rosa_chat_opts *opts,
-                     char **out, size_t *len) {
+static int chat_format(const rosa_tokenizer *tk, const rosa_chat_msg *msgs, int n, const rosa_chat_opts *opts,
+                       char **out, size_t *len, unsigned char **mask) {
     if (!out || !len || n < 0 || (!msgs && n)) return ROSA_ERR_INVALID;
     *out = NULL;
     *len = 0;
+    if (mask) *mask = NULL;
     if (tk && tk->has_chat_template && !tk->chatml_template) return ROSA_ERR_UNSUPPORTED;
     rosa_chat_opts def = {.add_generation_prompt = 1, .enable_thinking = 1};
     if (!opts) opts = &def;
@@ -142,7 +158,7 @@ int rosa_chat_format(const rosa_tokenizer *tk, const rosa_chat_msg *msgs, int n,
             last_query = i;
             break;
         }
-    sb b = {0};
+    sb b = {.want_mask = mask != NULL, .cur = 1};
     add(&b, "", 0);
     for (int i = 0; i < n; i++) {
         int kind = role_of(msgs[i].role);
@@ -153,7 +169,7 @@ int rosa_chat_format(const rosa_tokenizer *tk, const rosa_chat_msg *msgs, int n,
             adds(&b, IM_START);
             adds(&b, msgs[i].role);
             adds(&b, "\n");
-            adds(&b, c);
+            add_content(&b, c, strlen(c));
             adds(&b, IM_END_NL);
             break;
         case ROLE_ASSISTANT:
@@ -165,7 +181,7 @@ int rosa_chat_format(const rosa_tokenizer *tk, const rosa_chat_msg *msgs, int n,
                 adds(&b, "user");
             }
             adds(&b, TOOL_OPEN);
-            adds(&b, c);
+            add_content(&b, c, strlen(c));
             adds(&b, TOOL_CLOSE);
             if (i == n - 1 || role_of(msgs[i + 1].role) != ROLE_TOOL) adds(&b, IM_END_NL);
             break;
@@ -178,11 +194,24 @@ int rosa_chat_format(const rosa_tokenizer *tk, const rosa_chat_msg *msgs, int n,
     }
     if (b.oom) {
         free(b.p);
+        free(b.m);
         return ROSA_ERR_NOMEM;
     }
     *out = b.p;
     *len = b.n;
+    if (mask) *mask = b.m;
     return 0;
+}
+
+int rosa_chat_format(const rosa_tokenizer *tk, const rosa_chat_msg *msgs, int n, const rosa_chat_opts *opts,
+                     char **out, size_t *len) {
+    return chat_format(tk, msgs, n, opts, out, len, NULL);
+}
+
+int rosa_chat_format_marked(const rosa_tokenizer *tk, const rosa_chat_msg *msgs, int n,
+                            const rosa_chat_opts *opts, char **out, size_t *len, unsigned char **markup) {
+    if (!markup) return ROSA_ERR_INVALID;
+    return chat_format(tk, msgs, n, opts, out, len, markup);
 }
 
 int rosa_chat_stop_ids(const rosa_tokenizer *tk, int32_t *out, int cap) {

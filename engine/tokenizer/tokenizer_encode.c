@@ -11,6 +11,7 @@
  *      no match crosses).  Well-formed text is unaffected by this choice. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -62,6 +63,18 @@ static const rosa__added *match_at(const rosa__addset *set, const unsigned char 
 
 typedef int (*segment_fn)(rosa__enc *e, const char *s, size_t n);
 
+/* rosa_tokenize_marked: may a special token span str[start..stop)?  Only inside the raw input
+ * with every byte marked (normalized copies are other buffers: never). */
+static int special_allowed(const rosa__enc *e, const char *str, size_t start, size_t stop) {
+    if (!e->markup) return 1;
+    uintptr_t p = (uintptr_t)(str + start), base = (uintptr_t)e->text;
+    if (p < base || p + (stop - start) > base + e->text_len) return 0;
+    size_t off = (size_t)(p - base);
+    for (size_t k = 0; k < stop - start; k++)
+        if (!e->markup[off + k]) return 0;
+    return 1;
+}
+
 /* Cut the added tokens of set out of s: segments go to seg, tokens to the output. */
 static int split_added(rosa__enc *e, const rosa__addset *set, int parse_special, const char *str, size_t n,
                        segment_fn seg) {
@@ -85,7 +98,7 @@ static int split_added(rosa__enc *e, const rosa__addset *set, int parse_special,
         }
         size_t start = i, stop = i + t->len;
         i = stop; /* the scan resumes after the match, whether it is used or not */
-        if (t->special && !parse_special) continue;
+        if (t->special && (!parse_special || !special_allowed(e, str, start, stop))) continue;
         if (t->single_word) {
             int l;
             int start_space = start == 0 || !is_word(cp_before(s, start));
@@ -156,12 +169,13 @@ static int raw_segment(rosa__enc *e, const char *str, size_t n) {
     return 0;
 }
 
-int rosa_tokenize(const rosa_tokenizer *tk, const char *text, size_t len, int parse_special, int32_t **ids,
-                  size_t *n) {
+static int tokenize(const rosa_tokenizer *tk, const char *text, size_t len, int parse_special,
+                    const unsigned char *markup, int32_t **ids, size_t *n) {
     if (!tk || !ids || !n || (!text && len)) return ROSA_ERR_INVALID;
     *ids = NULL;
     *n = 0;
-    rosa__enc e = {.tk = tk, .parse_special = parse_special};
+    rosa__enc e = {.tk = tk, .parse_special = parse_special, .text = text, .text_len = len,
+                   .markup = markup};
     e.md = pcre2_match_data_create(1, NULL);
     if (!e.md) return ROSA_ERR_NOMEM;
     int rc = 0;
@@ -180,4 +194,15 @@ int rosa_tokenize(const rosa_tokenizer *tk, const char *text, size_t len, int pa
     *ids = e.ids;
     *n = e.n;
     return 0;
+}
+
+int rosa_tokenize(const rosa_tokenizer *tk, const char *text, size_t len, int parse_special, int32_t **ids,
+                  size_t *n) {
+    return tokenize(tk, text, len, parse_special, NULL, ids, n);
+}
+
+int rosa_tokenize_marked(const rosa_tokenizer *tk, const char *text, size_t len, const unsigned char *markup,
+                         int32_t **ids, size_t *n) {
+    if (!markup && len) return ROSA_ERR_INVALID;
+    return tokenize(tk, text, len, 1, markup, ids, n);
 }

@@ -109,6 +109,9 @@ struct rosa__merge;
 typedef struct rosa__enc {
     const rosa_tokenizer *tk;
     int parse_special;
+    const char *text;             /* the raw input (rosa_tokenize_marked) ... */
+    size_t text_len;
+    const unsigned char *markup;  /* ... and where special tokens may be; NULL: everywhere */
     int32_t *ids; /* output */
     size_t n, cap;
     struct pcre2_real_match_data_8 *md;

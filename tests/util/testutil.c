@@ -9,6 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
+#include "rosa.h"
 #include "testutil.h"
 
 const char *tu_source_dir(void) { return ROSA_SOURCE_DIR; }
@@ -90,6 +93,35 @@ char *tu_tmpdir(void) {
     if (ntmpdirs == 0) atexit(rm_tmpdirs);
     if (ntmpdirs < 256) tmpdirs[ntmpdirs++] = strdup(d);
     return strdup(d);
+}
+
+char *tu_golden_opts(const char *case_dir, rosa_load_opts *o) {
+    rosa_load_opts_init(o);
+    o->threads = 2;
+    char *p = tu_path("%s/case.json", case_dir);
+    char *text = tu_read_file(p, NULL);
+    free(p);
+    cJSON *c = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    const cJSON *r = cJSON_GetObjectItem(c, "run");
+    const cJSON *w = cJSON_GetObjectItem(r, "window"), *gl = cJSON_GetObjectItem(r, "global_layers");
+    const cJSON *b = cJSON_GetObjectItem(r, "bits_per_route"), *md = cJSON_GetObjectItem(r, "inject_mode");
+    if (cJSON_IsNumber(w) && !cJSON_IsTrue(cJSON_GetObjectItem(r, "window_from_config"))) {
+        o->window = (int)w->valuedouble;
+        if (cJSON_IsNumber(gl)) o->global_layers = (int)gl->valuedouble;
+    }
+    if (cJSON_IsNumber(b)) o->bits_per_route = (int)b->valuedouble;
+    if (cJSON_IsString(md))
+        o->inject_mode = strcmp(md->valuestring, "pre_attn") == 0 ? ROSA_INJECT_PRE_ATTN : ROSA_INJECT_POST_ATTN;
+    cJSON_Delete(c);
+    char *adapter = tu_path("%s/adapter/rosa_adapter.safetensors", case_dir);
+    struct stat st;
+    if (stat(adapter, &st) != 0) {
+        free(adapter);
+        return NULL;
+    }
+    o->adapter = adapter;
+    return adapter;
 }
 
 int tu_run_suite(Suite *s) {

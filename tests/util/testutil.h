@@ -18,6 +18,11 @@ void *tu_read_file(const char *path, size_t *len);
 int tu_write_file(const char *path, const void *data, size_t len);
 /* A fresh temporary directory (malloc'd path). */
 char *tu_tmpdir(void);
+/* The load options a golden case's case.json "run" block asks for (window, global layers, bits
+ * per route, inject mode) on top of rosa_load_opts_init, 2 threads.  Returns its adapter's path
+ * (malloc'd, caller frees) when CASE_DIR/adapter/rosa_adapter.safetensors exists, else NULL. */
+struct rosa_load_opts;
+char *tu_golden_opts(const char *case_dir, struct rosa_load_opts *o);
 /* Run a Check suite; returns the process exit code. */
 struct Suite;
 int tu_run_suite(struct Suite *s);
