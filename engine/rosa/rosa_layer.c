@@ -59,7 +59,7 @@ static void step_task(void *vctx, int task, int thread) {
     int64_t pos0 = s->pos;
     int32_t *dest = c->dest && s->trace && pos0 < s->trace_T ? c->dest + o : NULL;
     rosa__route *rts[ROUTES_PER_TASK] = {0};
-    for (int r = r0; r < r1; r++) rts[r - r0] = &s->routes[(size_t)c->rl * c->R + r];
+    for (int r = r0; r < r1; r++) rts[r - r0] = &s->routes.r[(size_t)c->rl * c->R + r];
     if (rosa__routes_run(rts, r1 - r0, T, c->qs + o + r0, c->ks + o + r0, c->vs + o + r0, (size_t)c->R, 1,
                          c->vout + o + r0, dest ? dest + r0 : NULL)) {
         atomic_store(&c->failed, 1);
