@@ -9,6 +9,8 @@
  *   bench rosa-step shape=0.6b layers=27 routes=256 batch=1 context=32768 tokens=256 dist=random
  *   ns_per_route_token=... ms_per_token=... ms_per_step=... bytes_per_session=...
  *   bytes_per_krun=... threads=2 cpu_ns_per_route_token=... fork_join_us=... build_seconds=...
+ * With --repeat K the T steps are timed K times in a row (the sessions go on growing) and the
+ * figures are medians over the rounds (best_ns_per_route_token: the fastest round).
  * ns_per_route_token: wall time / (steps x batch x layers x routes); ms_per_step: wall time of
  * one step of the whole batch (the latency each session sees per token); ms_per_token:
  * ms_per_step / batch (the cost of one generated token); cpu_: process CPU time instead of
@@ -34,7 +36,7 @@ enum { DIST_RANDOM, DIST_LOW };
 
 typedef struct {
     const char *shape;
-    int layers, routes, bits, batch, context, tokens, threads, chunk, dist;
+    int layers, routes, bits, batch, context, tokens, threads, chunk, dist, repeat, huge;
     uint64_t seed;
 } step_opts;
 
@@ -85,6 +87,17 @@ static double now_s(clockid_t id) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The median (or, best != 0, the minimum) of n values; sorts them. */
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n, int best) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return best ? v[0] : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 static void noop_task(void *ctx, int task, int thread) {
     (void)ctx;
     (void)task;
@@ -126,7 +139,7 @@ static int run(const step_opts *o) {
     for (size_t s = 0; s < B; s++) {
         sess[s].m = &m;
         ss[s] = &sess[s];
-        if (rosa__routes_new(&sess[s].routes, L * R)) {
+        if (rosa__routes_new(&sess[s].routes, L * R, o->huge)) {
             fprintf(stderr, "rosa-cli bench rosa-step: out of memory\n");
             goto out;
         }
@@ -149,26 +162,44 @@ static int run(const step_opts *o) {
         for (size_t s = 0; s < B; s++) sess[s].pos += n;
     }
     double build = now_s(CLOCK_MONOTONIC) - b0;
-    for (int i = 0; i < o->tokens; i++)
-        for (size_t l = 0; l < L; l++) {
-            uint8_t *d = dec + ((size_t)i * L + l) * step_bytes;
-            fill(o, (int)l, o->context + i, 1, d, d + B * R, d + 2 * B * R);
-        }
-    for (size_t s = 0; s < B; s++) ntok[s] = 1;
-    /* the timed decode steps */
-    double c0 = now_s(CLOCK_PROCESS_CPUTIME_ID), t0 = now_s(CLOCK_MONOTONIC);
-    for (int i = 0; i < o->tokens; i++) {
-        for (size_t l = 0; l < L; l++) {
-            const uint8_t *d = dec + ((size_t)i * L + l) * step_bytes;
-            int err = rosa__rosa_step(&m, ss, (int)B, ntok, (int)l, d, d + B * R, d + 2 * B * R, vout, NULL);
-            if (err) {
-                fprintf(stderr, "rosa-cli bench rosa-step: step failed: %s\n", rosa_strerror(err));
-                goto out;
-            }
-        }
-        for (size_t s = 0; s < B; s++) sess[s].pos++;
+    /* --repeat rounds of --tokens timed steps, the sessions going on from round to round;
+     * inputs of a round are generated before its clock starts */
+    double *wall = calloc((size_t)o->repeat, sizeof *wall), *cpu = calloc((size_t)o->repeat, sizeof *cpu);
+    if (!wall || !cpu) {
+        free(wall);
+        free(cpu);
+        fprintf(stderr, "rosa-cli bench rosa-step: out of memory\n");
+        goto out;
     }
-    double wall = now_s(CLOCK_MONOTONIC) - t0, cpu = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    for (size_t s = 0; s < B; s++) ntok[s] = 1;
+    for (int k = 0; k < o->repeat; k++) {
+        int64_t pos = sess[0].pos;
+        for (int i = 0; i < o->tokens; i++)
+            for (size_t l = 0; l < L; l++) {
+                uint8_t *d = dec + ((size_t)i * L + l) * step_bytes;
+                fill(o, (int)l, pos + i, 1, d, d + B * R, d + 2 * B * R);
+            }
+        double c0 = now_s(CLOCK_PROCESS_CPUTIME_ID), t0 = now_s(CLOCK_MONOTONIC);
+        for (int i = 0; i < o->tokens; i++) {
+            for (size_t l = 0; l < L; l++) {
+                const uint8_t *d = dec + ((size_t)i * L + l) * step_bytes;
+                int err = rosa__rosa_step(&m, ss, (int)B, ntok, (int)l, d, d + B * R, d + 2 * B * R, vout, NULL);
+                if (err) {
+                    fprintf(stderr, "rosa-cli bench rosa-step: step failed: %s\n", rosa_strerror(err));
+                    free(wall);
+                    free(cpu);
+                    goto out;
+                }
+            }
+            for (size_t s = 0; s < B; s++) sess[s].pos++;
+        }
+        wall[k] = now_s(CLOCK_MONOTONIC) - t0;
+        cpu[k] = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    }
+    double best = median(wall, o->repeat, 1), wmed = median(wall, o->repeat, 0);
+    double cmed = median(cpu, o->repeat, 0);
+    free(wall);
+    free(cpu);
     double fj = fork_join_cost(m.pool);
     size_t bytes = 0;
     int64_t runs = 0;
@@ -180,12 +211,12 @@ static int run(const step_opts *o) {
     printf("bench rosa-step shape=%s layers=%d routes=%d batch=%d context=%d tokens=%d dist=%s "
            "ns_per_route_token=%.1f ms_per_token=%.3f ms_per_step=%.3f bytes_per_session=%zu "
            "bytes_per_krun=%.1f threads=%d cpu_ns_per_route_token=%.1f fork_join_us=%.2f "
-           "build_seconds=%.1f\n",
+           "best_ns_per_route_token=%.1f repeat=%d huge=%d build_seconds=%.1f\n",
            o->shape, o->layers, o->routes, o->batch, o->context, o->tokens,
-           o->dist == DIST_RANDOM ? "random" : "low", wall * 1e9 / rt,
-           wall * 1e3 / o->tokens / (double)B, wall * 1e3 / o->tokens, bytes / B,
-           runs ? (double)bytes / (double)runs : 0.0, rosa__pool_size(m.pool), cpu * 1e9 / rt,
-           fj * 1e6, build);
+           o->dist == DIST_RANDOM ? "random" : "low", wmed * 1e9 / rt,
+           wmed * 1e3 / o->tokens / (double)B, wmed * 1e3 / o->tokens, bytes / B,
+           runs ? (double)bytes / (double)runs : 0.0, rosa__pool_size(m.pool), cmed * 1e9 / rt,
+           fj * 1e6, best * 1e9 / rt, o->repeat, o->huge, build);
     fflush(stdout);
     rc = 0;
 out:
@@ -205,10 +236,13 @@ static void usage(FILE *f) {
     fprintf(f, "usage: rosa-cli bench rosa-step [--shape 0.6b|1.7b | --layers L --routes R]\n"
                "                               [--batch B] [--context N] [--tokens T] [--threads N]\n"
                "                               [--dist random|low] [--bits M] [--chunk C] [--seed S]\n"
+               "                               [--repeat K] [--no-huge]\n"
                "  the per-token ROSA work of a decode step (rosa__rosa_step for every ROSA layer)\n"
                "  over B sessions whose histories (N tokens, default 4096, built first in chunks\n"
                "  of C, default 512) are not timed; T timed steps (default 256); N threads\n"
-               "  (default 1); shape 0.6b = 27 layers x 256 routes (default), 1.7b = 27 x 512\n");
+               "  (default 1); shape 0.6b = 27 layers x 256 routes (default), 1.7b = 27 x 512;\n"
+               "  K rounds of T steps (default 1): medians printed, and the best round's time;\n"
+               "  --no-huge: the routes' arrays on the C heap instead of the session's arena\n");
 }
 
 static int parse_int(const char *name, const char *s, long lo, long hi, long *out) {
@@ -226,7 +260,8 @@ static int parse_int(const char *name, const char *s, long lo, long hi, long *ou
 
 int cli_bench_rosa_step(int argc, char **argv) {
     step_opts o = {.shape = "0.6b", .layers = 27, .routes = 256, .bits = 4, .batch = 1, .context = 4096,
-                   .tokens = 256, .threads = 1, .chunk = 512, .dist = DIST_RANDOM, .seed = 1};
+                   .tokens = 256, .threads = 1, .chunk = 512, .dist = DIST_RANDOM, .seed = 1,
+                   .repeat = 1, .huge = 1};
     int custom = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -234,6 +269,9 @@ int cli_bench_rosa_step(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(a, "--no-huge")) {
+            o.huge = 0;
+            continue;
         } else if (!strcmp(a, "--shape")) {
             if (v && !strcmp(v, "0.6b")) {
                 o.layers = 27;
@@ -270,6 +308,9 @@ int cli_bench_rosa_step(int argc, char **argv) {
         } else if (!strcmp(a, "--chunk")) {
             if (parse_int(a, v, 1, 1 << 16, &x)) return 2;
             o.chunk = (int)x;
+        } else if (!strcmp(a, "--repeat")) {
+            if (parse_int(a, v, 1, 1000, &x)) return 2;
+            o.repeat = (int)x;
         } else if (!strcmp(a, "--bits")) {
             if (parse_int(a, v, 1, 8, &x)) return 2;
             o.bits = (int)x;

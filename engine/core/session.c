@@ -16,7 +16,7 @@ int rosa_session_new(rosa_model *m, rosa_session **out) {
     if (!s) return ROSA_ERR_NOMEM;
     s->m = m;
     s->last_logits = malloc((size_t)m->V * sizeof(float));
-    if (!s->last_logits || rosa__routes_new(&s->routes, (size_t)m->n_rosa * m->R)) {
+    if (!s->last_logits || rosa__routes_new(&s->routes, (size_t)m->n_rosa * m->R, 1)) {
         free(s->last_logits);
         free(s);
         return ROSA_ERR_NOMEM;

@@ -46,18 +46,22 @@ void rosa__route_init(rosa__route *r) {
 }
 
 void rosa__route_free(rosa__route *r) {
-    free(r->st);
-    free(r->pool);
+    rosa__sam_release(r, r->st);
+    rosa__sam_release(r, r->pool);
     free(r->xmap);
-    free(r->psample);
-    free(r->cells);
-    free(r->runs);
+    rosa__sam_release(r, r->psample);
+    rosa__sam_release(r, r->cells);
+    rosa__sam_release(r, r->runs);
     size_t max_bytes = r->max_bytes;
     uint32_t cell_min = r->cell_min;
+    rosa__arena *arena = r->arena;
     rosa__route_init(r);
     r->max_bytes = max_bytes;
     r->cell_min = cell_min;
+    r->arena = arena;
 }
+
+void rosa__route_set_arena(rosa__route *r, rosa__arena *a) { r->arena = a; }
 
 int64_t rosa__route_nruns(const rosa__route *r) { return r->nruns; }
 
