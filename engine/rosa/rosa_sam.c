@@ -30,8 +30,10 @@ enum { W_LINK = 0, W_LE = 1, W_LEN = 2, W_A = 3, W_B = 4, PW = 2, CW = 5 };
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define NOINLINE __attribute__((noinline))
 #define PREFETCH(p) __builtin_prefetch(p)
+#define PREFETCH_W(p) __builtin_prefetch(p, 1)
 #else
 #define PREFETCH(p) ((void)(p))
+#define PREFETCH_W(p) ((void)(p))
 #define LIKELY(x) (x)
 #define UNLIKELY(x) (x)
 #define NOINLINE
@@ -517,6 +519,7 @@ static inline int rosa__extend_start(rosa__route *r, unsigned c, uint32_t n, ros
     x->cur = cur;
     x->p = st[L + W_LINK] & ID_MASK;
     x->q = NONE;
+    if (x->p != NONE) PREFETCH(st + x->p); /* the walk's first state */
     return 0;
 }
 
@@ -721,7 +724,7 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
  * is a DRAM miss.  So a step of all lanes is done in stages, each stage of every lane
  * prefetching what its next stage reads, and the three walks advance one state per lane in
  * turn: the misses of different routes overlap (numbers in docs/PERFORMANCE.md). */
-#define LANES 16
+#define LANES ROSA__ROUTE_GROUP
 
 typedef struct {
     rosa__route *r;
@@ -750,6 +753,15 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
     }
     for (int t = 0; t < T && !first; t++) {
         size_t base = (size_t)t * stride_t;
+        /* stage 0: what each lane reads first, fetched for all lanes before any is needed (in
+         * decode every route is cold): the newest state (its spine symbol is written, its link
+         * starts the extension), the cursor's record (the query), the next run record's slot */
+        for (int i = 0; i < m; i++) {
+            const rosa__route *r = L[i].r;
+            PREFETCH_W(r->st + r->last);
+            PREFETCH(r->st + L[i].cursor);
+            if (r->runs) PREFETCH_W(r->runs + (size_t)r->nruns * ROSA__RUN_BYTES);
+        }
         /* stage 1: the run record, and the extension up to the first state with an edge on k */
         for (int i = 0; i < m; i++) {
             rosa__lane *l = &L[i];

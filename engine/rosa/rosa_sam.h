@@ -35,7 +35,7 @@
 #define ROSA__ID_BITS 27
 #define ROSA__NONE ((1u << ROSA__ID_BITS) - 1)
 #define ROSA__MAX_RUNS ((1u << 24) - 2)
-#define ROSA__ROUTE_GROUP 8 /* routes the engine advances together (one task, one rosa__routes_run) */
+#define ROSA__ROUTE_GROUP 32 /* most routes the engine advances together (one task, one rosa__routes_run) */
 #define ROSA__NCLASS 3 /* sparse edge-block classes: capacity 4 << class (4, 8, 16) */
 
 typedef struct rosa__route {
