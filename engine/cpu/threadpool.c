@@ -8,6 +8,7 @@
  * is bounded by time, not by a count of pause instructions, whose cost differs 10x between
  * CPUs. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -31,6 +32,7 @@ struct rosa__pool {
 typedef struct { rosa__pool *p; int id; } worker_arg;
 
 #define SPIN_NS 300000L /* 0.3 ms: longer than the gaps between the regions of a step */
+#define PAUSE_NS 20000L /* the first 20 us with pause; then yielding the core between checks */
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -48,17 +50,16 @@ static long now_ns(void) {
  * is active; at most SPIN_NS. */
 static void spin_wait(const atomic_ulong *gen, unsigned long seen, const atomic_int *stop,
                       const atomic_int *active) {
-    long t0 = 0;
-    for (unsigned i = 1;; i++) {
+    long t0 = now_ns();
+    for (;;) {
         if (gen ? atomic_load(gen) != seen || atomic_load(stop) : atomic_load(active) <= 0) return;
-        cpu_relax();
-        if (!(i & 63)) { /* the clock every 64 pauses */
-            long t = now_ns();
-            if (!t0)
-                t0 = t;
-            else if (t - t0 > SPIN_NS)
-                return;
-        }
+        long dt = now_ns() - t0;
+        if (dt > SPIN_NS) return;
+        if (dt < PAUSE_NS)
+            cpu_relax();
+        else /* on a loaded host (more runnable threads than cores) a spinning thread would
+              * hold the core that the thread it waits for needs */
+            sched_yield();
     }
 }
 
