@@ -732,7 +732,7 @@ typedef struct {
     rosa__walk w;
     uint32_t cursor, n, s, ns, pend; /* s, ns: query walk; pend: run to retrieve, or NONE */
     unsigned moved, prev_k, prev_q, csym, q;
-    int ext, live, walking;
+    int ext, live;
 } rosa__lane;
 
 static void rosa__lane_kill(rosa__lane *l, int err, int *first) {
@@ -747,9 +747,18 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
     rosa__lane L[LANES];
     int err, first = 0;
     for (int i = 0; i < m; i++) {
+        /* field by field: a compound literal would be built and copied whole (a memcpy per
+         * lane, which in decode, one token per call, cost about a third of the step's
+         * instructions); the other fields are set by the stages before they are read */
         rosa__route *r = routes[i];
-        L[i] = (rosa__lane){.r = r, .cursor = r->cursor, .moved = r->moved, .prev_k = r->prev_k,
-                            .prev_q = r->prev_q, .csym = r->cursor ? r->csym : 256, .live = 1};
+        rosa__lane *l = &L[i];
+        l->r = r;
+        l->cursor = r->cursor;
+        l->moved = r->moved;
+        l->prev_k = r->prev_k;
+        l->prev_q = r->prev_q;
+        l->csym = r->cursor ? r->csym : 256;
+        l->live = 1;
     }
     for (int t = 0; t < T && !first; t++) {
         size_t base = (size_t)t * stride_t;
@@ -769,7 +778,7 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
             size_t at = base + (size_t)i * stride_r;
             unsigned k = ks[at];
             l->q = qs[at];
-            l->ext = l->walking = k != l->prev_k || r->t == 0;
+            l->ext = k != l->prev_k || r->t == 0;
             if (l->ext) {
                 if ((err = rosa__new_run(r, r->t, k, vs[at], &l->n)) ||
                     (err = rosa__extend_start(r, k, l->n, &l->x))) {
@@ -779,24 +788,26 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
                 l->prev_k = k;
             }
         }
-        /* the walks up from link(L), one state of each route in turn */
-        int walking;
-        do {
-            walking = 0;
-            for (int i = 0; i < m; i++) {
-                rosa__lane *l = &L[i];
-                if (!l->live || !l->walking) continue;
+        /* the walks up from link(L), one state of each route in turn.  Each walk below keeps
+         * the lanes still walking in act[] (in lane order), so that a round costs nothing for
+         * lanes that are done and has no branch on their state */
+        int act[LANES], na = 0;
+        for (int i = 0; i < m; i++)
+            if (L[i].live && L[i].ext) act[na++] = i;
+        while (na) {
+            int k = 0;
+            for (int j = 0; j < na; j++) {
+                rosa__lane *l = &L[act[j]];
                 err = 0;
                 if (rosa__extend_step(l->r, l->prev_k, &l->x, &err)) {
                     if (l->x.p != NONE) PREFETCH(l->r->st + l->x.p);
-                    walking = 1;
+                    act[k++] = act[j];
                 } else if (err) {
                     rosa__lane_kill(l, err, &first);
-                } else {
-                    l->walking = 0;
                 }
             }
-        } while (walking);
+            na = k;
+        }
         /* stage 2: the new state's link (a clone of q if needed) */
         for (int i = 0; i < m; i++) {
             rosa__lane *l = &L[i];
@@ -804,27 +815,27 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
                 rosa__lane_kill(l, err, &first);
         }
         /* stage 3: the last_end walks, one state of each route in turn, prefetching the next */
-        walking = 0;
+        na = 0;
         for (int i = 0; i < m; i++) {
             rosa__lane *l = &L[i];
-            l->walking = l->live && l->ext;
-            if (l->walking) rosa__paint_start(l->r, l->x.cur, l->n, &l->w);
-            walking |= l->walking;
-        }
-        while (walking) {
-            walking = 0;
-            for (int i = 0; i < m; i++) {
-                rosa__lane *l = &L[i];
-                if (!l->walking) continue;
-                if (rosa__paint_step(l->r->st, &l->w, l->n)) {
-                    PREFETCH(l->r->st + l->w.v);
-                    walking = 1;
-                } else {
-                    l->walking = 0;
-                }
+            if (l->live && l->ext) {
+                rosa__paint_start(l->r, l->x.cur, l->n, &l->w);
+                act[na++] = i;
             }
         }
+        while (na) {
+            int k = 0;
+            for (int j = 0; j < na; j++) {
+                rosa__lane *l = &L[act[j]];
+                if (rosa__paint_step(l->r->st, &l->w, l->n)) {
+                    PREFETCH(l->r->st + l->w.v);
+                    act[k++] = act[j];
+                }
+            }
+            na = k;
+        }
         /* stage 4: the end of the last_end walks (cells); the query walks start */
+        na = 0;
         for (int i = 0; i < m; i++) {
             rosa__lane *l = &L[i];
             rosa__route *r = l->r;
@@ -841,26 +852,26 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
                 l->prev_q = l->q;
             }
             l->s = l->q == l->csym ? 0 : l->cursor; /* see rosa__query */
-            walking = 1;
+            act[na++] = i;
         }
         /* the query walks, one state of each route in turn (as rosa__query) */
-        while (walking) {
-            walking = 0;
-            for (int i = 0; i < m; i++) {
-                rosa__lane *l = &L[i];
-                if (!l->live || l->s == NONE) continue;
+        while (na) {
+            int k = 0;
+            for (int j = 0; j < na; j++) {
+                rosa__lane *l = &L[act[j]];
                 const rosa__route *r = l->r;
                 uint32_t ns = rosa__trans(r, l->s, l->q);
                 if (ns == NONE && l->s != 0) {
                     l->s = r->st[l->s + W_LINK] & ID_MASK;
                     PREFETCH(r->st + l->s);
-                    walking = 1;
+                    act[k++] = act[j];
                 } else {
                     l->ns = ns;
                     l->s = NONE;
                     if (ns != NONE) PREFETCH(r->st + ns);
                 }
             }
+            na = k;
         }
         /* stage 5: last_end of the state reached, and the cursor move */
         for (int i = 0; i < m; i++) {
