@@ -6,9 +6,9 @@
  * condition variable: the fork-join cost between back-to-back regions stays around a
  * microsecond (`rosa-cli bench rosa-step` prints it) while an idle pool still sleeps.  The spin
  * is bounded by time, not by a count of pause instructions, whose cost differs 10x between
- * CPUs. */
+ * CPUs; it never yields the core (measured on an oversubscribed host: a waiting thread that
+ * called sched_yield lost its core for whole time slices, 3x the wall time of sleeping). */
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -31,8 +31,7 @@ struct rosa__pool {
 
 typedef struct { rosa__pool *p; int id; } worker_arg;
 
-#define SPIN_NS 300000L /* 0.3 ms: longer than the gaps between the regions of a step */
-#define PAUSE_NS 20000L /* the first 20 us with pause; then yielding the core between checks */
+#define SPIN_NS 100000L /* 0.1 ms: longer than most gaps between the regions of a step */
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -53,13 +52,8 @@ static void spin_wait(const atomic_ulong *gen, unsigned long seen, const atomic_
     long t0 = now_ns();
     for (;;) {
         if (gen ? atomic_load(gen) != seen || atomic_load(stop) : atomic_load(active) <= 0) return;
-        long dt = now_ns() - t0;
-        if (dt > SPIN_NS) return;
-        if (dt < PAUSE_NS)
-            cpu_relax();
-        else /* on a loaded host (more runnable threads than cores) a spinning thread would
-              * hold the core that the thread it waits for needs */
-            sched_yield();
+        if (now_ns() - t0 > SPIN_NS) return;
+        cpu_relax();
     }
 }
 
