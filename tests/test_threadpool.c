@@ -1,60 +1,63 @@
-/* test_threadpool.c: the CPU worker pool (engine/cpu/threadpool.c): every task of a job runs
- * exactly once, over many back-to-back jobs, with the pool sleeping between jobs and held hot
- * (rosa__pool_hot: spinning, as during a GPU forward pass); a pool freed while hot still
- * joins its workers (the test would hang otherwise). */
+/* test_threadpool.c: the engine's parallel-for (engine/cpu/threadpool.c): every task of a
+ * region runs exactly once and the region returns only after all have finished, for regions
+ * back to back (workers still spinning), after pauses longer than the spin (workers asleep),
+ * with fewer tasks than threads, one task, none, and on a pool of one thread. */
 #include <check.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <unistd.h>
+#include <time.h>
 
 #include "cpu/threadpool.h"
 #include "testutil.h"
 
 typedef struct {
-    atomic_int *hits;
-} job;
+    atomic_int *runs;    /* [ntasks] times each task ran */
+    atomic_int threads;  /* bit per thread id seen */
+    int nthreads;
+} ctx_t;
 
-static void task(void *vctx, int t, int thread) {
-    job *j = vctx;
-    (void)thread;
-    atomic_fetch_add(&j->hits[t], 1);
+static void task(void *vc, int t, int thread) {
+    ctx_t *c = vc;
+    ck_assert_int_ge(thread, 0);
+    ck_assert_int_lt(thread, c->nthreads);
+    atomic_fetch_or(&c->threads, 1 << thread);
+    /* a little work, so that the caller's wait for the workers is exercised */
+    volatile unsigned x = 0;
+    for (int i = 0; i < 200 * (t % 7); i++) x += (unsigned)i;
+    atomic_fetch_add(&c->runs[t], 1);
 }
 
-static void run_jobs(rosa__pool *p, int njobs) {
-    enum { NT = 97 };
-    atomic_int hits[NT];
-    for (int k = 0; k < njobs; k++) {
-        job j = {.hits = hits};
-        for (int i = 0; i < NT; i++) atomic_init(&hits[i], 0);
-        rosa__pool_run(p, NT, task, &j);
-        for (int i = 0; i < NT; i++) ck_assert_int_eq(atomic_load(&hits[i]), 1);
+static void check_region(rosa__pool *p, int ntasks) {
+    ctx_t c = {.runs = calloc((size_t)ntasks + 1, sizeof(atomic_int)), .nthreads = rosa__pool_size(p)};
+    ck_assert_ptr_nonnull(c.runs);
+    rosa__pool_run(p, ntasks, task, &c);
+    for (int t = 0; t < ntasks; t++) ck_assert_int_eq(atomic_load(&c.runs[t]), 1);
+    free(c.runs);
+}
+
+START_TEST(every_task_once) {
+    for (int n = 1; n <= 4; n++) {
+        rosa__pool *p = rosa__pool_new(n);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_int_eq(rosa__pool_size(p), n);
+        check_region(p, 0);
+        for (int rep = 0; rep < 600; rep++) check_region(p, 1 + rep % 37); /* back to back */
+        for (int rep = 0; rep < 5; rep++) { /* after the workers went to sleep */
+            struct timespec ts = {0, 2 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            check_region(p, 1 + rep);
+            check_region(p, 200);
+        }
+        rosa__pool_free(p);
     }
-}
-
-START_TEST(tasks_run_once_sleeping_and_hot) {
-    rosa__pool *p = rosa__pool_new(4);
-    ck_assert_ptr_nonnull(p);
-    ck_assert_int_eq(rosa__pool_size(p), 4);
-    run_jobs(p, 200);
-    usleep(20000); /* long enough for the workers to fall asleep */
-    run_jobs(p, 20);
-    rosa__pool_hot(p, 1);
-    run_jobs(p, 200);
-    usleep(20000); /* hot: the workers keep spinning, the next job still runs */
-    run_jobs(p, 20);
-    rosa__pool_hot(p, 0);
-    usleep(20000);
-    run_jobs(p, 20);
-    rosa__pool_hot(p, 1);
-    rosa__pool_free(p); /* joins spinning workers */
 }
 END_TEST
 
 int main(void) {
     Suite *s = suite_create("threadpool");
-    TCase *tc = tcase_create("pool");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, tasks_run_once_sleeping_and_hot);
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, every_task_once);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -16,7 +16,9 @@
  * ns_per_route_token = wall time / (routes * tokens), including route setup and teardown
  * (cpu_ns_per_route_token: the same from thread CPU time, steadier on a loaded machine);
  * bytes_per_krun = heap bytes allocated (capacities) / k-runs, measured before each route is
- * freed.  Inputs are generated before the clock starts. */
+ * freed.  Inputs are generated before the clock starts.  In grouped mode each thread's routes
+ * are stored as a session's (rosa_routes.h: the large arrays in an arena on huge pages, whose
+ * slack counts in bytes_per_krun; --no-huge: all on the C heap); route mode uses the heap. */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -28,6 +30,7 @@
 
 #include "cli.h"
 #include "rosa.h"
+#include "rosa/rosa_routes.h"
 #include "rosa/rosa_sam.h"
 
 enum { DIST_RANDOM, DIST_LOW, DIST_REPEAT, NDIST };
@@ -36,7 +39,7 @@ enum { MODE_GROUPED, MODE_ROUTE, NMODE };
 static const char *mode_names[NMODE] = {"grouped", "route"};
 
 typedef struct {
-    int routes, tokens, bits, threads, dest, group, chunk;
+    int routes, tokens, bits, threads, dest, group, chunk, huge;
     uint64_t seed;
     int dists[NDIST], ndists;
     int modes[NMODE], nmodes;
@@ -91,19 +94,16 @@ static double clock_s(clockid_t id) {
 static void work_grouped(worker *w) {
     const bench_opts *o = w->o;
     size_t T = (size_t)o->tokens, R = (size_t)o->routes, n = (size_t)(w->r1 - w->r0);
-    rosa__route *rt = malloc(n * sizeof *rt);
+    rosa__routes rs = {0}; /* the worker's routes stored as a session's (an arena unless --no-huge) */
     rosa__route **ptr = malloc(n * sizeof *ptr);
     size_t C = (size_t)o->chunk;
     int16_t *vout = malloc(C * R * sizeof *vout);
     int32_t *dest = o->dest ? malloc(C * R * sizeof *dest) : NULL;
-    if (!rt || !ptr || !vout || (o->dest && !dest)) {
+    if (!ptr || !vout || (o->dest && !dest) || rosa__routes_new(&rs, n, o->huge)) {
         w->err = ROSA_ERR_NOMEM;
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        rosa__route_init(&rt[i]);
-        ptr[i] = &rt[i];
-    }
+    for (size_t i = 0; i < n; i++) ptr[i] = &rs.r[i];
     const uint8_t *qs = w->in, *ks = qs + T * R, *vs = ks + T * R;
     for (size_t t = 0; t < T && !w->err; t += C)
         for (size_t i = 0; i < n; i += (size_t)o->group) {
@@ -117,13 +117,10 @@ static void work_grouped(worker *w) {
                 break;
             }
         }
-    for (size_t i = 0; i < n; i++) {
-        w->runs += rosa__route_nruns(&rt[i]);
-        w->bytes += rosa__route_bytes(&rt[i]);
-        rosa__route_free(&rt[i]);
-    }
+    w->runs += rosa__routes_nruns(&rs);
+    w->bytes += rosa__routes_bytes(&rs);
 out:
-    free(rt);
+    rosa__routes_free(&rs);
     free(ptr);
     free(vout);
     free(dest);
@@ -245,11 +242,12 @@ static int run_dist(const bench_opts *o, int mode, int dist) {
 static void usage(FILE *f) {
     fprintf(f, "usage: rosa-cli bench rosa --routes R --tokens T [--bits M] [--threads N]\n"
                "                          [--seed S] [--dist random,low,repeat] [--dest]\n"
-               "                          [--mode grouped,route] [--group G] [--chunk C]\n"
+               "                          [--mode grouped,route] [--group G] [--chunk C] [--no-huge]\n"
                "  M in 1..8 (default 4); N threads (default 1); --dest also asks for dest times;\n"
-               "  grouped: token by token across routes, G routes per call (default %d, as the\n"
-               "  engine), C tokens per call (default 1, as in decode); route: one route's\n"
-               "  tokens in one call, route after route; default both, grouped first\n",
+               "  grouped: token by token across routes, G routes per call (default %d, the\n"
+               "  engine's most), C tokens per call (default 1, as in decode), the routes stored\n"
+               "  as a session's (huge pages; --no-huge: the C heap); route: one route's tokens\n"
+               "  in one call, route after route; default both, route first\n",
             ROSA__ROUTE_GROUP);
 }
 
@@ -290,7 +288,7 @@ bad:
 int cli_bench_rosa(int argc, char **argv) {
     bench_opts o = {.routes = -1, .tokens = -1, .bits = 4, .threads = 1, .seed = 1,
                     .dists = {DIST_RANDOM, DIST_LOW}, .ndists = 2, .group = ROSA__ROUTE_GROUP, .chunk = 1,
-                    .modes = {MODE_ROUTE, MODE_GROUPED}, .nmodes = 2};
+                    .modes = {MODE_ROUTE, MODE_GROUPED}, .nmodes = 2, .huge = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long x;
@@ -299,6 +297,9 @@ int cli_bench_rosa(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--dest")) {
             o.dest = 1;
+            continue;
+        } else if (!strcmp(a, "--no-huge")) {
+            o.huge = 0;
             continue;
         } else if (!strcmp(a, "--routes")) {
             if (parse_int(a, v, 1, 1 << 20, &x)) return 2;

@@ -6,6 +6,7 @@ int cli_generate(int argc, char **argv);
 int cli_info(int argc, char **argv);
 int cli_bench_decode(int argc, char **argv);
 int cli_bench_rosa(int argc, char **argv);
+int cli_bench_rosa_step(int argc, char **argv);
 int cli_tokenize(int argc, char **argv);
 int cli_detokenize(int argc, char **argv);
 int cli_bench_tokenize(int argc, char **argv);

@@ -12,6 +12,8 @@ static void usage(FILE *f) {
             "  generate   --model DIR [--adapter F] [run options] --prompt-ids F.json -n N [--temperature T] [--seed S]\n"
             "  info       --model DIR [--adapter F] [run options]\n"
             "  bench rosa --routes R --tokens T [--bits M] [--threads N] [--mode grouped,route] [--group G]\n"
+            "  bench rosa-step [--shape 0.6b|1.7b | --layers L --routes R] [--batch B] [--context N]\n"
+            "               [--tokens T] [--threads N] [--dist random|low]\n"
             "  bench decode [--tokens N] [--threads N] [--model DIR] [--device cuda] [--precision P] [--batch B]\n"
             "               [--shape 0.6b|1.7b] [--window W] [--prompt N] [--rosa-only | --no-rosa-run]\n"
             "  bench prefill [same options; --prompt N is the prompt length, default 8192]\n"
@@ -40,6 +42,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "detokenize")) return cli_detokenize(argc - 1, argv + 1);
     if (!strcmp(c, "bench") && argc >= 3) {
         if (!strcmp(argv[2], "rosa")) return cli_bench_rosa(argc - 2, argv + 2);
+        if (!strcmp(argv[2], "rosa-step")) return cli_bench_rosa_step(argc - 2, argv + 2);
         if (!strcmp(argv[2], "decode") || !strcmp(argv[2], "prefill")) return cli_bench_decode(argc - 2, argv + 2);
         if (!strcmp(argv[2], "tokenize")) return cli_bench_tokenize(argc - 2, argv + 2);
     }

@@ -12,6 +12,7 @@
 #include "rosa.h"
 #include "rosa/rosa_sam.h"
 #include "model/rope.h"
+#include "rosa/rosa_routes.h"
 #include "model/tensors.h"
 #include "cpu/threadpool.h"
 
@@ -109,7 +110,7 @@ struct rosa_session {
     float *last_logits;         /* [V] */
     int has_logits;
     void *bstate;               /* backend state (attention caches) */
-    rosa__route *routes;        /* [n_rosa * R] */
+    rosa__routes routes;        /* [n_rosa * R] automata, layer-major (rosa_routes.h) */
     int32_t *trace;             /* dest trace [n_rosa, R, trace_T] or NULL */
     int64_t trace_T;
     int broken;                 /* a failed forward left the state inconsistent */

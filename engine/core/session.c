@@ -17,15 +17,11 @@ int rosa_session_new(rosa_model *m, rosa_session **out) {
     if (!s) return ROSA_ERR_NOMEM;
     s->m = m;
     s->last_logits = malloc((size_t)m->V * sizeof(float));
-    size_t nroutes = (size_t)m->n_rosa * m->R;
-    s->routes = nroutes ? malloc(nroutes * sizeof *s->routes) : NULL;
-    if (!s->last_logits || (nroutes && !s->routes)) {
+    if (!s->last_logits || rosa__routes_new(&s->routes, (size_t)m->n_rosa * m->R, 1)) {
         free(s->last_logits);
-        free(s->routes);
         free(s);
         return ROSA_ERR_NOMEM;
     }
-    for (size_t i = 0; i < nroutes; i++) rosa__route_init(&s->routes[i]);
     int rc = m->backend->session_init(s);
     if (rc) {
         rosa_session_free(s);
@@ -38,10 +34,7 @@ int rosa_session_new(rosa_model *m, rosa_session **out) {
 void rosa_session_free(rosa_session *s) {
     if (!s) return;
     if (s->bstate) s->m->backend->session_free(s);
-    size_t nroutes = (size_t)s->m->n_rosa * s->m->R;
-    if (s->routes)
-        for (size_t i = 0; i < nroutes; i++) rosa__route_free(&s->routes[i]);
-    free(s->routes);
+    rosa__routes_free(&s->routes);
     free(s->last_logits);
     free(s);
 }
@@ -150,10 +143,6 @@ void rosa_session_trace_dest(rosa_session *s, int32_t *buf, int64_t T) {
 void rosa_session_memory(const rosa_session *s, rosa_session_mem *out) {
     memset(out, 0, sizeof *out);
     out->kv_bytes = s->m->backend->session_kv_bytes(s);
-    size_t nroutes = (size_t)s->m->n_rosa * s->m->R;
-    out->rosa_bytes = nroutes * sizeof *s->routes;
-    for (size_t i = 0; i < nroutes; i++) {
-        out->rosa_bytes += rosa__route_bytes(&s->routes[i]);
-        out->rosa_runs += rosa__route_nruns(&s->routes[i]);
-    }
+    out->rosa_bytes = rosa__routes_bytes(&s->routes);
+    out->rosa_runs = rosa__routes_nruns(&s->routes);
 }

@@ -1,11 +1,17 @@
 /* threadpool.c: parallel-for over a fixed set of pthreads (see threadpool.h).
  * Tasks are claimed with an atomic counter, so uneven task costs balance themselves.  A decode
- * step runs a few hundred short parallel regions, so workers and the caller spin briefly on
- * the job counter before sleeping on the condition variable: wake-up latency stays in the
- * microseconds while an idle pool still sleeps. */
+ * step runs a few hundred short parallel regions (the matrix products, and per ROSA layer the
+ * automata, which with a GPU backend come between kernels on the GPU), so workers and the
+ * caller spin on the job counter for up to SPIN_NS of wall time before sleeping on the
+ * condition variable: the fork-join cost between back-to-back regions stays around a
+ * microsecond (`rosa-cli bench rosa-step` prints it) while an idle pool still sleeps.  The spin
+ * is bounded by time, not by a count of pause instructions, whose cost differs 10x between
+ * CPUs; it never yields the core (measured on an oversubscribed host: a waiting thread that
+ * called sched_yield lost its core for whole time slices, 3x the wall time of sleeping). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "cpu/threadpool.h"
 
@@ -26,12 +32,30 @@ struct rosa__pool {
 
 typedef struct { rosa__pool *p; int id; } worker_arg;
 
-#define SPIN_ITERS 2000
+#define SPIN_NS 100000L /* 0.1 ms: longer than most gaps between the regions of a step */
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
+}
+
+static long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* Spin until a new job (gen moves away from seen) or stop, or, with gen NULL, until no worker
+ * is active; at most SPIN_NS. */
+static void spin_wait(const atomic_ulong *gen, unsigned long seen, const atomic_int *stop,
+                      const atomic_int *active) {
+    long t0 = now_ns();
+    for (;;) {
+        if (gen ? atomic_load(gen) != seen || atomic_load(stop) : atomic_load(active) <= 0) return;
+        if (now_ns() - t0 > SPIN_NS) return;
+        cpu_relax();
+    }
 }
 
 static void run_tasks(rosa__pool *p, int thread) {
@@ -48,8 +72,9 @@ static void *worker(void *a) {
     rosa__pool *p = wa.p;
     unsigned long seen = 0;
     for (;;) {
-        for (int i = 0; (i < SPIN_ITERS || atomic_load(&p->hot)) && atomic_load(&p->gen) == seen && !atomic_load(&p->stop); i++)
-            cpu_relax();
+        /* a hot pool (rosa__pool_hot) keeps spinning past SPIN_NS until the next job */
+        do spin_wait(&p->gen, seen, &p->stop, NULL);
+        while (atomic_load(&p->hot) && atomic_load(&p->gen) == seen && !atomic_load(&p->stop));
         pthread_mutex_lock(&p->mu);
         while (!atomic_load(&p->stop) && atomic_load(&p->gen) == seen) pthread_cond_wait(&p->cv_work, &p->mu);
         if (atomic_load(&p->stop)) {
@@ -124,7 +149,7 @@ void rosa__pool_run(rosa__pool *p, int ntasks, rosa__pool_fn fn, void *ctx) {
     pthread_cond_broadcast(&p->cv_work);
     pthread_mutex_unlock(&p->mu);
     run_tasks(p, 0);
-    for (int i = 0; i < SPIN_ITERS && atomic_load(&p->active) > 0; i++) cpu_relax();
+    spin_wait(NULL, 0, NULL, &p->active);
     pthread_mutex_lock(&p->mu);
     while (atomic_load(&p->active) > 0) pthread_cond_wait(&p->cv_done, &p->mu);
     pthread_mutex_unlock(&p->mu);

@@ -32,14 +32,21 @@ void rosa__inject_y(const rosa__layer *ly, const int16_t *vout, int R, int M, fl
     }
 }
 
-#define ROUTES_PER_TASK ROSA__ROUTE_GROUP
+/* Routes per task (one rosa__routes_run call): many, so that the cache misses of many routes
+ * overlap (in decode every route is cold: 32 lanes cost about 25% less per route-token than 8,
+ * docs/PERFORMANCE.md), but few enough that every thread gets about 4 tasks to balance. */
+static int routes_per_task(int R, int nseq, int nthreads) {
+    int g = ROSA__ROUTE_GROUP;
+    while (g > 8 && (int64_t)nseq * ((R + g - 1) / g) < 4 * (int64_t)nthreads) g /= 2;
+    return g;
+}
 
 typedef struct {
     rosa_model *m;
     struct rosa_session *const *ss;
     const int *ntok;
     const int *row0;   /* first row of each session in the [N, R] arrays */
-    int rl, R, ngroups;
+    int rl, R, ngroups, group; /* group: routes per task */
     const uint8_t *qs, *ks, *vs;
     int16_t *vout;
     int32_t *dest;     /* [N, R] scratch, or NULL when no session traces */
@@ -51,15 +58,15 @@ typedef struct {
 static void step_task(void *vctx, int task, int thread) {
     step_ctx *c = vctx;
     int si = task / c->ngroups, g = task % c->ngroups;
-    int r0 = g * ROUTES_PER_TASK, r1 = r0 + ROUTES_PER_TASK;
+    int r0 = g * c->group, r1 = r0 + c->group;
     if (r1 > c->R) r1 = c->R;
     struct rosa_session *s = c->ss[si];
     int T = c->ntok[si];
     size_t o = (size_t)c->row0[si] * c->R;
     int64_t pos0 = s->pos;
     int32_t *dest = c->dest && s->trace && pos0 < s->trace_T ? c->dest + o : NULL;
-    rosa__route *rts[ROUTES_PER_TASK] = {0};
-    for (int r = r0; r < r1; r++) rts[r - r0] = &s->routes[(size_t)c->rl * c->R + r];
+    rosa__route *rts[ROSA__ROUTE_GROUP] = {0};
+    for (int r = r0; r < r1; r++) rts[r - r0] = &s->routes.r[(size_t)c->rl * c->R + r];
     if (rosa__routes_run(rts, r1 - r0, T, c->qs + o + r0, c->ks + o + r0, c->vs + o + r0, (size_t)c->R, 1,
                          c->vout + o + r0, dest ? dest + r0 : NULL)) {
         atomic_store(&c->failed, 1);
@@ -83,7 +90,8 @@ int rosa__rosa_step(rosa_model *m, struct rosa_session *const *ss, int nseq, con
     step_ctx c = {.m = m, .ss = ss, .ntok = ntok, .row0 = row0, .rl = rl, .R = m->R, .qs = qs, .ks = ks,
                   .vs = vs, .vout = vout, .dest = dest};
     atomic_init(&c.failed, 0);
-    c.ngroups = (m->R + ROUTES_PER_TASK - 1) / ROUTES_PER_TASK;
+    c.group = routes_per_task(m->R, nseq, rosa__pool_size(m->pool));
+    c.ngroups = (m->R + c.group - 1) / c.group;
     /* one parallel region for all sessions of the batch: (session, route group) tasks */
     rosa__pool_run(m->pool, nseq * c.ngroups, step_task, &c);
     if (row0 != small) free(row0);

@@ -30,8 +30,10 @@ enum { W_LINK = 0, W_LE = 1, W_LEN = 2, W_A = 3, W_B = 4, PW = 2, CW = 5 };
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define NOINLINE __attribute__((noinline))
 #define PREFETCH(p) __builtin_prefetch(p)
+#define PREFETCH_W(p) __builtin_prefetch(p, 1)
 #else
 #define PREFETCH(p) ((void)(p))
+#define PREFETCH_W(p) ((void)(p))
 #define LIKELY(x) (x)
 #define UNLIKELY(x) (x)
 #define NOINLINE
@@ -46,18 +48,22 @@ void rosa__route_init(rosa__route *r) {
 }
 
 void rosa__route_free(rosa__route *r) {
-    free(r->st);
-    free(r->pool);
+    rosa__sam_release(r, r->st);
+    rosa__sam_release(r, r->pool);
     free(r->xmap);
-    free(r->psample);
-    free(r->cells);
-    free(r->runs);
+    rosa__sam_release(r, r->psample);
+    rosa__sam_release(r, r->cells);
+    rosa__sam_release(r, r->runs);
     size_t max_bytes = r->max_bytes;
     uint32_t cell_min = r->cell_min;
+    rosa__arena *arena = r->arena;
     rosa__route_init(r);
     r->max_bytes = max_bytes;
     r->cell_min = cell_min;
+    r->arena = arena;
 }
+
+void rosa__route_set_arena(rosa__route *r, rosa__arena *a) { r->arena = a; }
 
 int64_t rosa__route_nruns(const rosa__route *r) { return r->nruns; }
 
@@ -513,6 +519,7 @@ static inline int rosa__extend_start(rosa__route *r, unsigned c, uint32_t n, ros
     x->cur = cur;
     x->p = st[L + W_LINK] & ID_MASK;
     x->q = NONE;
+    if (x->p != NONE) PREFETCH(st + x->p); /* the walk's first state */
     return 0;
 }
 
@@ -717,7 +724,7 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
  * is a DRAM miss.  So a step of all lanes is done in stages, each stage of every lane
  * prefetching what its next stage reads, and the three walks advance one state per lane in
  * turn: the misses of different routes overlap (numbers in docs/PERFORMANCE.md). */
-#define LANES 16
+#define LANES ROSA__ROUTE_GROUP
 
 typedef struct {
     rosa__route *r;
@@ -725,7 +732,7 @@ typedef struct {
     rosa__walk w;
     uint32_t cursor, n, s, ns, pend; /* s, ns: query walk; pend: run to retrieve, or NONE */
     unsigned moved, prev_k, prev_q, csym, q;
-    int ext, live, walking;
+    int ext, live;
 } rosa__lane;
 
 static void rosa__lane_kill(rosa__lane *l, int err, int *first) {
@@ -740,12 +747,30 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
     rosa__lane L[LANES];
     int err, first = 0;
     for (int i = 0; i < m; i++) {
+        /* field by field: a compound literal would be built and copied whole (a memcpy per
+         * lane, which in decode, one token per call, cost about a third of the step's
+         * instructions); the other fields are set by the stages before they are read */
         rosa__route *r = routes[i];
-        L[i] = (rosa__lane){.r = r, .cursor = r->cursor, .moved = r->moved, .prev_k = r->prev_k,
-                            .prev_q = r->prev_q, .csym = r->cursor ? r->csym : 256, .live = 1};
+        rosa__lane *l = &L[i];
+        l->r = r;
+        l->cursor = r->cursor;
+        l->moved = r->moved;
+        l->prev_k = r->prev_k;
+        l->prev_q = r->prev_q;
+        l->csym = r->cursor ? r->csym : 256;
+        l->live = 1;
     }
     for (int t = 0; t < T && !first; t++) {
         size_t base = (size_t)t * stride_t;
+        /* stage 0: what each lane reads first, fetched for all lanes before any is needed (in
+         * decode every route is cold): the newest state (its spine symbol is written, its link
+         * starts the extension), the cursor's record (the query), the next run record's slot */
+        for (int i = 0; i < m; i++) {
+            const rosa__route *r = L[i].r;
+            PREFETCH_W(r->st + r->last);
+            PREFETCH(r->st + L[i].cursor);
+            if (r->runs) PREFETCH_W(r->runs + (size_t)r->nruns * ROSA__RUN_BYTES);
+        }
         /* stage 1: the run record, and the extension up to the first state with an edge on k */
         for (int i = 0; i < m; i++) {
             rosa__lane *l = &L[i];
@@ -753,7 +778,7 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
             size_t at = base + (size_t)i * stride_r;
             unsigned k = ks[at];
             l->q = qs[at];
-            l->ext = l->walking = k != l->prev_k || r->t == 0;
+            l->ext = k != l->prev_k || r->t == 0;
             if (l->ext) {
                 if ((err = rosa__new_run(r, r->t, k, vs[at], &l->n)) ||
                     (err = rosa__extend_start(r, k, l->n, &l->x))) {
@@ -763,24 +788,26 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
                 l->prev_k = k;
             }
         }
-        /* the walks up from link(L), one state of each route in turn */
-        int walking;
-        do {
-            walking = 0;
-            for (int i = 0; i < m; i++) {
-                rosa__lane *l = &L[i];
-                if (!l->live || !l->walking) continue;
+        /* the walks up from link(L), one state of each route in turn.  Each walk below keeps
+         * the lanes still walking in act[] (in lane order), so that a round costs nothing for
+         * lanes that are done and has no branch on their state */
+        int act[LANES], na = 0;
+        for (int i = 0; i < m; i++)
+            if (L[i].live && L[i].ext) act[na++] = i;
+        while (na) {
+            int k = 0;
+            for (int j = 0; j < na; j++) {
+                rosa__lane *l = &L[act[j]];
                 err = 0;
                 if (rosa__extend_step(l->r, l->prev_k, &l->x, &err)) {
                     if (l->x.p != NONE) PREFETCH(l->r->st + l->x.p);
-                    walking = 1;
+                    act[k++] = act[j];
                 } else if (err) {
                     rosa__lane_kill(l, err, &first);
-                } else {
-                    l->walking = 0;
                 }
             }
-        } while (walking);
+            na = k;
+        }
         /* stage 2: the new state's link (a clone of q if needed) */
         for (int i = 0; i < m; i++) {
             rosa__lane *l = &L[i];
@@ -788,27 +815,27 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
                 rosa__lane_kill(l, err, &first);
         }
         /* stage 3: the last_end walks, one state of each route in turn, prefetching the next */
-        walking = 0;
+        na = 0;
         for (int i = 0; i < m; i++) {
             rosa__lane *l = &L[i];
-            l->walking = l->live && l->ext;
-            if (l->walking) rosa__paint_start(l->r, l->x.cur, l->n, &l->w);
-            walking |= l->walking;
-        }
-        while (walking) {
-            walking = 0;
-            for (int i = 0; i < m; i++) {
-                rosa__lane *l = &L[i];
-                if (!l->walking) continue;
-                if (rosa__paint_step(l->r->st, &l->w, l->n)) {
-                    PREFETCH(l->r->st + l->w.v);
-                    walking = 1;
-                } else {
-                    l->walking = 0;
-                }
+            if (l->live && l->ext) {
+                rosa__paint_start(l->r, l->x.cur, l->n, &l->w);
+                act[na++] = i;
             }
         }
+        while (na) {
+            int k = 0;
+            for (int j = 0; j < na; j++) {
+                rosa__lane *l = &L[act[j]];
+                if (rosa__paint_step(l->r->st, &l->w, l->n)) {
+                    PREFETCH(l->r->st + l->w.v);
+                    act[k++] = act[j];
+                }
+            }
+            na = k;
+        }
         /* stage 4: the end of the last_end walks (cells); the query walks start */
+        na = 0;
         for (int i = 0; i < m; i++) {
             rosa__lane *l = &L[i];
             rosa__route *r = l->r;
@@ -825,26 +852,26 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
                 l->prev_q = l->q;
             }
             l->s = l->q == l->csym ? 0 : l->cursor; /* see rosa__query */
-            walking = 1;
+            act[na++] = i;
         }
         /* the query walks, one state of each route in turn (as rosa__query) */
-        while (walking) {
-            walking = 0;
-            for (int i = 0; i < m; i++) {
-                rosa__lane *l = &L[i];
-                if (!l->live || l->s == NONE) continue;
+        while (na) {
+            int k = 0;
+            for (int j = 0; j < na; j++) {
+                rosa__lane *l = &L[act[j]];
                 const rosa__route *r = l->r;
                 uint32_t ns = rosa__trans(r, l->s, l->q);
                 if (ns == NONE && l->s != 0) {
                     l->s = r->st[l->s + W_LINK] & ID_MASK;
                     PREFETCH(r->st + l->s);
-                    walking = 1;
+                    act[k++] = act[j];
                 } else {
                     l->ns = ns;
                     l->s = NONE;
                     if (ns != NONE) PREFETCH(r->st + ns);
                 }
             }
+            na = k;
         }
         /* stage 5: last_end of the state reached, and the cursor move */
         for (int i = 0; i < m; i++) {

@@ -30,10 +30,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rosa/rosa_arena.h"
+
 #define ROSA__ID_BITS 27
 #define ROSA__NONE ((1u << ROSA__ID_BITS) - 1)
 #define ROSA__MAX_RUNS ((1u << 24) - 2)
-#define ROSA__ROUTE_GROUP 8 /* routes the engine advances together (one task, one rosa__routes_run) */
+#define ROSA__ROUTE_GROUP 32 /* most routes the engine advances together (one task, one rosa__routes_run) */
 #define ROSA__NCLASS 3 /* sparse edge-block classes: capacity 4 << class (4, 8, 16) */
 
 typedef struct rosa__route {
@@ -53,6 +55,8 @@ typedef struct rosa__route {
     uint32_t kd_log;    /* dense blocks cover symbols < 1 << kd_log (grows with symbols seen) */
     int64_t t;          /* time steps seen */
     size_t max_bytes;   /* 0: unlimited; else growing past this fails with ROSA_ERR_LIMIT */
+    rosa__arena *arena; /* NULL, or where st, pool and runs go once ROSA__ARENA_MIN bytes or
+                           more (huge pages; shared by the routes of a session) */
     uint32_t cursor;    /* query cursor s */
     int err;            /* sticky error: once a step failed the route refuses further input */
     uint8_t moved, prev_k, prev_q;
@@ -60,7 +64,10 @@ typedef struct rosa__route {
 } rosa__route;
 
 void rosa__route_init(rosa__route *r);
+/* Frees the route's memory; it can be used again as a fresh route (same arena, cap, cell_min). */
 void rosa__route_free(rosa__route *r);
+/* Take the large arrays of this (fresh) route from arena a (NULL: the C heap). */
+void rosa__route_set_arena(rosa__route *r, rosa__arena *a);
 
 /* Run T time steps.  Inputs at qs[t*stride], ks[t*stride], vs[t*stride]; outputs:
  * vout[t*stride] = retrieved value symbol or -1, dest[t*stride] = dest time or -1 (dest may be
@@ -106,6 +113,8 @@ void rosa__route_set_max_bytes(rosa__route *r, size_t max_bytes);
 #define ROSA__RUN_BYTES 5 /* one k-run: start time and value symbol, read with one miss */
 
 int rosa__sam_grow(rosa__route *r, void **p, uint32_t *cap, uint64_t need, size_t elem, uint32_t min);
+/* Free an array made by rosa__sam_grow. */
+void rosa__sam_release(rosa__route *r, void *p);
 /* A new empty block able to hold `need` edges (handle in *h). */
 int rosa__sam_block_new(rosa__route *r, unsigned need, uint32_t *h);
 /* Add edge (c -> t) to block *h, which has none on c; the block may move (*h changes). */

@@ -30,16 +30,44 @@ static int rosa__new_cap(const rosa__route *r, uint32_t cap, uint64_t need, size
     return 0;
 }
 
+/* Arrays of ROSA__ARENA_MIN bytes and more come from the route's arena when it has one (huge
+ * pages, see rosa_arena.h).  Up to ROSA__ARENA_SLAB_MAX the arena's sizes are classes at most
+ * 1.25x apart, so the array asks for what it needs and takes the whole class (that is its
+ * geometric growth; growing by 1.25x and then rounding up to a class would compound the
+ * slack); beyond, it grows by 1.25x as on the heap.  Never past max_bytes. */
 int rosa__sam_grow(rosa__route *r, void **p, uint32_t *cap, uint64_t need, size_t elem, uint32_t min) {
     if (need <= *cap) return 0;
     uint32_t nc;
     int err = rosa__new_cap(r, *cap, need, elem, min, &nc);
     if (err) return err;
-    void *q = realloc(*p, (size_t)nc * elem);
+    size_t bytes = (size_t)nc * elem, got;
+    if (!r->arena || bytes < ROSA__ARENA_MIN) {
+        void *q = realloc(*p, bytes);
+        if (!q) return ROSA_ERR_NOMEM;
+        *p = q;
+        *cap = nc;
+        return 0;
+    }
+    if (bytes <= ROSA__ARENA_SLAB_MAX && need * elem < bytes)
+        bytes = need * elem < ROSA__ARENA_MIN ? ROSA__ARENA_MIN : (size_t)need * elem;
+    void *q = rosa__arena_alloc(r->arena, bytes, &got);
     if (!q) return ROSA_ERR_NOMEM;
+    uint64_t all = got / elem;
+    if (all > UINT32_MAX) all = UINT32_MAX;
+    if (all < need) all = need; /* (never: got >= bytes >= need * elem) */
+    if (!r->max_bytes || rosa__route_bytes(r) + (size_t)(all - *cap) * elem <= r->max_bytes)
+        nc = (uint32_t)all;
+    else if (nc > all)
+        nc = (uint32_t)all;
+    if (*cap) memcpy(q, *p, (size_t)*cap * elem);
+    rosa__sam_release(r, *p);
     *p = q;
     *cap = nc;
     return 0;
+}
+
+void rosa__sam_release(rosa__route *r, void *p) {
+    if (p && (!r->arena || !rosa__arena_release(r->arena, p))) free(p);
 }
 
 /* ---------------------------------------------------------------- edge blocks */
