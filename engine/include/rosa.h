@@ -117,6 +117,14 @@ const rosa_model_info *rosa_model_get_info(const rosa_model *m);
 int rosa_session_new(rosa_model *m, rosa_session **out);
 void rosa_session_free(rosa_session *s);
 
+/* An independent deep copy of s in *out: its attention caches, every ROSA route's automaton and
+ * run state, its length and last logits (not its destination trace).  Feeding either afterwards
+ * gives exactly what feeding s alone would have (bit-identical logits on the CPU backend); either
+ * may be fed or freed without the other.  ROSA_ERR_INVALID for a session a failed feed left
+ * broken; ROSA_ERR_UNSUPPORTED on a backend that cannot copy its caches (CUDA today);
+ * ROSA_ERR_NOMEM.  On error *out is NULL and s is unchanged. */
+int rosa_session_fork(rosa_session *s, rosa_session **out);
+
 /* Process n tokens.  logits: NULL, or [n, vocab] floats to receive the logits of every fed
  * position.  The logits after the last fed token are always kept (rosa_session_logits). */
 int rosa_session_feed(rosa_session *s, const int32_t *tokens, int n, float *logits);
