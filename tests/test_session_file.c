@@ -81,7 +81,9 @@ START_TEST(save_restore_continue) {
         if (ndest) rosa_session_trace_dest(s, dgot, T);
         feed(s, prompt, 0, sp, c, got, V);
         ck_assert_int_eq(rosa_session_save(s, path), 0);
-        ck_assert_int_eq(access(tu_path("%s.tmp", path), F_OK), -1); /* renamed into place */
+        char *tmpf = tu_path("%s.tmp", path);
+        ck_assert_int_eq(access(tmpf, F_OK), -1); /* renamed into place */
+        free(tmpf);
         ck_assert_int_eq(rosa_session_restore(m, path, &t), 0);
         ck_assert_int_eq(rosa_session_length(t), sp);
         if (sp) ck_assert_mem_eq(rosa_session_logits(t), rosa_session_logits(s), (size_t)V * 4);
@@ -270,6 +272,7 @@ START_TEST(malformed_header_and_counts) {
     char *nodir = tu_path("%s/no/such/dir/x.rosa", c.dir);
     ck_assert_int_eq(rosa_session_new(c.m, &s), 0);
     ck_assert_int_eq(rosa_session_save(s, nodir), ROSA_ERR_IO);
+    rosa_session_free(s);
     ck_assert_int_eq(rosa_session_save(NULL, c.bad), ROSA_ERR_INVALID);
     ck_assert_int_eq(rosa_session_restore(c.m, NULL, &s), ROSA_ERR_INVALID);
     ck_assert_ptr_null(s);
