@@ -339,30 +339,31 @@ static void admit(srv_engine *e) {
     /* while the running sequences hold nearly all of the state budget (7/8), newcomers wait in
      * the queue rather than start and be the first to give way (account_memory) */
     if (budget && e->n_run > 0 && e->running_bytes >= budget - budget / 8) return;
-    while (e->q_head && e->n_run < srv->cfg.max_batch) {
-        qnode *q = e->q_head;
+    /* in queue order; a job whose next choice waits for its prompt's state (n > 1, below) is
+     * passed over, so that the jobs behind it need not wait for that prefill */
+    qnode *prev = NULL;
+    for (;;) {
+        qnode *q = prev ? prev->next : e->q_head;
+        if (!q || e->n_run >= srv->cfg.max_batch) break;
         srv_job *j = q->job;
         fork_src *fs = NULL;
+        int lead = 0;
         if (fork_applies(j)) {
             int nn = j->p.n, pc = q->next_choice;
-            fs = pc % nn ? fs_find(e, j, pc / nn) : NULL;
-            /* the prompt's first choice is still on it: the rest wait for its state (in queue
-             * order; it is running, so it gets there or ends, FS_NONE) */
-            if (fs && fs->state == FS_PREFILL && !atomic_load(&j->cancel)) break;
-            if (pc % nn == 0 && (fs = calloc(1, sizeof *fs))) {
-                fs->job = j;
-                fs->pi = pc / nn;
-                fs->left = nn - 1;
-                fs->state = FS_PREFILL;
-                fs->next = e->forks;
-                e->forks = fs;
-                fs = NULL; /* the first choice prefills as usual */
+            lead = pc % nn == 0;
+            fs = lead ? NULL : fs_find(e, j, pc / nn);
+            /* the prompt's first choice is still on it (it is running, so it gets there or
+             * ends: FS_NONE): the others wait for its state */
+            if (fs && fs->state == FS_PREFILL && !atomic_load(&j->cancel)) {
+                prev = q;
+                continue;
             }
         }
         int c = q->next_choice++;
-        if (q->next_choice >= j->n_choices) {
-            e->q_head = q->next;
-            if (!e->q_head) e->q_tail = NULL;
+        if (q->next_choice >= j->n_choices) { /* the job's last choice: q leaves the queue */
+            if (prev) prev->next = q->next;
+            else e->q_head = q->next;
+            if (e->q_tail == q) e->q_tail = prev;
             free(q);
             atomic_fetch_sub_explicit(&srv->metrics.queue_depth, 1, memory_order_relaxed);
         }
@@ -407,6 +408,14 @@ static void admit(srv_engine *e) {
                 job_engine_done(e, j);
             }
             continue;
+        }
+        if (lead && (fs = calloc(1, sizeof *fs))) { /* the others will fork what it prefills */
+            fs->job = j;
+            fs->pi = c / j->p.n;
+            fs->left = j->p.n - 1;
+            fs->state = FS_PREFILL;
+            fs->next = e->forks;
+            e->forks = fs;
         }
         s->t_last = srv_now();
         s->admit_no = ++e->admitted;
