@@ -176,7 +176,7 @@ static void fs_purge_job(srv_engine *e, const srv_job *j) {
     }
 }
 
-/* Choice c of j was taken from the queue (admitted or dropped). */
+/* One of the choices waiting on f was taken from the queue (admitted or dropped); f may be NULL. */
 static void fs_taken(srv_engine *e, fork_src *f) {
     if (f && --f->left <= 0) fs_drop(e, f);
 }
