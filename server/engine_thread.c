@@ -2,7 +2,9 @@
  *
  * Each request (srv_job) expands into n_prompts * n sequences.  One iteration:
  *   1. take newly submitted jobs; drop sequences whose job was cancelled or stopped;
- *   2. admit queued sequences while fewer than --max-batch run (session reuse happens here);
+ *   2. admit queued sequences while fewer than --max-batch run (session reuse happens here;
+ *      with n > 1 the first choice of a prompt prefills it and the others fork its state:
+ *      they wait in the queue until it has, see fork_src);
  *   3. prefill: spend at most --prefill-chunk prompt tokens over the prefilling sequences, so a
  *      long prompt advances in slices between decode steps and never freezes other streams;
  *   4. decode: one rosa_step_batch over every decoding sequence, then sample each.
@@ -39,6 +41,21 @@ typedef struct eseq {
     size_t bytes, kv_bytes;  /* state (all, attention caches) at the last account_memory */
 } eseq;
 
+/* n > 1: the state after prompt pi of a job, made once by its first choice (choice pi * n) and
+ * forked (rosa_session_fork) by the other n - 1 as they are admitted, instead of each
+ * prefilling the same prompt.  Not for sessions (n = 1 there) nor echo + logprobs (every choice
+ * reports prompt log-probabilities). */
+enum { FS_PREFILL, FS_READY, FS_NONE };
+typedef struct fork_src {
+    srv_job *job;
+    int pi;
+    int state;              /* FS_PREFILL: the first choice is on it (the others wait);
+                               FS_READY: rs holds it; FS_NONE: each choice prefills itself */
+    rosa_session *rs;
+    int left;               /* choices still to be admitted; at 0 the entry goes */
+    struct fork_src *next;
+} fork_src;
+
 typedef struct qnode {
     srv_job *job;
     int next_choice;
@@ -67,6 +84,7 @@ struct srv_engine {
     uint64_t seed_ctr;
     uint64_t admitted;        /* admission counter */
     size_t running_bytes;     /* state of the running sequences, last measured */
+    fork_src *forks;          /* n > 1 prompt states (engine-private) */
 };
 
 /* ---------------------------------------------------------------- events */
@@ -128,15 +146,53 @@ static int hist_push(eseq *s, const int32_t *t, int n) {
     return 0;
 }
 
+/* ---------------------------------------------------------------- n > 1: prefill once */
+
+static int fork_applies(const srv_job *j) {
+    return j->p.n > 1 && !j->sess_entry && !(j->p.echo && j->p.logprobs >= 0);
+}
+
+static fork_src *fs_find(srv_engine *e, const srv_job *j, int pi) {
+    for (fork_src *f = e->forks; f; f = f->next)
+        if (f->job == j && f->pi == pi) return f;
+    return NULL;
+}
+
+static void fs_drop(srv_engine *e, fork_src *f) {
+    for (fork_src **pp = &e->forks; *pp; pp = &(*pp)->next)
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    if (f->rs) rosa_session_free(f->rs);
+    free(f);
+}
+
+/* The job's engine part is over: whatever states of it are left go. */
+static void fs_purge_job(srv_engine *e, const srv_job *j) {
+    for (fork_src *f = e->forks, *next; f; f = next) {
+        next = f->next;
+        if (f->job == j) fs_drop(e, f);
+    }
+}
+
+/* One of the choices waiting on f was taken from the queue (admitted or dropped); f may be NULL. */
+static void fs_taken(srv_engine *e, fork_src *f) {
+    if (f && --f->left <= 0) fs_drop(e, f);
+}
+
 /* A choice that never became a sequence: give back its session reservation untouched. */
 static void release_unused_sess(srv_engine *e, srv_job *j) {
     srv_sess *ss = j->sess_entry;
     if (ss) srv_sessions_release(e->srv->sessions, ss, ss->rs, ss->toks, ss->n, srv_now());
 }
 
-static void job_engine_done(srv_job *j) {
+static void job_engine_done(srv_engine *e, srv_job *j) {
     /* engine_left counts the job's sequences still owned by the engine */
-    if (--j->engine_left == 0) srv_job_unref(j);
+    if (--j->engine_left == 0) {
+        fs_purge_job(e, j);
+        srv_job_unref(j);
+    }
 }
 
 /* End a sequence: report, store or free its session, free the rest. */
@@ -144,6 +200,10 @@ static void seq_finish(srv_engine *e, eseq *s, int finish) {
     srv_server *srv = e->srv;
     if (finish == FIN_CANCEL)
         atomic_fetch_add_explicit(&srv->metrics.cancellations, 1, memory_order_relaxed);
+    if (fork_applies(s->job) && s->choice % s->job->p.n == 0) {
+        fork_src *f = fs_find(e, s->job, s->choice / s->job->p.n);
+        if (f && f->state == FS_PREFILL) f->state = FS_NONE; /* the others prefill themselves */
+    }
     if (s->sess) {
         int keep = finish != FIN_ERROR && s->rs;
         srv_sessions_release(srv->sessions, s->sess, keep ? s->rs : NULL, keep ? s->hist : NULL,
@@ -156,7 +216,7 @@ static void seq_finish(srv_engine *e, eseq *s, int finish) {
     rosa_sampler_free(s->smp);
     free(s->hist);
     push_simple(s->job, EV_DONE, s->choice, finish);
-    job_engine_done(s->job);
+    job_engine_done(e, s->job);
     free(s);
 }
 
@@ -279,27 +339,64 @@ static void admit(srv_engine *e) {
     /* while the running sequences hold nearly all of the state budget (7/8), newcomers wait in
      * the queue rather than start and be the first to give way (account_memory) */
     if (budget && e->n_run > 0 && e->running_bytes >= budget - budget / 8) return;
-    while (e->q_head && e->n_run < srv->cfg.max_batch) {
-        qnode *q = e->q_head;
+    /* in queue order; a job whose next choice waits for its prompt's state (n > 1, below) is
+     * passed over, so that the jobs behind it need not wait for that prefill */
+    qnode *prev = NULL;
+    for (;;) {
+        qnode *q = prev ? prev->next : e->q_head;
+        if (!q || e->n_run >= srv->cfg.max_batch) break;
         srv_job *j = q->job;
+        fork_src *fs = NULL;
+        int lead = 0;
+        if (fork_applies(j)) {
+            int nn = j->p.n, pc = q->next_choice;
+            lead = pc % nn == 0;
+            fs = lead ? NULL : fs_find(e, j, pc / nn);
+            /* the prompt's first choice is still on it (it is running, so it gets there or
+             * ends: FS_NONE): the others wait for its state */
+            if (fs && fs->state == FS_PREFILL && !atomic_load(&j->cancel)) {
+                prev = q;
+                continue;
+            }
+        }
         int c = q->next_choice++;
-        if (q->next_choice >= j->n_choices) {
-            e->q_head = q->next;
-            if (!e->q_head) e->q_tail = NULL;
+        if (q->next_choice >= j->n_choices) { /* the job's last choice: q leaves the queue */
+            if (prev) prev->next = q->next;
+            else e->q_head = q->next;
+            if (e->q_tail == q) e->q_tail = prev;
             free(q);
             atomic_fetch_sub_explicit(&srv->metrics.queue_depth, 1, memory_order_relaxed);
         }
         const char *why = abort_reason(e, j, srv_now());
         if (why || atomic_load(&j->cancel)) {
+            fs_taken(e, fs);
             atomic_fetch_add_explicit(&srv->metrics.cancellations, 1, memory_order_relaxed);
             release_unused_sess(e, j);
             if (why) push_error(j, c, 503, why);
             push_simple(j, EV_DONE, c, why ? FIN_ERROR : FIN_CANCEL);
-            job_engine_done(j);
+            job_engine_done(e, j);
             continue;
         }
         eseq *s = seq_new(e, j, c);
         int rc = s ? seq_attach(e, s) : ROSA_ERR_NOMEM;
+        if (!rc && fs && fs->state == FS_READY) {
+            /* the prompt's state, forked: this choice starts at its first token */
+            rosa_session *copy;
+            if (rosa_session_fork(fs->rs, &copy) == 0) {
+                if (hist_push(s, s->prompt, s->n_prompt) == 0) {
+                    rosa_session_free(s->rs);
+                    s->rs = copy;
+                    s->fed = s->n_prompt;
+                    atomic_fetch_add_explicit(&srv->metrics.prompt_tokens_reused,
+                                              (unsigned long long)s->fed, memory_order_relaxed);
+                    atomic_fetch_add_explicit(&j->reused_tokens, (long)s->fed, memory_order_relaxed);
+                } else {
+                    s->n_hist = 0;
+                    rosa_session_free(copy);
+                }
+            }
+        }
+        fs_taken(e, fs);
         if (rc) {
             push_error(j, c, 500, rosa_strerror(rc));
             if (s) {
@@ -308,9 +405,17 @@ static void admit(srv_engine *e) {
             } else {
                 release_unused_sess(e, j);
                 push_simple(j, EV_DONE, c, FIN_ERROR);
-                job_engine_done(j);
+                job_engine_done(e, j);
             }
             continue;
+        }
+        if (lead && (fs = calloc(1, sizeof *fs))) { /* the others will fork what it prefills */
+            fs->job = j;
+            fs->pi = c / j->p.n;
+            fs->left = j->p.n - 1;
+            fs->state = FS_PREFILL;
+            fs->next = e->forks;
+            e->forks = fs;
         }
         s->t_last = srv_now();
         s->admit_no = ++e->admitted;
@@ -358,6 +463,11 @@ static int prefill_slice(srv_engine *e, eseq *s, int budget) {
         s->fed += n;
     }
     if (s->fed < s->n_prompt) return 0;
+    if (fork_applies(s->job) && s->choice % s->job->p.n == 0) {
+        fork_src *f = fs_find(e, s->job, s->choice / s->job->p.n);
+        if (f && f->state == FS_PREFILL)
+            f->state = rosa_session_fork(s->rs, &f->rs) == 0 ? FS_READY : FS_NONE;
+    }
     if (s->max_tokens == 0) {
         seq_finish(e, s, FIN_LENGTH);
         return 1;
@@ -439,7 +549,7 @@ static void end_queued(srv_engine *e, qnode *q, const char *why) {
         release_unused_sess(e, j);
         if (why) push_error(j, c, 503, why);
         push_simple(j, EV_DONE, c, why ? FIN_ERROR : FIN_CANCEL);
-        job_engine_done(j);
+        job_engine_done(e, j);
     }
 }
 
@@ -670,7 +780,7 @@ static void *engine_main(void *arg) {
                     push_error(q->job, c, 503, "the model failed to load");
                     release_unused_sess(e, q->job);
                     push_simple(q->job, EV_DONE, c, FIN_ERROR);
-                    job_engine_done(q->job);
+                    job_engine_done(e, q->job);
                 }
                 atomic_fetch_sub_explicit(&srv->metrics.queue_depth, 1, memory_order_relaxed);
                 free(q);
@@ -728,7 +838,7 @@ static void *engine_main(void *arg) {
         for (int c = q->next_choice; c < q->job->n_choices; c++) {
             release_unused_sess(e, q->job);
             push_simple(q->job, EV_DONE, c, FIN_CANCEL);
-            job_engine_done(q->job);
+            job_engine_done(e, q->job);
         }
         free(q);
     }
@@ -788,6 +898,7 @@ void srv_engine_stop(srv_engine *e) {
     pthread_join(e->thread, NULL);
     srv_server *srv = e->srv;
     srv_sessions_collect(srv->sessions, srv_now());
+    while (e->forks) fs_drop(e, e->forks); /* (every job's end purged its own already) */
     free(e->logits);
     free(e->plp_logits);
     free(e->run);

@@ -56,7 +56,7 @@ void srv_metrics_render(srv_metrics *m, sbuf *o) {
     scalar(o, "rosa_prompt_tokens_total", "counter", "Prompt tokens received.",
            LOAD(m->prompt_tokens));
     scalar(o, "rosa_prompt_tokens_reused_total", "counter",
-           "Prompt tokens served from a kept session instead of being recomputed.",
+           "Prompt tokens not recomputed: served from a kept session, or forked for n > 1.",
            LOAD(m->prompt_tokens_reused));
     scalar(o, "rosa_generation_tokens_total", "counter", "Tokens generated.",
            LOAD(m->generation_tokens));

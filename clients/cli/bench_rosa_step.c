@@ -19,16 +19,25 @@
  * region of the pool (rosa__pool_run with one task per thread), the fixed cost paid per
  * layer per step.  Symbols are drawn from a seeded hash of (session, layer, route, time), so
  * prefill and decode continue one stream: uniform (random), or each route's 3 symbols at
- * 70/20/10 for q, k and v alike (low). */
+ * 70/20/10 for q, k and v alike (low).
+ * --save DIR: then session 0's routes are written to DIR with the code rosa_session_save uses
+ * for its route section (session_file.c: buffered, checksummed, sequential), timed, fsync'd
+ * (timed apart), read back into fresh routes as rosa_session_restore does, timed, compared
+ * (k-runs, bytes) and deleted; a second line:
+ *   bench session-file bytes=... save_seconds=... save_gb_per_s=... fsync_seconds=...
+ *   restore_seconds=... restore_gb_per_s=... (the file read from the page cache) */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "core/session_file.h"
 #include "core/model.h"
 #include "rosa.h"
 
@@ -38,6 +47,7 @@ typedef struct {
     const char *shape;
     int layers, routes, bits, batch, context, tokens, threads, chunk, dist, repeat, huge;
     uint64_t seed;
+    const char *save_dir; /* --save DIR: time the route section of a session file */
 } step_opts;
 
 static uint64_t mix64(uint64_t z) {
@@ -111,6 +121,67 @@ static double fork_join_cost(rosa__pool *pool) {
     double t0 = now_s(CLOCK_MONOTONIC);
     for (int i = 0; i < reps; i++) rosa__pool_run(pool, n, noop_task, NULL);
     return (now_s(CLOCK_MONOTONIC) - t0) / reps;
+}
+
+/* --save DIR: write, fsync, read back and compare the route section of session 0. */
+static int bench_save(const step_opts *o, const rosa__routes *rs, int64_t pos) {
+    size_t plen = strlen(o->save_dir) + 32;
+    char *path = malloc(plen);
+    if (!path) return 1;
+    snprintf(path, plen, "%s/bench-routes.rosa", o->save_dir);
+    int rc = 1, err;
+    rosa__sio io;
+    rosa__routes back;
+    memset(&back, 0, sizeof back);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "rosa-cli bench rosa-step: cannot create %s\n", path);
+        free(path);
+        return 1;
+    }
+    double t0 = now_s(CLOCK_MONOTONIC);
+    err = rosa__sio_writer(&io, fd);
+    if (!err) err = rosa__routes_write(&io, rs);
+    if (!err) err = rosa__sio_finish(&io);
+    double t1 = now_s(CLOCK_MONOTONIC);
+    uint64_t bytes = io.done;
+    rosa__sio_close(&io);
+    if (fsync(fd) && !err) err = ROSA_ERR_IO;
+    double t2 = now_s(CLOCK_MONOTONIC);
+    close(fd);
+    if (err) {
+        fprintf(stderr, "rosa-cli bench rosa-step: writing %s: %s\n", path, rosa_strerror(err));
+        goto done;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || rosa__routes_new(&back, rs->n, o->huge)) {
+        fprintf(stderr, "rosa-cli bench rosa-step: cannot read %s back\n", path);
+        if (fd >= 0) close(fd);
+        goto done;
+    }
+    double t3 = now_s(CLOCK_MONOTONIC);
+    err = rosa__sio_reader(&io, fd, bytes);
+    if (!err) err = rosa__routes_read(&io, &back, pos);
+    if (!err) err = rosa__sio_check_end(&io);
+    double t4 = now_s(CLOCK_MONOTONIC);
+    rosa__sio_close(&io);
+    close(fd);
+    if (err || rosa__routes_nruns(&back) != rosa__routes_nruns(rs)) {
+        fprintf(stderr, "rosa-cli bench rosa-step: reading %s back: %s\n", path,
+                err ? rosa_strerror(err) : "k-runs differ");
+        goto done;
+    }
+    printf("bench session-file bytes=%llu routes=%zu save_seconds=%.3f save_gb_per_s=%.2f "
+           "fsync_seconds=%.3f restore_seconds=%.3f restore_gb_per_s=%.2f\n",
+           (unsigned long long)bytes, rs->n, t1 - t0, (double)bytes / (t1 - t0) / 1e9, t2 - t1, t4 - t3,
+           (double)bytes / (t4 - t3) / 1e9);
+    fflush(stdout);
+    rc = 0;
+done:
+    rosa__routes_free(&back);
+    unlink(path);
+    free(path);
+    return rc;
 }
 
 static int run(const step_opts *o) {
@@ -218,7 +289,7 @@ static int run(const step_opts *o) {
            runs ? (double)bytes / (double)runs : 0.0, rosa__pool_size(m.pool), cmed * 1e9 / rt,
            fj * 1e6, best * 1e9 / rt, o->repeat, o->huge, build);
     fflush(stdout);
-    rc = 0;
+    rc = o->save_dir ? bench_save(o, &sess[0].routes, sess[0].pos) : 0;
 out:
     if (sess)
         for (size_t s = 0; s < B; s++) rosa__routes_free(&sess[s].routes);
@@ -236,13 +307,15 @@ static void usage(FILE *f) {
     fprintf(f, "usage: rosa-cli bench rosa-step [--shape 0.6b|1.7b | --layers L --routes R]\n"
                "                               [--batch B] [--context N] [--tokens T] [--threads N]\n"
                "                               [--dist random|low] [--bits M] [--chunk C] [--seed S]\n"
-               "                               [--repeat K] [--no-huge]\n"
+               "                               [--repeat K] [--no-huge] [--save DIR]\n"
                "  the per-token ROSA work of a decode step (rosa__rosa_step for every ROSA layer)\n"
                "  over B sessions whose histories (N tokens, default 4096, built first in chunks\n"
                "  of C, default 512) are not timed; T timed steps (default 256); N threads\n"
                "  (default 1); shape 0.6b = 27 layers x 256 routes (default), 1.7b = 27 x 512;\n"
                "  K rounds of T steps (default 1): medians printed, and the best round's time;\n"
-               "  --no-huge: the routes' arrays on the C heap instead of the session's arena\n");
+               "  --no-huge: the routes' arrays on the C heap instead of the session's arena;\n"
+               "  --save DIR: also time writing session 0's routes as a session file's route\n"
+               "  section to DIR (then fsync), and reading them back\n");
 }
 
 static int parse_int(const char *name, const char *s, long lo, long hi, long *out) {
@@ -308,6 +381,12 @@ int cli_bench_rosa_step(int argc, char **argv) {
         } else if (!strcmp(a, "--chunk")) {
             if (parse_int(a, v, 1, 1 << 16, &x)) return 2;
             o.chunk = (int)x;
+        } else if (!strcmp(a, "--save")) {
+            if (!v) {
+                fprintf(stderr, "rosa-cli bench rosa-step: --save needs a directory\n");
+                return 2;
+            }
+            o.save_dir = v;
         } else if (!strcmp(a, "--repeat")) {
             if (parse_int(a, v, 1, 1000, &x)) return 2;
             o.repeat = (int)x;

@@ -14,6 +14,7 @@ const char *rosa_strerror(int err) {
     case ROSA_ERR_INVALID: return "invalid argument";
     case ROSA_ERR_LIMIT: return "limit exceeded";
     case ROSA_ERR_BACKEND: return "backend failure";
+    case ROSA_ERR_MISMATCH: return "made for another model";
     default: return "unknown error";
     }
 }

@@ -68,6 +68,11 @@ typedef struct rosa__backend {
      * steps with forward and samples on the host. */
     int (*step_sample)(rosa_model *m, struct rosa_session *const *ss, int n, const int32_t *tokens,
                        struct rosa_sampler *const *smp, int32_t *next, float *logprobs);
+    /* optional (NULL: rosa_session_fork / _save / _restore answer ROSA_ERR_UNSUPPORTED): layer
+     * l's attention cache in host memory, K and V each [slots, Hkv, D] float32, position p in
+     * slot (W ? p % W : p); the first min(pos, W) (windowed) or pos (global) slots are filled.
+     * reserve > 0 first makes room for that many slots (as a feed would).  0 or ROSA_ERR_NOMEM. */
+    int (*session_kv_host)(struct rosa_session *s, int layer, int64_t reserve, float **k, float **v);
 } rosa__backend;
 
 extern const rosa__backend rosa__cpu_backend;
@@ -115,6 +120,12 @@ struct rosa_session {
     int64_t trace_T;
     int broken;                 /* a failed forward left the state inconsistent */
 };
+
+/* Filled attention-cache slots of layer l after pos tokens (see session_kv_host). */
+static inline int64_t rosa__kv_filled(const rosa_model *m, int l, int64_t pos) {
+    int W = m->layer_window[l];
+    return W && pos > W ? W : pos;
+}
 
 /* rosa_layer.c: ROSA symbols, the per-route automata step, and the injection vector. */
 void rosa__symbols(const float *x, int R, int M, uint8_t *sym);

@@ -384,6 +384,14 @@ static size_t cpu_session_kv_bytes(const struct rosa_session *s) {
     return b;
 }
 
+static int cpu_session_kv_host(struct rosa_session *s, int l, int64_t reserve, float **k, float **v) {
+    cpu_kv *kv = &((cpu_session *)s->bstate)->kv[l];
+    if (reserve > 0 && kv_reserve(s->m, kv, s->m->layer_window[l], reserve)) return ROSA_ERR_NOMEM;
+    *k = kv->k;
+    *v = kv->v;
+    return 0;
+}
+
 static void embed_row(const rosa_model *m, int32_t tok, float *out) {
     const cpu_model *cm = m->bctx;
     size_t es = rosa__dtype_size(m->embed.dt);
@@ -533,4 +541,5 @@ const rosa__backend rosa__cpu_backend = {
     .stats = NULL,
     .copy_bandwidth = NULL,
     .forward = cpu_forward,
+    .session_kv_host = cpu_session_kv_host,
 };

@@ -26,6 +26,7 @@ enum rosa_err {
     ROSA_ERR_INVALID = -5,     /* bad argument (token id out of range, bad option value) */
     ROSA_ERR_LIMIT = -6,       /* a configured size limit would be exceeded */
     ROSA_ERR_BACKEND = -7,     /* the compute backend failed */
+    ROSA_ERR_MISMATCH = -8,    /* a file made for another model or run options (session files) */
 };
 
 /* Human-readable name of an error code; never NULL. */
@@ -116,6 +117,35 @@ const rosa_model_info *rosa_model_get_info(const rosa_model *m);
 
 int rosa_session_new(rosa_model *m, rosa_session **out);
 void rosa_session_free(rosa_session *s);
+
+/* An independent deep copy of s in *out: its attention caches, every ROSA route's automaton and
+ * run state, its length and last logits (not its destination trace).  Feeding either afterwards
+ * gives exactly what feeding s alone would have (bit-identical logits on the CPU backend); either
+ * may be fed or freed without the other.  ROSA_ERR_INVALID for a session a failed feed left
+ * broken; ROSA_ERR_UNSUPPORTED on a backend that cannot copy its caches (CUDA today);
+ * ROSA_ERR_NOMEM.  On error *out is NULL and s is unchanged. */
+int rosa_session_fork(rosa_session *s, rosa_session **out);
+
+/* Session files (format: docs/SESSIONS.md).  rosa_session_save writes everything
+ * rosa_session_fork copies (not the destination trace) to `path`, through `path`.tmp renamed
+ * over it once complete, so a failed save leaves any earlier file at `path` intact.  The file is
+ * bound to the model: a fingerprint of its config, weight shapes (and a sample of their bytes)
+ * and run options (window, global layers, bits per route, inject mode, precision, backend).
+ * rosa_session_restore reads it into a new session *out of m that continues exactly as the saved
+ * one would have (bit-identical logits on the CPU backend).  Both stream sequentially (large
+ * writes and reads, a checksum over every byte).  Errors, with *out NULL and nothing leaked:
+ *   ROSA_ERR_IO           the file cannot be created, written (a full disk), opened or read
+ *   ROSA_ERR_FORMAT       not a session file (magic), truncated, a count or field out of range,
+ *                         inconsistent with the header, or a checksum mismatch (corruption)
+ *   ROSA_ERR_UNSUPPORTED  a newer format version; a backend without host caches (CUDA today)
+ *   ROSA_ERR_MISMATCH     saved from another model, or the same one with other run options
+ *   ROSA_ERR_INVALID      save of a broken session; NULL arguments
+ *   ROSA_ERR_NOMEM
+ * The checksum detects corruption, not a forged file: counts and scalars are bounded and
+ * checked, but the automata's inner ids are trusted once it matches; keep session directories
+ * writable by the server only. */
+int rosa_session_save(rosa_session *s, const char *path);
+int rosa_session_restore(rosa_model *m, const char *path, rosa_session **out);
 
 /* Process n tokens.  logits: NULL, or [n, vocab] floats to receive the logits of every fed
  * position.  The logits after the last fed token are always kept (rosa_session_logits). */

@@ -44,3 +44,12 @@ int64_t rosa__routes_nruns(const rosa__routes *rs) {
     for (size_t i = 0; i < rs->n; i++) n += rosa__route_nruns(&rs->r[i]);
     return n;
 }
+
+int rosa__routes_copy(rosa__routes *dst, const rosa__routes *src) {
+    if (dst->n != src->n) return ROSA_ERR_INVALID;
+    for (size_t i = 0; i < src->n; i++) {
+        int err = rosa__route_copy(&dst->r[i], &src->r[i]);
+        if (err) return err;
+    }
+    return 0;
+}

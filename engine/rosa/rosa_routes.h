@@ -22,4 +22,9 @@ void rosa__routes_free(rosa__routes *rs);
  * but not handed out) and k-runs so far. */
 size_t rosa__routes_bytes(const rosa__routes *rs);
 int64_t rosa__routes_nruns(const rosa__routes *rs);
+
+/* dst (made by rosa__routes_new with as many routes) becomes a deep copy of src, every route
+ * on dst's own arena.  0, ROSA_ERR_NOMEM / _LIMIT (dst then holds partial copies: free it), or
+ * ROSA_ERR_INVALID when a route of src has failed. */
+int rosa__routes_copy(rosa__routes *dst, const rosa__routes *src);
 #endif

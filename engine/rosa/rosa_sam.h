@@ -127,4 +127,34 @@ unsigned rosa__sam_block_list(const uint32_t *pool, uint32_t h, uint8_t *sym, ui
  * xmap[2*slot+1]), and insertion. */
 uint32_t rosa__sam_xslot(const rosa__route *r, uint32_t id);
 int rosa__sam_xput(rosa__route *r, uint32_t id, uint32_t block);
+
+/* ---- a route's state as data: fork and session files (rosa_sam_image.c) ----
+ * Everything of a route but its arena, cap and trace: scalars and the used length of each
+ * array.  A route is rebuilt from a header (arrays allocated to exactly those lengths, through
+ * the route's arena) and then its arrays are filled: by memcpy (fork) or from a file. */
+#define ROSA__ROUTE_NARRAYS 6 /* st, pool, xmap, psample, cells, runs */
+typedef struct rosa__route_hdr {
+    uint32_t nst, npool, capx, nx, nsample, ncells, nruns; /* used lengths (xmap: capx slots) */
+    uint32_t last, nclones, rootx, freel[ROSA__NCLASS], kd_log, cell_min, cursor;
+    uint32_t moved, prev_k, prev_q, csym;
+    int64_t t;
+} rosa__route_hdr;
+#define ROSA__ROUTE_HDR_WORDS 22 /* uint32 words of a header on file (t as two words) */
+
+/* The header of route r.  ROSA_ERR_INVALID when r failed (r->err): a broken route is not copied. */
+int rosa__route_get_hdr(const rosa__route *r, rosa__route_hdr *h);
+/* 0 if header h describes a route this build could have made (counts within the limits of
+ * rosa_sam.h and consistent with each other); else ROSA_ERR_FORMAT. */
+int rosa__route_check_hdr(const rosa__route_hdr *h);
+/* Fresh route r (its arena set): take h's scalars and allocate its arrays to h's lengths
+ * (contents undefined until filled).  h must pass rosa__route_check_hdr.  0 or ROSA_ERR_NOMEM. */
+int rosa__route_from_hdr(rosa__route *r, const rosa__route_hdr *h);
+/* The used part of each array of r, in the order of ROSA__ROUTE_NARRAYS: p[i] (NULL when empty)
+ * and bytes[i]. */
+void rosa__route_arrays(const rosa__route *r, void **p, size_t *bytes);
+/* header <-> the 22 words stored in a session file */
+void rosa__route_hdr_pack(const rosa__route_hdr *h, uint32_t *w);
+void rosa__route_hdr_unpack(const uint32_t *w, rosa__route_hdr *h);
+/* Deep copy of src into fresh route dst (dst keeps its arena): the same results from here on. */
+int rosa__route_copy(rosa__route *dst, const rosa__route *src);
 #endif

@@ -128,6 +128,43 @@ def test_streaming_and_n():
         assert s.stop() == 0
 
 
+def test_n_prefills_once():
+    """n > 1: the first choice of each prompt prefills it, the others fork its state
+    (rosa_session_fork): the reuse counter grows by (n - 1) x the prompt per prompt, and the
+    answers are those of n = 1.  Also with --max-batch 1, where the others wait for the first."""
+    for args in (("--max-batch", "64"), ("--max-batch", "1")):
+        s = Server(*args)
+        try:
+            st, one = s.post("/v1/completions", {"prompt": PASSKEY, "max_tokens": 6, "temperature": 0,
+                                                  "return_token_ids": True})
+            assert st == 200, one
+            want = one["choices"][0]["token_ids"]
+            assert bytes(want[:5]) == b"47123", want
+            reused0 = s.metric("rosa_prompt_tokens_reused_total")
+            st, r = s.post("/v1/completions", {"prompt": PASSKEY, "n": 3, "max_tokens": 6,
+                                                "temperature": 0, "return_token_ids": True})
+            assert st == 200 and len(r["choices"]) == 3, r
+            assert all(c["token_ids"] == want for c in r["choices"]), r["choices"]
+            assert s.metric("rosa_prompt_tokens_reused_total") - reused0 == 2 * len(PASSKEY), args
+            # two prompts, n = 2, sampled with a seed: reproducible, one fork per prompt
+            body = {"prompt": [PASSKEY[:200], PASSKEY[:150]], "n": 2, "max_tokens": 5, "seed": 3,
+                    "temperature": 0.8, "return_token_ids": True}
+            reused0 = s.metric("rosa_prompt_tokens_reused_total")
+            st, a = s.post("/v1/completions", body)
+            assert st == 200 and len(a["choices"]) == 4, a
+            assert s.metric("rosa_prompt_tokens_reused_total") - reused0 == 350, args
+            st, b = s.post("/v1/completions", body)
+            assert [c["token_ids"] for c in a["choices"]] == [c["token_ids"] for c in b["choices"]]
+            # echo + logprobs: every choice reports the prompt, so nothing is forked
+            reused0 = s.metric("rosa_prompt_tokens_reused_total")
+            st, e = s.post("/v1/completions", {"prompt": [1, 2, 3, 4], "n": 2, "max_tokens": 2,
+                                                "echo": True, "logprobs": 0, "temperature": 0})
+            assert st == 200 and len(e["choices"]) == 2, e
+            assert s.metric("rosa_prompt_tokens_reused_total") == reused0
+        finally:
+            assert s.stop() == 0
+
+
 def load_case(name):
     d = os.path.join(shared_dir(), "golden", name)
     case = json.load(open(os.path.join(d, "case.json")))
@@ -314,6 +351,6 @@ if __name__ == "__main__":
         print("rosa-server not built")
         sys.exit(77)
     run([test_basic_endpoints, test_passkey_recall, test_errors, test_api_key_and_queue_limit,
-         test_streaming_and_n, test_golden_through_api, test_disconnect_cancels,
+         test_streaming_and_n, test_n_prefills_once, test_golden_through_api, test_disconnect_cancels,
          test_64_streams_with_disconnects, test_idle_connections_and_slowloris,
          test_sigterm_drains_streams])
