@@ -52,24 +52,8 @@ static void case_load(gcase *g, const char *name) {
     int i = 0;
     for (const cJSON *e = pr->child; e; e = e->next) g->prompt[i++] = (int32_t)e->valuedouble;
     g->V = (int)cJSON_GetArrayItem(cJSON_GetObjectItem(c, "logits_shape"), 1)->valuedouble;
-    rosa_load_opts_init(&g->opts);
-    g->opts.threads = 2;
-    const cJSON *run = cJSON_GetObjectItem(c, "run");
-    const cJSON *w = cJSON_GetObjectItem(run, "window"), *gl = cJSON_GetObjectItem(run, "global_layers");
-    const cJSON *bits = cJSON_GetObjectItem(run, "bits_per_route"), *mode = cJSON_GetObjectItem(run, "inject_mode");
-    if (cJSON_IsNumber(w) && !cJSON_IsTrue(cJSON_GetObjectItem(run, "window_from_config"))) {
-        g->opts.window = (int)w->valuedouble;
-        if (cJSON_IsNumber(gl)) g->opts.global_layers = (int)gl->valuedouble;
-    }
-    if (cJSON_IsNumber(bits)) g->opts.bits_per_route = (int)bits->valuedouble;
-    if (cJSON_IsString(mode))
-        g->opts.inject_mode = strcmp(mode->valuestring, "pre_attn") == 0 ? ROSA_INJECT_PRE_ATTN : ROSA_INJECT_POST_ATTN;
+    g->adapter = tu_golden_opts(dir, &g->opts);
     g->model = tu_path("%s/model", dir);
-    char *ad = tu_path("%s/adapter/rosa_adapter.safetensors", dir);
-    void *probe = tu_read_file(ad, NULL);
-    if (probe) g->adapter = ad;
-    else free(ad);
-    free(probe);
     cJSON_Delete(c);
     free(text);
     free(p);
@@ -86,7 +70,6 @@ typedef struct {
 static outputs run(const gcase *g, const char *precision, int chunk) {
     rosa_load_opts o = g->opts;
     o.precision = precision;
-    o.adapter = g->adapter;
     char err[512] = "";
     rosa_model *m = NULL;
     ck_assert_msg(rosa_model_load(g->model, &o, &m, err, sizeof err) == 0, "%s", err);

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_common.h"
 #include "core/session_file.h"
 #include "core/model.h"
 #include "rosa.h"
@@ -318,19 +319,6 @@ static void usage(FILE *f) {
                "  section to DIR (then fsync), and reading them back\n");
 }
 
-static int parse_int(const char *name, const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "rosa-cli bench rosa-step: %s needs an integer in %ld..%ld, got '%s'\n", name,
-                lo, hi, s ? s : "(nothing)");
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 int cli_bench_rosa_step(int argc, char **argv) {
     step_opts o = {.shape = "0.6b", .layers = 27, .routes = 256, .bits = 4, .batch = 1, .context = 4096,
                    .tokens = 256, .threads = 1, .chunk = 512, .dist = DIST_RANDOM, .seed = 1,
@@ -359,27 +347,27 @@ int cli_bench_rosa_step(int argc, char **argv) {
             }
             o.shape = v;
         } else if (!strcmp(a, "--layers")) {
-            if (parse_int(a, v, 1, 1024, &x)) return 2;
+            if ((x = cli_parse_long(v, 1, 1024, a)) < 0) return 2;
             o.layers = (int)x;
             custom = 1;
         } else if (!strcmp(a, "--routes")) {
-            if (parse_int(a, v, 1, 1 << 16, &x)) return 2;
+            if ((x = cli_parse_long(v, 1, 1 << 16, a)) < 0) return 2;
             o.routes = (int)x;
             custom = 1;
         } else if (!strcmp(a, "--batch")) {
-            if (parse_int(a, v, 1, 4096, &x)) return 2;
+            if ((x = cli_parse_long(v, 1, 4096, a)) < 0) return 2;
             o.batch = (int)x;
         } else if (!strcmp(a, "--context")) {
-            if (parse_int(a, v, 0, 1 << 24, &x)) return 2;
+            if ((x = cli_parse_long(v, 0, 1 << 24, a)) < 0) return 2;
             o.context = (int)x;
         } else if (!strcmp(a, "--tokens")) {
-            if (parse_int(a, v, 1, 1 << 20, &x)) return 2;
+            if ((x = cli_parse_long(v, 1, 1 << 20, a)) < 0) return 2;
             o.tokens = (int)x;
         } else if (!strcmp(a, "--threads")) {
-            if (parse_int(a, v, 1, 1024, &x)) return 2;
+            if ((x = cli_parse_long(v, 1, 1024, a)) < 0) return 2;
             o.threads = (int)x;
         } else if (!strcmp(a, "--chunk")) {
-            if (parse_int(a, v, 1, 1 << 16, &x)) return 2;
+            if ((x = cli_parse_long(v, 1, 1 << 16, a)) < 0) return 2;
             o.chunk = (int)x;
         } else if (!strcmp(a, "--save")) {
             if (!v) {
@@ -388,13 +376,13 @@ int cli_bench_rosa_step(int argc, char **argv) {
             }
             o.save_dir = v;
         } else if (!strcmp(a, "--repeat")) {
-            if (parse_int(a, v, 1, 1000, &x)) return 2;
+            if ((x = cli_parse_long(v, 1, 1000, a)) < 0) return 2;
             o.repeat = (int)x;
         } else if (!strcmp(a, "--bits")) {
-            if (parse_int(a, v, 1, 8, &x)) return 2;
+            if ((x = cli_parse_long(v, 1, 8, a)) < 0) return 2;
             o.bits = (int)x;
         } else if (!strcmp(a, "--seed")) {
-            if (parse_int(a, v, 0, LONG_MAX, &x)) return 2;
+            if ((x = cli_parse_long(v, 0, LONG_MAX, a)) < 0) return 2;
             o.seed = (uint64_t)x;
         } else if (!strcmp(a, "--dist")) {
             if (v && !strcmp(v, "random"))
