@@ -127,6 +127,12 @@ int rosa_step_batch_sample(rosa_session *const *ss, const int32_t *tokens, int n
     return rc;
 }
 
+int rosa_session_truncate(rosa_session *s, int64_t n) {
+    if (!s || s->broken || n < 0 || n > s->pos) return ROSA_ERR_INVALID;
+    if (n == s->pos) return 0;
+    return ROSA_ERR_LIMIT; /* placeholder until the horizon is kept (issue 11) */
+}
+
 const float *rosa_session_logits(const rosa_session *s) { return s->has_logits ? s->last_logits : NULL; }
 
 int64_t rosa_session_length(const rosa_session *s) { return s->pos; }

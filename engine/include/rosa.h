@@ -54,6 +54,8 @@ typedef struct rosa_load_opts {
                               float32; it agrees with f32 rather than matching it. */
     size_t gpu_memory;     /* cuda: bytes of device memory for weights + KV pool + scratch;
                               0: 90% of the free device memory at load */
+    int rollback_tokens;   /* rollback horizon H of rosa_session_truncate: sessions keep what
+                              undoing their last H tokens needs; -1: unset (2048), 0: none */
 } rosa_load_opts;
 
 void rosa_load_opts_init(rosa_load_opts *o);
@@ -147,6 +149,15 @@ int rosa_session_fork(rosa_session *s, rosa_session **out);
 int rosa_session_save(rosa_session *s, const char *path);
 int rosa_session_restore(rosa_model *m, const char *path, rosa_session **out);
 
+/* Exact rollback: s becomes the session of its first n tokens; feeding tokens afterwards gives
+ * exactly what a fresh session fed the same tokens gives (logits, ROSA destinations).  Possible
+ * for length - rollback_tokens <= n <= length (the load option's horizon H, counted back from the
+ * newest token; a restored session's horizon starts at its restore point).  The last logits are
+ * dropped (rosa_session_logits NULL) until the next feed, unless n == length (nothing changes).
+ * ROSA_ERR_LIMIT beyond the horizon (rebuild the session instead), ROSA_ERR_INVALID for
+ * n < 0, n > length or a broken session; on error s is unchanged. */
+int rosa_session_truncate(rosa_session *s, int64_t n);
+
 /* Process n tokens.  logits: NULL, or [n, vocab] floats to receive the logits of every fed
  * position.  The logits after the last fed token are always kept (rosa_session_logits). */
 int rosa_session_feed(rosa_session *s, const int32_t *tokens, int n, float *logits);
@@ -178,6 +189,8 @@ typedef struct rosa_session_mem {
     size_t kv_bytes;   /* attention caches allocated for this session */
     size_t rosa_bytes; /* ROSA automata, run tables (allocated bytes) */
     int64_t rosa_runs; /* total k-runs over all (layer, route) */
+    size_t rollback_bytes; /* of kv_bytes + rosa_bytes, what the rollback horizon costs: extra
+                              ring slots of windowed layers and the automata's undo logs */
 } rosa_session_mem;
 void rosa_session_memory(const rosa_session *s, rosa_session_mem *out);
 

@@ -26,6 +26,7 @@ void rosa_load_opts_init(rosa_load_opts *o) {
     o->global_layers = -1;
     o->bits_per_route = -1;
     o->inject_mode = -1;
+    o->rollback_tokens = -1;
 }
 
 int rosa_device_count(const char *device) {

@@ -53,3 +53,25 @@ int rosa__routes_copy(rosa__routes *dst, const rosa__routes *src) {
     }
     return 0;
 }
+
+void rosa__routes_set_horizon(rosa__routes *rs, uint32_t steps) {
+    for (size_t i = 0; i < rs->n; i++) rosa__route_set_horizon(&rs->r[i], steps);
+}
+
+int rosa__routes_truncate(rosa__routes *rs, int64_t t) {
+    for (size_t i = 0; i < rs->n; i++) {
+        int err = rosa__route_can_truncate(&rs->r[i], t);
+        if (err) return err;
+    }
+    for (size_t i = 0; i < rs->n; i++) {
+        int err = rosa__route_truncate(&rs->r[i], t);
+        if (err) return err;
+    }
+    return 0;
+}
+
+size_t rosa__routes_undo_bytes(const rosa__routes *rs) {
+    size_t b = 0;
+    for (size_t i = 0; i < rs->n; i++) b += rosa__route_undo_bytes(&rs->r[i]);
+    return b;
+}

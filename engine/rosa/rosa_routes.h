@@ -27,4 +27,10 @@ int64_t rosa__routes_nruns(const rosa__routes *rs);
  * on dst's own arena.  0, ROSA_ERR_NOMEM / _LIMIT (dst then holds partial copies: free it), or
  * ROSA_ERR_INVALID when a route of src has failed. */
 int rosa__routes_copy(rosa__routes *dst, const rosa__routes *src);
+
+/* Rollback of every route together (rosa__route_truncate): all or nothing; a route that cannot
+ * go back to t (ROSA_ERR_LIMIT / _INVALID) is found before any route changes. */
+void rosa__routes_set_horizon(rosa__routes *rs, uint32_t steps);
+int rosa__routes_truncate(rosa__routes *rs, int64_t t);
+size_t rosa__routes_undo_bytes(const rosa__routes *rs);
 #endif

@@ -99,6 +99,17 @@ int64_t rosa__route_nruns(const rosa__route *r);
 /* Number of automaton states (root, one per k-run, clones): the minimal suffix automaton's. */
 int64_t rosa__route_nstates(const rosa__route *r);
 
+/* Rollback (rosa_sam_undo.c).  A route with a horizon of H steps logs what each step changes
+ * so that its last H steps can be undone: rosa__route_truncate(r, t) restores exactly the state
+ * it had after t steps (the same arrays a fresh route fed those t steps holds), for
+ * r->t - H <= t <= r->t; ROSA_ERR_LIMIT beyond that, ROSA_ERR_INVALID for t > r->t or a failed
+ * route.  rosa__route_can_truncate answers the same without changing anything.  Setting the
+ * horizon drops any log kept so far.  undo_bytes: heap bytes of the log. */
+void rosa__route_set_horizon(rosa__route *r, uint32_t steps);
+int rosa__route_can_truncate(const rosa__route *r, int64_t t);
+int rosa__route_truncate(rosa__route *r, int64_t t);
+size_t rosa__route_undo_bytes(const rosa__route *r);
+
 /* Cap the heap bytes of this route (0: no cap); growth beyond fails with ROSA_ERR_LIMIT. */
 void rosa__route_set_max_bytes(rosa__route *r, size_t max_bytes);
 
