@@ -25,6 +25,7 @@ void srv_config_defaults(srv_config *c) {
     c->max_session_bytes = (size_t)4 << 30;
     c->request_timeout = 0;
     c->session_ttl = 3600;
+    c->session_dir_bytes = (size_t)64 << 30;
     c->shutdown_grace = 10;
     const char *key = getenv("ROSA_API_KEY");
     if (key && *key) c->api_key = key;
@@ -76,6 +77,11 @@ void srv_config_help(FILE *f) {
         "  --session-ttl S          evict sessions idle longer (default 3600; 0: never)\n"
         "  --max-sessions N         kept sessions; the least recently used idle one is\n"
         "                           evicted for a new one (default 4096)\n"
+        "  --session-dir DIR        save sessions evicted from memory (and all kept ones at\n"
+        "                           shutdown) in DIR, restore them when used again; replicas\n"
+        "                           may share DIR (docs/DEPLOY.md)\n"
+        "  --session-dir-bytes N    files kept in --session-dir at most, least recently used\n"
+        "                           removed first (default 68719476736; 0: no limit)\n"
         "  --shutdown-grace S       on SIGINT/SIGTERM, time to finish streams (default 10)\n"
         "  --chat-special-tokens    read special-token text (<|im_start|>) in chat messages as\n"
         "                           control tokens (default: plain text; only the template's\n"
@@ -167,6 +173,7 @@ int srv_config_parse(srv_config *c, int argc, char **argv) {
             continue;
         }
         STR("--model-name", model_name)
+        STR("--session-dir", session_dir)
         STR("--cache-dir", cache_dir)
         INT("--port", port, 0, 65535)
         INT("--max-batch", max_batch, 1, 4096)
@@ -186,6 +193,11 @@ int srv_config_parse(srv_config *c, int argc, char **argv) {
             if (num(a, v, 0, 1e15, &x)) return -1;
             if (a[6] == 'b') c->max_body_bytes = (size_t)x;
             else c->max_session_bytes = (size_t)x;
+            continue;
+        }
+        if (!strcmp(a, "--session-dir-bytes")) {
+            if (num(a, v, 0, 1e15, &x)) return -1;
+            c->session_dir_bytes = (size_t)x;
             continue;
         }
         if (!strcmp(a, "--max-response-bytes")) {

@@ -18,6 +18,7 @@
 
 #include "demo_model.h"
 #include "log.h"
+#include "session_disk.h"
 #include "sessions.h"
 
 typedef struct eseq {
@@ -299,6 +300,7 @@ static int seq_attach(srv_engine *e, eseq *s) {
     srv_sess *ss = s->job->sess_entry;
     if (ss) {
         s->sess = ss;
+        srv_disk_bring_back(srv->sessions, ss, srv->model, srv->info->vocab); /* --session-dir */
         if (ss->rs && !s->want_plp && ss->n > 0 && ss->n <= s->n_prompt &&
             !memcmp(ss->toks, s->prompt, sizeof(int32_t) * (size_t)ss->n)) {
             s->rs = ss->rs;
@@ -844,6 +846,12 @@ static void *engine_main(void *arg) {
     }
     e->q_head = e->q_tail = NULL;
     srv_wake_loop(srv);
+    if (srv->ready == 1 && srv->sessions->disk) { /* graceful shutdown: keep the sessions */
+        double t_save = srv_now();
+        int n = srv_sessions_save_all(srv->sessions);
+        srv_log(srv, SRV_LOG_INFO, "saved %d sessions to --session-dir in %.2f s", n,
+                srv_now() - t_save);
+    }
     return NULL;
 }
 

@@ -11,6 +11,7 @@
 #include "engine_thread.h"
 #include "log.h"
 #include "server.h"
+#include "session_disk.h"
 #include "sessions.h"
 
 static void set_paths(srv_server *s) {
@@ -81,10 +82,20 @@ int main(int argc, char **argv) {
     srv_sessions_init(sessions, s->cfg.max_session_bytes, s->cfg.session_ttl, s->cfg.max_sessions,
                       &s->metrics);
     s->sessions = sessions;
+    if (s->cfg.session_dir &&
+        srv_disk_open(sessions, s, s->cfg.session_dir, s->cfg.session_dir_bytes, err, sizeof err)) {
+        fprintf(stderr, "rosa-server: %s\n", err);
+        srv_sessions_destroy(sessions);
+        srv_auth_free(&s->auth);
+        free(sessions);
+        free(s);
+        return 2;
+    }
     uv_loop_t loop;
     uv_loop_init(&loop);
     s->loop = &loop;
     if (srv_http_start(s)) {
+        srv_disk_close(sessions);
         uv_loop_close(&loop);
         return 1;
     }
@@ -98,6 +109,7 @@ int main(int argc, char **argv) {
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
+    srv_disk_close(sessions);
     srv_sessions_destroy(sessions);
     if (s->tok) rosa_tokenizer_free(s->tok);
     if (s->model) rosa_model_free(s->model);

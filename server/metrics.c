@@ -80,6 +80,22 @@ void srv_metrics_render(srv_metrics *m, sbuf *o) {
            LOAD(m->session_bytes));
     scalar(o, "rosa_session_evictions_total", "counter", "Sessions evicted (LRU or TTL).",
            LOAD(m->evictions));
+    scalar(o, "rosa_session_disk_sessions", "gauge", "Sessions saved in --session-dir.",
+           LOAD(m->disk_sessions));
+    scalar(o, "rosa_session_disk_bytes", "gauge", "Bytes of the sessions in --session-dir.",
+           LOAD(m->disk_bytes));
+    scalar(o, "rosa_session_saves_total", "counter", "Sessions saved to --session-dir.",
+           LOAD(m->disk_saves));
+    scalar(o, "rosa_session_save_failures_total", "counter", "Saves to --session-dir that "
+           "failed (the session was dropped).", LOAD(m->disk_save_failures));
+    scalar(o, "rosa_session_restores_total", "counter", "Sessions restored from --session-dir.",
+           LOAD(m->disk_restores));
+    scalar(o, "rosa_session_restore_failures_total", "counter", "Session files that could not "
+           "be restored (bad, foreign, gone): the session was rebuilt from the prompt.",
+           LOAD(m->disk_restore_failures));
+    scalar(o, "rosa_session_disk_evictions_total", "counter", "Sessions removed from "
+           "--session-dir by --session-dir-bytes (least recently used first).",
+           LOAD(m->disk_dropped));
     /* what the server costs besides the model: compare the loop thread's CPU time per
      * generated token with the engine step (docs/PERFORMANCE.md) */
     sb_printf(o, "# HELP rosa_loop_thread_cpu_seconds_total CPU time of the HTTP loop thread "
@@ -95,4 +111,9 @@ void srv_metrics_render(srv_metrics *m, sbuf *o) {
     render_hist(o, "rosa_time_per_output_token_seconds", "Interval between generated tokens.",
                 &m->per_token);
     render_hist(o, "rosa_engine_step_seconds", "Duration of one engine iteration.", &m->step);
+    render_hist(o, "rosa_session_save_seconds", "Time to save one session to --session-dir "
+                "(disk thread).", &m->disk_save_time);
+    render_hist(o, "rosa_session_restore_seconds", "Time to restore one session from "
+                "--session-dir (engine thread: every stream waits meanwhile).",
+                &m->disk_restore_time);
 }

@@ -24,7 +24,12 @@ typedef struct srv_metrics {
     atomic_ullong evictions, cancellations, engine_steps;
     atomic_ullong read_timeouts;        /* connections closed by --read-timeout */
     atomic_ullong engine_thread_cpu_ns; /* CPU time of the engine thread, after each iteration */
+    /* --session-dir (session_disk.c) */
+    atomic_llong disk_sessions, disk_bytes;
+    atomic_ullong disk_saves, disk_save_failures, disk_restores, disk_restore_failures;
+    atomic_ullong disk_dropped;         /* removed by --session-dir-bytes (LRU) */
     srv_hist ttft, per_token, step;
+    srv_hist disk_save_time, disk_restore_time;
 } srv_metrics;
 
 void srv_metrics_count_status(srv_metrics *m, int status);

@@ -34,6 +34,8 @@ typedef struct srv_config {
     const char *model, *adapter, *tokenizer, *host, *api_key, *model_name, *cache_dir;
     const char *api_key_file, *metrics_key; /* auth.c */
     const char *replica_id; /* X-Rosa-Replica on every response; NULL: the hostname */
+    const char *session_dir;    /* --session-dir: evicted sessions are saved there (NULL: dropped) */
+    size_t session_dir_bytes;   /* --session-dir-bytes: files kept there at most (0: no limit) */
     int port, max_batch, max_queue, prefill_chunk, max_prompt_tokens, max_tokens;
     int max_n, max_connections, idle_timeout;
     int max_sessions;           /* kept sessions (LRU-evicted beyond) */

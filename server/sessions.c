@@ -1,15 +1,23 @@
 /* sessions.c: the session_id table, LRU order, byte budget, TTL and the graveyard that hands
- * freed rosa_sessions back to the engine thread. */
+ * freed rosa_sessions back to the engine thread.  With --session-dir, evicted sessions go to
+ * the disk list instead of the graveyard (session_disk.c). */
 #include "sessions.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "session_disk.h"
+
 static void set_gauges(srv_sessions *s) {
     atomic_store_explicit(&s->metrics->sessions, s->count, memory_order_relaxed);
     atomic_store_explicit(&s->metrics->session_bytes, (long long)s->bytes, memory_order_relaxed);
+    atomic_store_explicit(&s->metrics->disk_sessions, s->disk_count, memory_order_relaxed);
+    atomic_store_explicit(&s->metrics->disk_bytes, (long long)s->disk_bytes,
+                          memory_order_relaxed);
 }
+
+void srv_sessions_gauges_locked(srv_sessions *s) { set_gauges(s); }
 
 void srv_sessions_init(srv_sessions *s, size_t budget, double ttl, long max_count,
                        srv_metrics *m) {
@@ -36,7 +44,11 @@ void srv_sessions_destroy(srv_sessions *s) {
         n = e->next;
         free_entry(e);
     }
-    s->head = s->graveyard = NULL;
+    for (srv_sess *e = s->disk_head, *n; e; e = n) {
+        n = e->next;
+        free_entry(e);
+    }
+    s->head = s->graveyard = s->disk_head = NULL;
     pthread_mutex_destroy(&s->mu);
 }
 
@@ -58,18 +70,42 @@ static int evict_lru(srv_sessions *s) {
         if (!e->busy) victim = e; /* last idle one = least recently used */
     if (!victim) return 0;
     unlink_entry(s, victim);
-    victim->next = s->graveyard;
-    s->graveyard = victim;
+    if (!srv_disk_spill_locked(s, victim)) { /* --session-dir takes it, or it goes */
+        victim->next = s->graveyard;
+        s->graveyard = victim;
+    }
     atomic_fetch_add_explicit(&s->metrics->evictions, 1, memory_order_relaxed);
     return 1;
+}
+
+/* (mutex held) the entry of id in the memory list, else taken off the disk list (not yet on
+ * the memory list: the caller links it), else NULL */
+static srv_sess *find(srv_sessions *s, const char *id, int *on_disk) {
+    *on_disk = 0;
+    for (srv_sess *e = s->head; e; e = e->next)
+        if (!strcmp(e->id, id)) return e;
+    for (srv_sess *e = s->disk_head; e; e = e->next)
+        if (!strcmp(e->id, id)) {
+            srv_disk_unlink_locked(s, e);
+            *on_disk = 1;
+            return e;
+        }
+    return NULL;
 }
 
 srv_sess *srv_sessions_acquire(srv_sessions *s, const char *id, int *busy, double now) {
     *busy = 0;
     pthread_mutex_lock(&s->mu);
-    srv_sess *e = s->head;
-    while (e && strcmp(e->id, id)) e = e->next;
-    if (e && e->busy) {
+    int on_disk;
+    srv_sess *e = find(s, id, &on_disk);
+    if (e && on_disk) { /* brought back by the engine (srv_disk_bring_back) */
+        if (s->count < s->max_count || evict_lru(s)) {
+            s->count++; /* (e->bytes, its files' until then, count nowhere while it is busy) */
+        } else {
+            srv_disk_push_locked(s, e);
+            e = NULL;
+        }
+    } else if (e && e->busy) {
         *busy = 1;
         e = NULL;
     } else if (e) {
@@ -77,6 +113,7 @@ srv_sess *srv_sessions_acquire(srv_sessions *s, const char *id, int *busy, doubl
         s->count++;
     } else if ((s->count < s->max_count || evict_lru(s)) && (e = calloc(1, sizeof *e))) {
         snprintf(e->id, sizeof e->id, "%s", id);
+        e->probe = s->disk != NULL;
         s->count++;
     }
     if (e) {
@@ -109,6 +146,16 @@ int srv_sessions_fit(srv_sessions *s, size_t target) {
 void srv_sessions_release(srv_sessions *s, srv_sess *e, rosa_session *rs, int32_t *toks,
                           int64_t n, double now) {
     size_t bytes = 0;
+    if (!rs && e->where == SRV_LOC_DISK && s->disk) {
+        /* never brought back (the request ended before the engine ran it): still on disk */
+        pthread_mutex_lock(&s->mu);
+        unlink_entry(s, e);
+        e->last_used = now;
+        srv_disk_push_locked(s, e);
+        set_gauges(s);
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
     if (!rs) {
         free(toks);
         toks = NULL;
@@ -136,13 +183,14 @@ void srv_sessions_release(srv_sessions *s, srv_sess *e, rosa_session *rs, int32_
 
 int srv_sessions_delete(srv_sessions *s, const char *id) {
     pthread_mutex_lock(&s->mu);
-    srv_sess *e = s->head;
-    while (e && strcmp(e->id, id)) e = e->next;
+    int on_disk;
+    srv_sess *e = find(s, id, &on_disk);
     int rc = -1;
     if (e && e->busy) {
         rc = -2;
     } else if (e) {
-        unlink_entry(s, e);
+        if (!on_disk) unlink_entry(s, e);
+        srv_disk_forget_locked(s, e); /* its files too */
         e->next = s->graveyard;
         s->graveyard = e;
         set_gauges(s);
@@ -161,8 +209,11 @@ void srv_sessions_collect(srv_sessions *s, double now) {
                 *pp = e->next;
                 s->count--;
                 s->bytes -= e->bytes;
-                e->next = s->graveyard;
-                s->graveyard = e;
+                if (e->where == SRV_LOC_DISK && s->disk) srv_disk_push_locked(s, e);
+                else {
+                    e->next = s->graveyard;
+                    s->graveyard = e;
+                }
                 atomic_fetch_add_explicit(&s->metrics->evictions, 1, memory_order_relaxed);
             } else {
                 pp = &e->next;
@@ -171,12 +222,45 @@ void srv_sessions_collect(srv_sessions *s, double now) {
     }
     srv_sess *dead = s->graveyard;
     s->graveyard = NULL;
+    struct srv_save *saved = srv_disk_take_done_locked(s);
     set_gauges(s);
     pthread_mutex_unlock(&s->mu);
     for (srv_sess *e = dead, *n; e; e = n) {
         n = e->next;
         free_entry(e);
     }
+    srv_disk_free_done(saved);
+}
+
+int srv_sessions_save_all(srv_sessions *s) {
+    if (!s->disk) return 0;
+    pthread_mutex_lock(&s->mu);
+    long before = s->disk_count;
+    while (evict_lru(s)) {
+    }
+    long n = s->disk_count - before;
+    set_gauges(s);
+    pthread_mutex_unlock(&s->mu);
+    srv_disk_drain(s);
+    srv_sessions_collect(s, 0);
+    return (int)n;
+}
+
+static void list_one(sbuf *o, const srv_sess *e, size_t pl, double now, int *first) {
+    const char *shown = pl ? e->id + pl + 1 : e->id;
+    if (!*first) sb_puts(o, ",");
+    *first = 0;
+    sb_puts(o, "{\"id\":");
+    sb_json_str(o, shown, strlen(shown));
+    sb_printf(o, ",\"object\":\"session\",\"tokens\":%lld,\"bytes\":%zu,\"busy\":%s,"
+                 "\"idle_seconds\":%.3f,\"location\":\"%s\"}",
+              (long long)e->n, e->bytes, e->busy ? "true" : "false",
+              e->busy ? 0.0 : now - e->last_used, e->where == SRV_LOC_DISK ? "disk" : "memory");
+}
+
+static int owned(const srv_sess *e, const char *owner, size_t pl) {
+    const char *slash = strchr(e->id, '/');
+    return pl ? slash && (size_t)(slash - e->id) == pl && !memcmp(e->id, owner, pl) : !slash;
 }
 
 void srv_sessions_list(srv_sessions *s, sbuf *o, double now, const char *owner) {
@@ -184,20 +268,10 @@ void srv_sessions_list(srv_sessions *s, sbuf *o, double now, const char *owner) 
     size_t pl = strlen(owner);
     pthread_mutex_lock(&s->mu);
     int first = 1;
-    for (srv_sess *e = s->head; e; e = e->next) {
-        const char *slash = strchr(e->id, '/');
-        if (pl ? !slash || (size_t)(slash - e->id) != pl || memcmp(e->id, owner, pl) : !!slash)
-            continue;
-        const char *shown = pl ? slash + 1 : e->id;
-        if (!first) sb_puts(o, ",");
-        first = 0;
-        sb_puts(o, "{\"id\":");
-        sb_json_str(o, shown, strlen(shown));
-        sb_printf(o, ",\"object\":\"session\",\"tokens\":%lld,\"bytes\":%zu,\"busy\":%s,"
-                     "\"idle_seconds\":%.3f}",
-                  (long long)e->n, e->bytes, e->busy ? "true" : "false",
-                  e->busy ? 0.0 : now - e->last_used);
-    }
+    for (srv_sess *e = s->head; e; e = e->next)
+        if (owned(e, owner, pl)) list_one(o, e, pl, now, &first);
+    for (srv_sess *e = s->disk_head; e; e = e->next)
+        if (owned(e, owner, pl)) list_one(o, e, pl, now, &first);
     pthread_mutex_unlock(&s->mu);
     sb_puts(o, "]}");
 }

@@ -22,9 +22,14 @@ typedef struct srv_sess {
     int64_t n;
     int busy;            /* reserved by a request */
     double last_used;
-    size_t bytes;        /* kv + rosa bytes when last released */
+    size_t bytes;        /* kv + rosa bytes when last released; on disk: its files' bytes */
+    int where;           /* SRV_LOC_*: DISK: the state is in --session-dir (session_disk.c) */
+    int probe;           /* new with --session-dir: a file there may hold it (restart, replica) */
+    struct srv_save *save; /* a save to disk holding rs and toks, until the engine frees them */
     struct srv_sess *next;
 } srv_sess;
+
+enum { SRV_LOC_MEM = 0, SRV_LOC_DISK = 1 };
 
 typedef struct srv_sessions {
     pthread_mutex_t mu;
@@ -36,6 +41,12 @@ typedef struct srv_sessions {
     long max_count;      /* --max-sessions */
     double ttl;          /* seconds; 0: none */
     srv_metrics *metrics;
+    /* --session-dir (session_disk.c): entries whose state is on disk, most recent first; they
+     * count neither in count nor in bytes */
+    struct srv_disk *disk; /* NULL: no disk tier (evicted sessions are dropped) */
+    srv_sess *disk_head;
+    long disk_count;
+    size_t disk_bytes;
 } srv_sessions;
 
 void srv_sessions_init(srv_sessions *s, size_t budget, double ttl, long max_count,
@@ -58,7 +69,12 @@ int srv_sessions_delete(srv_sessions *s, const char *id);
 /* Engine thread: free the graveyard and TTL-expired idle entries. */
 void srv_sessions_collect(srv_sessions *s, double now);
 /* Loop thread: {"object":"list","data":[...]} of the entries of one owner (ids "owner/..."; ""
- * for ids without an owner), shown without the owner prefix. */
+ * for ids without an owner), shown without the owner prefix, with their location. */
 void srv_sessions_list(srv_sessions *s, sbuf *out, double now, const char *owner);
+/* Engine thread at exit (graceful shutdown): with --session-dir, save every idle kept session
+ * there and wait until written.  Returns the number saved. */
+int srv_sessions_save_all(srv_sessions *s);
+/* mutex held (session_disk.c): gauges after a change of the lists */
+void srv_sessions_gauges_locked(srv_sessions *s);
 
 #endif
