@@ -117,7 +117,8 @@ int srv_disk_spill_locked(srv_sessions *s, srv_sess *e) {
     e->toks = NULL;
     e->save = j;
     e->probe = 0;
-    srv_disk_push_locked(s, e); /* bytes: the state's, until the files' are known */
+    e->bytes = 0; /* its files' once written (save_done_locked) */
+    srv_disk_push_locked(s, e);
     enqueue(d, j);
     return 1;
 }
@@ -311,9 +312,14 @@ void srv_disk_bring_back(srv_sessions *s, srv_sess *e, rosa_model *m, int vocab)
         srv_log(d->srv, SRV_LOG_DEBUG, "session '%s': restored %lld tokens from disk in %.3f s",
                 e->id, (long long)n, secs);
     else if (rc != 1 || known)
-        srv_log(d->srv, SRV_LOG_WARN, "session '%s': cannot restore it from --session-dir: %s; "
+        srv_log(d->srv, SRV_LOG_WARN, "session '%s': cannot restore it from --session-dir: %s%s; "
                 "rebuilding it from the prompt", e->id,
-                rc == 1 ? "its files are gone or belong to another session" : rosa_strerror(rc));
+                rc == 1 ? "its files are gone or belong to another session" : rosa_strerror(rc),
+                rc == ROSA_ERR_MISMATCH      ? " (or other run options): file kept"
+                : rc == ROSA_ERR_UNSUPPORTED ? " (a newer format?): file kept"
+                : rc == ROSA_ERR_FORMAT      ? " (truncated, corrupt, or a sidecar of another "
+                                               "save): files removed"
+                                             : "");
 }
 
 /* ---------------------------------------------------------------- start-up */
