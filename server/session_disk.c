@@ -397,7 +397,7 @@ static long scan(srv_disk *d) {
     if (extra)
         srv_log(d->srv, SRV_LOG_WARN, "--session-dir: more than %d sessions; %ld left unread",
                 SRV_DISK_MAX_FILES, extra);
-    qsort(found, (size_t)n, sizeof *found, newer_first);
+    if (n) qsort(found, (size_t)n, sizeof *found, newer_first);
     for (long i = n - 1; i >= 0; i--) srv_disk_push_locked(s, found[i]);
     free(found);
     if (n || skipped)
