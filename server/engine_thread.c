@@ -797,6 +797,7 @@ static void *engine_main(void *arg) {
         int work = prefill(e);
         work |= decode(e);
         account_memory(e);
+        srv_sessions_free_saved(srv->sessions); /* --session-dir: saves written meanwhile */
         srv_wake_loop(srv); /* one wake-up for all the events of this iteration */
         if (work) {
             srv_hist_observe(&srv->metrics.step, srv_now() - ts);

@@ -232,6 +232,14 @@ void srv_sessions_collect(srv_sessions *s, double now) {
     srv_disk_free_done(saved);
 }
 
+void srv_sessions_free_saved(srv_sessions *s) {
+    if (!s->disk) return;
+    pthread_mutex_lock(&s->mu);
+    struct srv_save *saved = srv_disk_take_done_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    srv_disk_free_done(saved);
+}
+
 int srv_sessions_save_all(srv_sessions *s) {
     if (!s->disk) return 0;
     pthread_mutex_lock(&s->mu);

@@ -74,6 +74,9 @@ void srv_sessions_list(srv_sessions *s, sbuf *out, double now, const char *owner
 /* Engine thread at exit (graceful shutdown): with --session-dir, save every idle kept session
  * there and wait until written.  Returns the number saved. */
 int srv_sessions_save_all(srv_sessions *s);
+/* Engine thread, every iteration: free the state of sessions written to disk since (until then
+ * a request may take it back without reading the file). */
+void srv_sessions_free_saved(srv_sessions *s);
 /* mutex held (session_disk.c): gauges after a change of the lists */
 void srv_sessions_gauges_locked(srv_sessions *s);
 
