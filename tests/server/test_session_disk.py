@@ -275,7 +275,8 @@ def test_bad_files_are_rebuilt():
         "bitflip": (bytes(flipped), toks, {}, True),
         "magic": (b"NOTASESS" + eng[8:], toks, {}, True),
         "foreign": (foreign, ftoks, {}, False),   # another run option's: may be a replica's
-        "future": (eng, toks, {"version": 2}, False),
+        "future": (eng, toks, {"version": 2}, False),  # a newer sidecar
+        "future-engine": (eng[:8] + struct.pack("<I", 2) + eng[12:], toks, {}, False),
         "huge": (eng, toks, {"n": 1 << 40}, True),
         "badsum": (eng, toks, {"bad_sum": True}, True),
         "badtoken": (eng, toks[:-1] + [1 << 30], {}, True),
