@@ -225,6 +225,54 @@ def test_two_replicas_share_the_directory():
         assert b.stop() == 0
 
 
+def test_owners_keep_their_sessions_on_disk():
+    """Two API-key owners with the same session id: two files (the key includes the owner),
+    each owner lists, restores and deletes only its own."""
+    import json
+    d = tmpdir()
+    keys = os.path.join(tmpdir(), "keys")
+    with open(keys, "w") as f:
+        f.write("alice-key-0001 alice\nbob-key-00002 bob\n")
+    A = {"Authorization": "Bearer alice-key-0001"}
+    B = {"Authorization": "Bearer bob-key-00002"}
+
+    def ask(h, prompt):
+        st, r = s.post("/v1/completions", {"prompt": prompt, "max_tokens": 6, "temperature": 0,
+                                            "return_token_ids": True, "session_id": "s"}, h)
+        assert st == 200, r
+        return r["choices"][0]["token_ids"]
+
+    def listed(h):
+        st, data, _ = s.request("GET", "/v1/sessions", headers=h)
+        return {e["id"]: e for e in json.loads(data)["data"]}
+
+    s = Server("--session-dir", d, "--max-sessions", "1", "--api-key-file", keys)
+    try:
+        ga = ask(A, P)
+        gb = ask(B, Q)  # alice's "s" goes to disk
+        assert listed(A)["s"]["location"] == "disk" and listed(B)["s"]["location"] == "memory"
+        assert all(os.path.exists(f) for f in files_of(d, "alice/s"))
+        assert not any(os.path.exists(f) for f in files_of(d, "bob/s"))
+        got = ask(A, P + ga)  # restored (bob's goes to disk)
+        assert m(s, "rosa_session_restores_total") == 1
+        assert got == complete_fresh(s, A, P + ga)
+        assert listed(A)["s"]["location"] == "memory" and listed(B)["s"]["location"] == "disk"
+        st, _, _ = s.request("DELETE", "/v1/sessions/s", headers=B)
+        assert st == 200
+        wait_for(lambda: not any(os.path.exists(f) for f in files_of(d, "bob/s")), "bob's files")
+        assert listed(A)["s"]["location"] == "memory" and "s" not in listed(B)
+        assert len(gb) == 6
+    finally:
+        assert s.stop() == 0
+
+
+def complete_fresh(s, h, prompt):
+    st, r = s.post("/v1/completions", {"prompt": prompt, "max_tokens": 6, "temperature": 0,
+                                        "return_token_ids": True}, h)
+    assert st == 200, r
+    return r["choices"][0]["token_ids"]
+
+
 # ---------------------------------------------------------------- bad files
 
 def side_bytes(key, toks, eng_size, eng_tail, version=1, n=None, bad_sum=False):
@@ -370,5 +418,6 @@ if __name__ == "__main__":
     run([test_evict_to_disk_and_restore, test_byte_budget_spills_to_disk,
          test_restart_keeps_session_and_delete_removes_files,
          test_dir_bytes_removes_least_recently_used, test_two_replicas_share_the_directory,
+         test_owners_keep_their_sessions_on_disk,
          test_bad_files_are_rebuilt, test_save_failure_drops_the_session,
          test_bad_session_dir_is_a_startup_error])
