@@ -44,6 +44,7 @@ typedef struct srv_disk {
     srv_save *todo, *todo_tail;
     srv_save *done;         /* finished saves, their state for the engine to free */
     int running, stop;
+    double test_delay;      /* $ROSA_TEST_SAVE_DELAY_MS: tests hold each save back this long */
 } srv_disk;
 
 static srv_metrics *M(srv_disk *d) { return d->s->metrics; }
@@ -228,6 +229,11 @@ static void *disk_main(void *arg) {
         double t0 = srv_now();
         size_t bytes = 0;
         int rc = 0;
+        if (j->kind == JOB_SAVE && d->test_delay > 0) {
+            time_t sec = (time_t)d->test_delay;
+            struct timespec ts = {sec, (long)((d->test_delay - (double)sec) * 1e9)};
+            nanosleep(&ts, NULL);
+        }
         if (j->kind == JOB_SAVE) rc = srv_sfile_save(d->dir, j->key, j->rs, j->toks, j->n, &bytes);
         else srv_sfile_remove(d->dir, j->key);
         double secs = srv_now() - t0;
@@ -275,6 +281,8 @@ void srv_disk_bring_back(srv_sessions *s, srv_sess *e, rosa_model *m, int vocab)
         if (queued) free(j);
         if (written) queue_remove(d, e->id); /* the session lives in memory again */
         pthread_mutex_unlock(&s->mu);
+        srv_log(d->srv, SRV_LOG_DEBUG, "session '%s': taken back from its %s save", e->id,
+                queued ? "queued" : "finished");
         return;
     }
     int known = e->where == SRV_LOC_DISK, try = known || e->probe;
@@ -439,6 +447,8 @@ int srv_disk_open(srv_sessions *s, const srv_server *srv, const char *dir, size_
     d->srv = srv;
     snprintf(d->dir, sizeof d->dir, "%s", dir);
     d->max_bytes = max_bytes;
+    const char *delay = getenv("ROSA_TEST_SAVE_DELAY_MS");
+    if (delay) d->test_delay = atof(delay) / 1000.0;
     pthread_cond_init(&d->cv, NULL);
     pthread_cond_init(&d->done_cv, NULL);
     pthread_mutex_lock(&s->mu);

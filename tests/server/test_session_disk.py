@@ -103,6 +103,36 @@ def test_evict_to_disk_and_restore():
         assert s.stop() == 0
 
 
+def test_taken_back_from_a_pending_save():
+    """A session named again while its save waits in the queue, or is being written (each save
+    held back 1.5 s here): its state comes back from memory, not from a file."""
+    d = tmpdir()
+    os.environ["ROSA_TEST_SAVE_DELAY_MS"] = "1500"
+    try:
+        s = Server("--session-dir", d, "--max-sessions", "1")
+    finally:
+        del os.environ["ROSA_TEST_SAVE_DELAY_MS"]
+    R = [60, 61, 62, 63] * 10
+    try:
+        ga = complete(s, P, "a")
+        gb = complete(s, Q, "b")  # a's save starts (held back)
+        complete(s, R, "c")       # b's save waits behind it
+        reused0 = m(s, "rosa_prompt_tokens_reused_total")
+        got_b = complete(s, Q + gb, "b")  # b: out of the queue, never written
+        assert m(s, "rosa_prompt_tokens_reused_total") - reused0 == len(Q) + len(gb) - 1
+        got_a = complete(s, P + ga, "a")  # a: waits for the write, then takes its state
+        assert m(s, "rosa_prompt_tokens_reused_total") - reused0 == \
+            len(Q) + len(gb) - 1 + len(P) + len(ga) - 1
+        assert m(s, "rosa_session_restores_total") == 0
+        assert got_b == complete(s, Q + gb) and got_a == complete(s, P + ga)
+        assert not any(os.path.exists(f) for f in files_of(d, "b"))
+        wait_for(lambda: not any(os.path.exists(f) for f in files_of(d, "a")), "a's files", 10)
+        ls = sessions(s)
+        assert ls["a"]["location"] == "memory" and ls["b"]["location"] == "disk", ls
+    finally:
+        assert s.stop() == 0
+
+
 def test_byte_budget_spills_to_disk():
     import random
     r = random.Random(7)
@@ -273,6 +303,70 @@ def complete_fresh(s, h, prompt):
     return r["choices"][0]["token_ids"]
 
 
+def test_churn_many_sessions_few_slots():
+    """Eight conversations through two memory slots at once, with DELETEs in between: sessions
+    go to disk and come back (some while their save is still queued or being written); every
+    answer equals a fresh computation's."""
+    import random
+    import threading
+    d = tmpdir()
+    s = Server("--session-dir", d, "--max-sessions", "2", "--max-batch", "4")
+    bad, errors = [], []
+
+    def in_session(prompt, sid):  # 429 while both slots run other sessions: retry
+        for _ in range(500):
+            st, r = s.post("/v1/completions", {"prompt": prompt, "max_tokens": 4,
+                                                "temperature": 0, "return_token_ids": True,
+                                                "session_id": sid})
+            if st != 429:
+                assert st == 200, (st, r)
+                return r["choices"][0]["token_ids"]
+            time.sleep(0.01)
+        raise AssertionError("429 for too long")
+
+    def talk(k):
+        r = random.Random(k)
+        prompt = [r.randrange(32, 127) for _ in range(40)]
+        try:
+            for turn in range(5):
+                got = in_session(prompt, "c%d" % k)
+                if got != complete(s, prompt, max_tokens=4):
+                    bad.append((k, turn))
+                prompt = prompt + got + [r.randrange(32, 127) for _ in range(5)]
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    def deleter():
+        r = random.Random(99)
+        for _ in range(10):
+            time.sleep(0.05)
+            st, _, _ = s.request("DELETE", "/v1/sessions/c%d" % r.randrange(8))
+            if st not in (200, 404, 409):
+                errors.append("DELETE %d" % st)
+
+    try:
+        ts = [threading.Thread(target=talk, args=(k,)) for k in range(8)]
+        ts.append(threading.Thread(target=deleter))
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        assert not errors and not bad, (errors, bad)
+        assert m(s, "rosa_session_saves_total") > 0 and m(s, "rosa_session_restores_total") > 0
+        assert m(s, "rosa_session_restore_failures_total") == 0
+        assert m(s, "rosa_session_save_failures_total") == 0
+    finally:
+        assert s.stop() == 0
+    # what the list said at the end is what is in the directory after the shutdown's saves
+    s = Server("--session-dir", d)
+    try:
+        ls = sessions(s)
+        assert all(e["location"] == "disk" for e in ls.values())
+        assert len(os.listdir(d)) == 2 * len(ls), (sorted(os.listdir(d)), ls)
+    finally:
+        assert s.stop() == 0
+
+
 # ---------------------------------------------------------------- bad files
 
 def side_bytes(key, toks, eng_size, eng_tail, version=1, n=None, bad_sum=False):
@@ -415,9 +509,10 @@ if __name__ == "__main__":
     if not os.path.exists(SERVER):
         print("rosa-server not built")
         sys.exit(77)
-    run([test_evict_to_disk_and_restore, test_byte_budget_spills_to_disk,
+    run([test_evict_to_disk_and_restore, test_taken_back_from_a_pending_save,
+         test_byte_budget_spills_to_disk,
          test_restart_keeps_session_and_delete_removes_files,
          test_dir_bytes_removes_least_recently_used, test_two_replicas_share_the_directory,
-         test_owners_keep_their_sessions_on_disk,
+         test_owners_keep_their_sessions_on_disk, test_churn_many_sessions_few_slots,
          test_bad_files_are_rebuilt, test_save_failure_drops_the_session,
          test_bad_session_dir_is_a_startup_error])
