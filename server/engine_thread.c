@@ -361,6 +361,12 @@ static void admit(srv_engine *e) {
                 continue;
             }
         }
+        /* --session-dir: its session is being read from disk (other jobs go on meanwhile) */
+        if (j->sess_entry && !atomic_load(&j->cancel) &&
+            srv_disk_restore_wait(srv->sessions, j->sess_entry)) {
+            prev = q;
+            continue;
+        }
         int c = q->next_choice++;
         if (q->next_choice >= j->n_choices) { /* the job's last choice: q leaves the queue */
             if (prev) prev->next = q->next;
@@ -853,8 +859,13 @@ static void *engine_main(void *arg) {
         srv_log(srv, SRV_LOG_INFO, "saved %d sessions to --session-dir in %.2f s", n,
                 srv_now() - t_save);
     }
+    pthread_mutex_lock(&srv->sessions->mu);
+    srv->sessions->wake = NULL; /* (the engine goes) */
+    pthread_mutex_unlock(&srv->sessions->mu);
     return NULL;
 }
+
+static void wake_engine(void *arg) { srv_engine_poke(arg); }
 
 int srv_engine_start(srv_server *s, srv_engine **out) {
     srv_engine *e = calloc(1, sizeof *e);
@@ -862,7 +873,12 @@ int srv_engine_start(srv_server *s, srv_engine **out) {
     e->srv = s;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
+    pthread_mutex_lock(&s->sessions->mu);
+    s->sessions->wake = wake_engine; /* a restore read by the disk thread */
+    s->sessions->wake_arg = e;
+    pthread_mutex_unlock(&s->sessions->mu);
     if (pthread_create(&e->thread, NULL, engine_main, e)) {
+        s->sessions->wake = NULL;
         free(e);
         return -1;
     }

@@ -19,7 +19,7 @@
 #include "server.h"
 #include "session_files.h"
 
-enum { JOB_SAVE, JOB_REMOVE };
+enum { JOB_SAVE, JOB_REMOVE, JOB_RESTORE };
 enum { JS_QUEUED, JS_RUNNING, JS_DONE };
 
 typedef struct srv_save {
@@ -30,6 +30,8 @@ typedef struct srv_save {
     int64_t n;
     srv_sess *entry;   /* the entry waiting for it; NULL once it no longer does */
     int rc;
+    int known;         /* JOB_RESTORE: the entry was listed on disk (not a probe) */
+    double secs;       /* JOB_RESTORE: time it took */
     struct srv_save *next;
 } srv_save;
 
@@ -222,6 +224,7 @@ static void *disk_main(void *arg) {
         srv_save *j = d->todo;
         if (!j) break;
         d->todo = j->next;
+        j->next = NULL;
         if (!d->todo) d->todo_tail = NULL;
         j->state = JS_RUNNING;
         d->running = 1;
@@ -235,12 +238,25 @@ static void *disk_main(void *arg) {
             nanosleep(&ts, NULL);
         }
         if (j->kind == JOB_SAVE) rc = srv_sfile_save(d->dir, j->key, j->rs, j->toks, j->n, &bytes);
+        else if (j->kind == JOB_RESTORE)
+            rc = srv_sfile_restore(d->dir, j->key, d->srv->model, d->srv->info->vocab, &j->rs,
+                                   &j->toks, &j->n);
         else srv_sfile_remove(d->dir, j->key);
         double secs = srv_now() - t0;
         pthread_mutex_lock(&s->mu);
         d->running = 0;
-        if (j->kind == JOB_SAVE) save_done_locked(d, j, rc, bytes, secs);
-        else free(j);
+        if (j->kind == JOB_SAVE) {
+            if (j->entry && j->entry->busy && s->wake) s->wake(s->wake_arg); /* a request waits */
+            save_done_locked(d, j, rc, bytes, secs);
+        } else if (j->kind == JOB_RESTORE) {
+            j->rc = rc;
+            j->secs = secs;
+            if (j->entry) j->state = JS_DONE; /* the engine applies it (srv_disk_restore_wait) */
+            else to_done(d, j);               /* abandoned: the engine frees what was read */
+            if (s->wake) s->wake(s->wake_arg);
+        } else {
+            free(j);
+        }
         trim_locked(d);
         pthread_cond_broadcast(&d->done_cv);
     }
@@ -256,7 +272,127 @@ void srv_disk_drain(srv_sessions *s) {
     pthread_mutex_unlock(&s->mu);
 }
 
-/* ---------------------------------------------------------------- restore (engine thread) */
+/* ---------------------------------------------------------------- restore */
+
+/* mutex held: what a restore of e gave (rc, and rs/toks/n when 0) becomes e's state, or, when
+ * it failed, e is left empty (rebuilt from the prompt); metrics, files and the log follow. */
+static void apply_restore_locked(srv_disk *d, srv_sess *e, int rc, rosa_session *rs,
+                                 int32_t *toks, int64_t n, double secs, int known) {
+    srv_sessions *s = d->s;
+    e->where = SRV_LOC_MEM;
+    e->probe = 0;
+    if (rc == 0) {
+        e->rs = rs;
+        e->toks = toks;
+        e->n = n;
+        atomic_fetch_add_explicit(&s->metrics->disk_restores, 1, memory_order_relaxed);
+        srv_hist_observe(&s->metrics->disk_restore_time, secs);
+        queue_remove(d, e->id); /* the session lives in memory again */
+        srv_log(d->srv, SRV_LOG_DEBUG, "session '%s': restored %lld tokens from disk in %.3f s",
+                e->id, (long long)n, secs);
+        return;
+    }
+    e->n = 0;
+    if (rc == 1 && !known) return; /* nothing there: a new session */
+    atomic_fetch_add_explicit(&s->metrics->disk_restore_failures, 1, memory_order_relaxed);
+    /* a file of another model or run options, or of a newer server, may be another replica's:
+     * it stays (this replica's next save of the session replaces it); a broken one goes */
+    if (rc != ROSA_ERR_MISMATCH && rc != ROSA_ERR_UNSUPPORTED && rc != ROSA_ERR_NOMEM && rc != 1)
+        queue_remove(d, e->id);
+    srv_log(d->srv, SRV_LOG_WARN, "session '%s': cannot restore it from --session-dir: %s%s; "
+            "rebuilding it from the prompt", e->id,
+            rc == 1 ? "its files are gone or belong to another session" : rosa_strerror(rc),
+            rc == ROSA_ERR_MISMATCH      ? " (or other run options): file kept"
+            : rc == ROSA_ERR_UNSUPPORTED ? " (a newer format?): file kept"
+            : rc == ROSA_ERR_FORMAT      ? " (truncated, corrupt, or a sidecar of another save): "
+                                           "files removed"
+                                         : "");
+}
+
+/* mutex held: after the last queued job of the same key (a removal or save of it must come
+ * first), else at the head (before other sessions' saves) */
+static void enqueue_restore(srv_disk *d, srv_save *j) {
+    srv_save *after = NULL;
+    for (srv_save *q = d->todo; q; q = q->next)
+        if (!strcmp(q->key, j->key)) after = q;
+    j->state = JS_QUEUED;
+    if (after) {
+        j->next = after->next;
+        after->next = j;
+        if (d->todo_tail == after) d->todo_tail = j;
+    } else {
+        j->next = d->todo;
+        d->todo = j;
+        if (!d->todo_tail) d->todo_tail = j;
+    }
+    pthread_cond_signal(&d->cv);
+}
+
+static int side_exists(srv_disk *d, const char *key) {
+    char name[17], path[1200];
+    struct stat st;
+    srv_sfile_name(key, name);
+    return srv_sfile_path(path, sizeof path, d->dir, name, ".side") == 0 && stat(path, &st) == 0;
+}
+
+int srv_disk_restore_wait(srv_sessions *s, srv_sess *e) {
+    srv_disk *d = s->disk;
+    if (!d) return 0;
+    pthread_mutex_lock(&s->mu);
+    srv_save *j = e->load;
+    if (j) {
+        if (j->state != JS_DONE) {
+            pthread_mutex_unlock(&s->mu);
+            return 1;
+        }
+        e->load = NULL;
+        apply_restore_locked(d, e, j->rc, j->rs, j->toks, j->n, j->secs, j->known);
+        if (j->rc == 0) j->rs = NULL, j->toks = NULL;
+        pthread_mutex_unlock(&s->mu);
+        j->next = NULL; /* (on no list now) */
+        srv_disk_free_done(j);
+        return 0;
+    }
+    /* a pending save is taken back by srv_disk_bring_back, once no longer being written (the
+     * disk thread wakes the engine then); nothing on disk: nothing to do */
+    if (e->save || !(e->where == SRV_LOC_DISK || e->probe)) {
+        int writing = e->save && e->save->state == JS_RUNNING;
+        pthread_mutex_unlock(&s->mu);
+        return writing;
+    }
+    int known = e->where == SRV_LOC_DISK;
+    e->probe = 0;
+    pthread_mutex_unlock(&s->mu);
+    /* a new session: one stat tells whether there is anything to read (no queue wait for the
+     * usual case, a session nobody saved) */
+    if (!known && !side_exists(d, e->id)) return 0;
+    j = calloc(1, sizeof *j);
+    if (!j) return 0; /* bring_back reads it on this thread */
+    j->kind = JOB_RESTORE;
+    snprintf(j->key, sizeof j->key, "%s", e->id);
+    j->entry = e;
+    j->known = known;
+    pthread_mutex_lock(&s->mu);
+    e->load = j;
+    enqueue_restore(d, j);
+    pthread_mutex_unlock(&s->mu);
+    return 1;
+}
+
+void srv_disk_abandon_locked(srv_sessions *s, srv_sess *e) {
+    srv_disk *d = s->disk;
+    srv_save *j = e->load;
+    if (!d || !j) return;
+    e->load = NULL;
+    j->entry = NULL;
+    if (j->state == JS_QUEUED) {
+        dequeue(d, j);
+        free(j);
+    } else if (j->state == JS_DONE) {
+        to_done(d, j);
+    } /* running: the disk thread hands it to the done list when finished */
+    if (e->where != SRV_LOC_DISK) e->probe = 1; /* the files are still there */
+}
 
 void srv_disk_bring_back(srv_sessions *s, srv_sess *e, rosa_model *m, int vocab) {
     srv_disk *d = s->disk;
@@ -285,49 +421,20 @@ void srv_disk_bring_back(srv_sessions *s, srv_sess *e, rosa_model *m, int vocab)
                 queued ? "queued" : "finished");
         return;
     }
-    int known = e->where == SRV_LOC_DISK, try = known || e->probe;
+    int known = e->where == SRV_LOC_DISK, try = (known || e->probe) && !e->load;
     e->probe = 0;
     pthread_mutex_unlock(&s->mu);
     if (!try) return;
+    /* not read by the disk thread (srv_disk_restore_wait was not asked, or out of memory):
+     * read here */
     double t0 = srv_now();
     rosa_session *rs = NULL;
     int32_t *toks = NULL;
     int64_t n = 0;
     int rc = srv_sfile_restore(d->dir, e->id, m, vocab, &rs, &toks, &n);
-    double secs = srv_now() - t0;
     pthread_mutex_lock(&s->mu);
-    e->where = SRV_LOC_MEM;
-    if (rc == 0) {
-        e->rs = rs;
-        e->toks = toks;
-        e->n = n;
-        atomic_fetch_add_explicit(&s->metrics->disk_restores, 1, memory_order_relaxed);
-        srv_hist_observe(&s->metrics->disk_restore_time, secs);
-        queue_remove(d, e->id); /* the session lives in memory again */
-    } else {
-        e->n = 0;
-    }
-    if (rc && (known || rc != 1)) {
-        atomic_fetch_add_explicit(&s->metrics->disk_restore_failures, 1, memory_order_relaxed);
-        /* a file of another model or run options, or of a newer server, may be another
-         * replica's: it stays (this replica's next save of the session replaces it); a broken
-         * one goes */
-        if (rc != ROSA_ERR_MISMATCH && rc != ROSA_ERR_UNSUPPORTED && rc != ROSA_ERR_NOMEM && rc != 1)
-            queue_remove(d, e->id);
-    }
+    apply_restore_locked(d, e, rc, rs, toks, n, srv_now() - t0, known);
     pthread_mutex_unlock(&s->mu);
-    if (rc == 0)
-        srv_log(d->srv, SRV_LOG_DEBUG, "session '%s': restored %lld tokens from disk in %.3f s",
-                e->id, (long long)n, secs);
-    else if (rc != 1 || known)
-        srv_log(d->srv, SRV_LOG_WARN, "session '%s': cannot restore it from --session-dir: %s%s; "
-                "rebuilding it from the prompt", e->id,
-                rc == 1 ? "its files are gone or belong to another session" : rosa_strerror(rc),
-                rc == ROSA_ERR_MISMATCH      ? " (or other run options): file kept"
-                : rc == ROSA_ERR_UNSUPPORTED ? " (a newer format?): file kept"
-                : rc == ROSA_ERR_FORMAT      ? " (truncated, corrupt, or a sidecar of another "
-                                               "save): files removed"
-                                             : "");
 }
 
 /* ---------------------------------------------------------------- start-up */

@@ -3,10 +3,10 @@
  * names them again.
  *
  * Threads: the loop and engine threads only move pointers under the sessions mutex (an evicted
- * session's rs and toks go to a save job); the disk thread writes files and removes them; the
- * engine thread restores (a stall of one file read, measured by rosa_session_restore_seconds)
- * and is still the only one that frees rosa_sessions (finished saves wait on a done list for
- * srv_sessions_collect).  Files: session_files.h. */
+ * session's rs and toks go to a save job); the disk thread writes, reads (restores: the
+ * request waits in the engine's queue meanwhile, the other streams go on) and removes files;
+ * the engine thread is still the only one that frees rosa_sessions (finished saves and
+ * abandoned restores wait on a done list for it).  Files: session_files.h. */
 #ifndef SRV_SESSION_DISK_H
 #define SRV_SESSION_DISK_H
 
@@ -38,6 +38,14 @@ void srv_disk_unlink_locked(srv_sessions *s, srv_sess *e);
 /* mutex held: the finished save jobs, for the engine thread to free (srv_disk_free_done) */
 struct srv_save *srv_disk_take_done_locked(srv_sessions *s);
 void srv_disk_free_done(struct srv_save *done);
+/* Engine thread, admission of the request that reserved e: 1 while e's state is being read by
+ * the disk thread (the request waits in the queue, the other streams go on; s->wake is called
+ * when it is read), 0 when e is ready for srv_disk_bring_back (restored, failed: empty, or
+ * nothing to read). */
+int srv_disk_restore_wait(srv_sessions *s, srv_sess *e);
+/* mutex held: the request that reserved e ends before its restore was used: the restore is
+ * cancelled or its result freed; the files stay. */
+void srv_disk_abandon_locked(srv_sessions *s, srv_sess *e);
 /* Engine thread, e reserved by the request about to run: bring its state back into e->rs /
  * e->toks / e->n from a pending save or from its files; on any failure e is left empty (the
  * session is rebuilt from the prompt), a warning logged and counted. */

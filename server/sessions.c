@@ -146,6 +146,11 @@ int srv_sessions_fit(srv_sessions *s, size_t target) {
 void srv_sessions_release(srv_sessions *s, srv_sess *e, rosa_session *rs, int32_t *toks,
                           int64_t n, double now) {
     size_t bytes = 0;
+    if (e->load) { /* ended before its restore was used */
+        pthread_mutex_lock(&s->mu);
+        srv_disk_abandon_locked(s, e);
+        pthread_mutex_unlock(&s->mu);
+    }
     if (!rs && e->where == SRV_LOC_DISK && s->disk) {
         /* never brought back (the request ended before the engine ran it): still on disk */
         pthread_mutex_lock(&s->mu);

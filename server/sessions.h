@@ -26,6 +26,7 @@ typedef struct srv_sess {
     int where;           /* SRV_LOC_*: DISK: the state is in --session-dir (session_disk.c) */
     int probe;           /* new with --session-dir: a file there may hold it (restart, replica) */
     struct srv_save *save; /* a save to disk holding rs and toks, until the engine frees them */
+    struct srv_save *load; /* a restore by the disk thread for the request that reserved it */
     struct srv_sess *next;
 } srv_sess;
 
@@ -47,6 +48,8 @@ typedef struct srv_sessions {
     srv_sess *disk_head;
     long disk_count;
     size_t disk_bytes;
+    void (*wake)(void *); /* the disk thread finished a restore: wake the engine (wake_arg) */
+    void *wake_arg;
 } srv_sessions;
 
 void srv_sessions_init(srv_sessions *s, size_t budget, double ttl, long max_count,
