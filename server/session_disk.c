@@ -46,7 +46,8 @@ typedef struct srv_disk {
     srv_save *todo, *todo_tail;
     srv_save *done;         /* finished saves, their state for the engine to free */
     int running, stop;
-    double test_delay;      /* $ROSA_TEST_SAVE_DELAY_MS: tests hold each save back this long */
+    double test_delay;      /* $ROSA_TEST_DISK_DELAY_MS: tests hold each save and restore
+                               back this long */
 } srv_disk;
 
 static srv_metrics *M(srv_disk *d) { return d->s->metrics; }
@@ -232,7 +233,7 @@ static void *disk_main(void *arg) {
         double t0 = srv_now();
         size_t bytes = 0;
         int rc = 0;
-        if (j->kind == JOB_SAVE && d->test_delay > 0) {
+        if (j->kind != JOB_REMOVE && d->test_delay > 0) {
             time_t sec = (time_t)d->test_delay;
             struct timespec ts = {sec, (long)((d->test_delay - (double)sec) * 1e9)};
             nanosleep(&ts, NULL);
@@ -554,7 +555,7 @@ int srv_disk_open(srv_sessions *s, const srv_server *srv, const char *dir, size_
     d->srv = srv;
     snprintf(d->dir, sizeof d->dir, "%s", dir);
     d->max_bytes = max_bytes;
-    const char *delay = getenv("ROSA_TEST_SAVE_DELAY_MS");
+    const char *delay = getenv("ROSA_TEST_DISK_DELAY_MS");
     if (delay) d->test_delay = atof(delay) / 1000.0;
     pthread_cond_init(&d->cv, NULL);
     pthread_cond_init(&d->done_cv, NULL);

@@ -107,11 +107,11 @@ def test_taken_back_from_a_pending_save():
     """A session named again while its save waits in the queue, or is being written (each save
     held back 1.5 s here): its state comes back from memory, not from a file."""
     d = tmpdir()
-    os.environ["ROSA_TEST_SAVE_DELAY_MS"] = "1500"
+    os.environ["ROSA_TEST_DISK_DELAY_MS"] = "1500"
     try:
         s = Server("--session-dir", d, "--max-sessions", "1")
     finally:
-        del os.environ["ROSA_TEST_SAVE_DELAY_MS"]
+        del os.environ["ROSA_TEST_DISK_DELAY_MS"]
     R = [60, 61, 62, 63] * 10
     try:
         ga = complete(s, P, "a")
@@ -129,6 +129,37 @@ def test_taken_back_from_a_pending_save():
         wait_for(lambda: not any(os.path.exists(f) for f in files_of(d, "a")), "a's files", 10)
         ls = sessions(s)
         assert ls["a"]["location"] == "memory" and ls["b"]["location"] == "disk", ls
+    finally:
+        assert s.stop() == 0
+
+
+def test_restore_does_not_stall_other_requests():
+    """The disk thread reads a session (each read held back 1.5 s here) while the engine goes on
+    with other requests; the restored session's request then runs."""
+    import threading
+    d = tmpdir()
+    os.environ["ROSA_TEST_DISK_DELAY_MS"] = "1500"
+    try:
+        s = Server("--session-dir", d, "--max-sessions", "1")
+    finally:
+        del os.environ["ROSA_TEST_DISK_DELAY_MS"]
+    try:
+        ga = complete(s, P, "a")
+        complete(s, Q, "b")  # a's save (1.5 s)
+        wait_for(lambda: m(s, "rosa_session_saves_total") == 1, "a's save", 10)
+        wait_for(lambda: sessions(s)["a"]["bytes"] > 0, "a's files counted")
+        out = {}
+        t = threading.Thread(target=lambda: out.setdefault("a", complete(s, P + ga, "a")))
+        t.start()
+        time.sleep(0.3)
+        t0 = time.time()
+        complete(s, Q[:20])  # not held up by a's restore
+        took = time.time() - t0
+        t.join(30)
+        assert took < 1.0, took
+        assert m(s, "rosa_session_restores_total") == 1
+        assert m(s, "rosa_session_restore_seconds_sum") >= 1.5
+        assert out["a"] == complete(s, P + ga)
     finally:
         assert s.stop() == 0
 
@@ -510,6 +541,7 @@ if __name__ == "__main__":
         print("rosa-server not built")
         sys.exit(77)
     run([test_evict_to_disk_and_restore, test_taken_back_from_a_pending_save,
+         test_restore_does_not_stall_other_requests,
          test_byte_budget_spills_to_disk,
          test_restart_keeps_session_and_delete_removes_files,
          test_dir_bytes_removes_least_recently_used, test_two_replicas_share_the_directory,
