@@ -114,6 +114,6 @@ void srv_metrics_render(srv_metrics *m, sbuf *o) {
     render_hist(o, "rosa_session_save_seconds", "Time to save one session to --session-dir "
                 "(disk thread).", &m->disk_save_time);
     render_hist(o, "rosa_session_restore_seconds", "Time to restore one session from "
-                "--session-dir (engine thread: every stream waits meanwhile).",
+                "--session-dir (disk thread; the request waits in the queue meanwhile).",
                 &m->disk_restore_time);
 }

@@ -1,8 +1,8 @@
-/* session_disk.c: the --session-dir tier: the disk thread and its job queue (saves and file
- * removals, first in first out, so that a removal queued after a save removes what it wrote),
- * the start-up scan, the --session-dir-bytes LRU over files, and the restore that the engine
- * thread runs when a request names a session on disk.  The lists live in srv_sessions under
- * its mutex; see session_disk.h for who does what. */
+/* session_disk.c: the --session-dir tier: the disk thread and its job queue (saves, restores
+ * and file removals; first in first out per session, so that a removal queued after a save
+ * removes what it wrote and a restore never overtakes a removal), the start-up scan and the
+ * --session-dir-bytes LRU over files.  The lists live in srv_sessions under its mutex; see
+ * session_disk.h for who does what. */
 #include "session_disk.h"
 
 #include <dirent.h>
@@ -25,7 +25,8 @@ enum { JS_QUEUED, JS_RUNNING, JS_DONE };
 typedef struct srv_save {
     int kind, state;
     char key[200];
-    rosa_session *rs;  /* JOB_SAVE: the state being written; the engine frees it */
+    rosa_session *rs;  /* JOB_SAVE: the state being written; JOB_RESTORE: the state read;
+                          the engine takes or frees it */
     int32_t *toks;
     int64_t n;
     srv_sess *entry;   /* the entry waiting for it; NULL once it no longer does */
