@@ -105,9 +105,9 @@ def test_evict_to_disk_and_restore():
 
 def test_taken_back_from_a_pending_save():
     """A session named again while its save waits in the queue, or is being written (each save
-    held back 1.5 s here): its state comes back from memory, not from a file."""
+    held back 2.5 s here): its state comes back from memory, not from a file."""
     d = tmpdir()
-    os.environ["ROSA_TEST_DISK_DELAY_MS"] = "1500"
+    os.environ["ROSA_TEST_DISK_DELAY_MS"] = "2500"
     try:
         s = Server("--session-dir", d, "--max-sessions", "1")
     finally:
