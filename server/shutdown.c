@@ -9,7 +9,8 @@
  *   3. FORCE_AFTER seconds later (or a third signal), requests the engine has not ended yet (a
  *      long engine step, a prompt still being tokenized) are answered by the loop itself;
  *   4. FLUSH_FOR seconds later at most (clients that do not read), or as soon as nothing is
- *      open: stop MHD, the engine and the loop. */
+ *      open: stop MHD, the engine (which saves the kept sessions to --session-dir first) and
+ *      the loop. */
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
