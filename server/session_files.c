@@ -206,6 +206,15 @@ int srv_sfile_peek(const char *path, srv_side_info *out) {
     return rc;
 }
 
+int srv_sfile_read_side(const char *path, srv_side_info *out, int32_t **toks, int vocab) {
+    *toks = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? 1 : ROSA_ERR_IO;
+    int rc = side_read(fd, out, toks, vocab);
+    close(fd);
+    return rc;
+}
+
 int srv_sfile_restore(const char *dir, const char *key, rosa_model *m, int vocab,
                       rosa_session **rs, int32_t **toks, int64_t *n) {
     char name[17], eng[1200], side[1200];

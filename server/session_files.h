@@ -47,6 +47,10 @@ int srv_sfile_save(const char *dir, const char *key, rosa_session *rs, const int
  * absent, or ROSA_ERR_FORMAT / ROSA_ERR_UNSUPPORTED (a newer version) / ROSA_ERR_IO. */
 int srv_sfile_peek(const char *path, srv_side_info *out);
 
+/* The whole sidecar at path, checked (checksum, token ids < vocab): *toks (malloc) holds
+ * out->n tokens.  0, 1 when absent, or ROSA_ERR_FORMAT / UNSUPPORTED / IO / NOMEM. */
+int srv_sfile_read_side(const char *path, srv_side_info *out, int32_t **toks, int vocab);
+
 /* Restore the session of `key` from dir.  Returns 0 (*rs, *toks (malloc), *n set), 1 when there
  * is no sidecar for key (absent, or a colliding key's), or a rosa_err: ROSA_ERR_FORMAT (bad
  * sidecar, a sidecar and engine file that do not belong together, a token count the state does
