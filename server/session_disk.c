@@ -487,7 +487,8 @@ static long scan(srv_disk *d) {
             srv_sfile_name(si.id, want);
             snprintf(eng, sizeof eng, "%s/%.16s.rosa", d->dir, nm);
             if (memcmp(want, nm, 16)) rc = ROSA_ERR_FORMAT;
-            else if (stat(eng, &st) || (uint64_t)st.st_size != si.engine_bytes) rc = ROSA_ERR_FORMAT;
+            else if (stat(eng, &st) || (uint64_t)st.st_size != si.engine_bytes)
+                rc = ROSA_ERR_FORMAT;
         }
         if (rc) {
             skipped++;

@@ -77,7 +77,8 @@ try:
 
     print("files: %d bytes; save %.3f s (disk thread); restore %.3f s" % (size, save_s, restore_s))
     print("largest gap between stream tokens: before %.1f ms, during the save %.1f ms, during "
-          "the restore request %.1f ms" % (worst(0, t1), worst(t1, t2 + 0.05), worst(t3, t4 + 0.05)))
+          "the restore request %.1f ms"
+          % (worst(0, t1), worst(t1, t2 + 0.05), worst(t3, t4 + 0.05)))
 finally:
     s.proc.kill()
     s.proc.wait()

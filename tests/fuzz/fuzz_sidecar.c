@@ -35,10 +35,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int rb = srv_sfile_read_side(path, &b, &toks, VOCAB);
     if (rb == 0) {
         accepted++;
-        if (pa != 0 || strcmp(a.id, b.id) || a.n != b.n) abort(); /* the full read implies the peek */
+        if (pa != 0 || strcmp(a.id, b.id) || a.n != b.n) abort(); /* implies the peek */
         size_t klen = strlen(b.id);
         if (klen < 1 || klen > SRV_SIDE_MAX_ID || b.n < 0 || b.n > SRV_SIDE_MAX_TOKENS) abort();
-        if (b.side_bytes != SRV_SIDE_HDR + klen + 4 * (uint64_t)b.n || b.side_bytes != size) abort();
+        if (b.side_bytes != SRV_SIDE_HDR + klen + 4 * (uint64_t)b.n || b.side_bytes != size)
+            abort();
         for (int64_t i = 0; i < b.n; i++)
             if (toks[i] < 0 || toks[i] >= VOCAB) abort();
     } else if (toks) {
