@@ -130,9 +130,10 @@ void rosa_session_free(rosa_session *s);
 /* An independent deep copy of s in *out: its attention caches, every ROSA route's automaton and
  * run state, its length and last logits (not its destination trace).  Feeding either afterwards
  * gives exactly what feeding s alone would have (bit-identical logits on the CPU backend); either
- * may be fed or freed without the other.  ROSA_ERR_INVALID for a session a failed feed left
- * broken; ROSA_ERR_UNSUPPORTED on a backend that cannot copy its caches (CUDA today);
- * ROSA_ERR_NOMEM.  On error *out is NULL and s is unchanged. */
+ * may be fed or freed without the other.  The copy's rollback horizon (rosa_session_truncate)
+ * starts at the fork point.  ROSA_ERR_INVALID for a session a failed feed left broken;
+ * ROSA_ERR_UNSUPPORTED on a backend that cannot copy its caches (CUDA today); ROSA_ERR_NOMEM.
+ * On error *out is NULL and s is unchanged. */
 int rosa_session_fork(rosa_session *s, rosa_session **out);
 
 /* Session files (format: docs/SESSIONS.md).  rosa_session_save writes everything
