@@ -275,16 +275,13 @@ static inline int rosa__add_edge(rosa__route *r, uint32_t s, unsigned c, uint32_
         unsigned code = h >> ROSA__CODE_SHIFT;
         if (code >= ROSA__DENSE_CODE) {
             if (c < (1u << (code - ROSA__DENSE_CODE))) {
-                rosa__log_pool(r, o + 1 + c);
-                rosa__log_pool(r, o);
+                rosa__log_dadd(r, o, c);
                 r->pool[o + 1 + c] = t;
                 r->pool[o] = n + 1;
                 return 0;
             }
         } else if (n < (4u << code)) { /* room in a sparse block (never empty here) */
-            rosa__log_pool(r, o + 1 + n / 4);
-            rosa__log_pool(r, o + 1 + (1u << code) + n);
-            rosa__log_pool(r, o);
+            rosa__log_sadd(r, o, code, n);
             ((uint8_t *)(r->pool + o + 1))[n] = (uint8_t)c;
             r->pool[o + 1 + (1u << code) + n] = t;
             r->pool[o] = n + 1;

@@ -122,7 +122,9 @@ int64_t rosa__route_nstates(const rosa__route *r);
  * scalar; st, pool and cells writes below the used lengths at the step's start only, since
  * records made in the same step vanish when the lengths are restored).  The last_end walk,
  * most of a step's writes, is logged compactly: its first state and old value, then the next
- * states' old 24-bit values two per entry (undo walks the same suffix links again).  Entries live in 2 KiB chunks (a
+ * states' old 24-bit values two per entry (undo walks the same suffix links again); adding
+ * an edge to a block is one entry (what it overwrites is known: unused sparse slots hold the
+ * first symbol and, but in reused blocks, target 0; dense ones ROSA__NONE).  Entries live in 2 KiB chunks (a
  * ring of chunk pointers; one spare chunk), so the log's memory follows what the last H steps
  * wrote.  Each step starts with a 12-byte mark: its first entry's position, the query scalars
  * (cursor, moved, prev_k, prev_q, csym) and two flags from which nst, last, nruns, nclones
@@ -173,7 +175,7 @@ int rosa__sam_xput(rosa__route *r, uint32_t id, uint32_t block);
 #define ROSA__PREFIX_WORDS 2 /* words of a prefix state's record (rosa_sam.c) */
 #define ROSA__CLONE_WORDS 5  /* words of a clone's record */
 enum { ROSA__U_ST, ROSA__U_POOL, ROSA__U_CELLS, ROSA__U_XMAP, ROSA__U_SCALAR, ROSA__U_XREHASH,
-       ROSA__U_PAINT, ROSA__U_PAINTV };
+       ROSA__U_PAINT, ROSA__U_PAINTV, ROSA__U_SADD, ROSA__U_DADD };
 enum { ROSA__US_NPOOL, ROSA__US_NCELLS, ROSA__US_NX, ROSA__US_ROOTX,
        ROSA__US_KD_LOG, ROSA__US_FREEL }; /* scalars logged when they change; FREEL + class */
 #define ROSA__UNDO_CHUNK_LOG 8 /* entries are kept in chunks of 256 (2 KiB) */
@@ -225,6 +227,24 @@ static inline void rosa__log_pool(rosa__route *r, uint32_t i) {
 static inline void rosa__log_pool_range(rosa__route *r, uint32_t i, uint32_t n) {
     if (i < r->u_pool)
         for (uint32_t j = 0; j < n; j++) rosa__log_pool(r, i + j);
+}
+/* An edge is added to the sparse block at o (class code) holding n edges, or on symbol c to
+ * the dense block at o: one entry, since what the add overwrites is known (an unused sparse
+ * slot: the first symbol, and a target that is 0 unless the block is a reused one, when it is
+ * logged too; a dense slot: ROSA__NONE). */
+static inline void rosa__log_sadd(rosa__route *r, uint32_t o, unsigned code, uint32_t n) {
+    if (o >= r->u_pool) return;
+    if (n) {
+        uint32_t ti = o + 1 + (1u << code) + n;
+        if (r->pool[ti]) rosa__undo_push(r, ROSA__U_POOL, ti, r->pool[ti]);
+        rosa__undo_push(r, ROSA__U_SADD, o, code);
+    } else { /* the symbols are all set: log the words (rare: a reused block) */
+        rosa__log_pool_range(r, o, 1 + (1u << code));
+        rosa__log_pool(r, o + 1 + (1u << code));
+    }
+}
+static inline void rosa__log_dadd(rosa__route *r, uint32_t o, unsigned c) {
+    if (o < r->u_pool) rosa__undo_push(r, ROSA__U_DADD, o, c);
 }
 static inline void rosa__log_cells(rosa__route *r, uint32_t i) {
     if (i < r->u_cells) rosa__undo_push(r, ROSA__U_CELLS, i, r->cells[i]);

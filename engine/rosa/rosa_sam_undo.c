@@ -248,6 +248,19 @@ int rosa__route_truncate(rosa__route *r, int64_t t) {
                 undo_paint(r, --u->head, p1);
                 break;
             }
+            case ROSA__U_SADD: { /* slot n back to unused: the first symbol, target 0 (an
+                                  * older entry has the target if it was not 0) */
+                uint32_t n = r->pool[idx] - 1;
+                uint8_t *sy = (uint8_t *)(r->pool + idx + 1);
+                sy[n] = sy[0];
+                r->pool[idx + 1 + (1u << old) + n] = 0;
+                r->pool[idx] = n;
+                break;
+            }
+            case ROSA__U_DADD:
+                r->pool[idx + 1 + old] = ROSA__NONE;
+                r->pool[idx]--;
+                break;
             default: /* ROSA__U_PAINT: a walk of one state */
                 undo_paint(r, u->head, u->head + 1);
                 break;
