@@ -255,8 +255,7 @@ static NOINLINE int rosa__spill(rosa__route *r, uint32_t s, unsigned c, uint32_t
         tg[1] = w[W_B];
         tg[2] = t;
     }
-    rosa__log_pool(r, o);
-    pool[o] = 3;
+    pool[o] = 3; /* (undo: a reused block's count was logged by rosa__sam_block_new) */
     rosa__log_st(r, s + W_LINK);
     rosa__log_st(r, s + W_A);
     rosa__log_st(r, s + W_B);
@@ -407,10 +406,8 @@ static int rosa__clone(rosa__route *r, uint32_t q, uint32_t len, uint32_t *out) 
             if ((err = rosa__cell_split(r, h, up, value))) return err;
             /* the lower side (bottom .. q) now exits to up: make it exit to the clone */
             uint32_t hq = (r->st[q] & F_CELL) ? r->st[q + W_LE] & LOW24 : UINT32_MAX;
-            if (hq != UINT32_MAX) {
-                rosa__log_cells(r, 3 * hq + 2);
-                r->cells[3 * hq + 2] = id;
-            }
+            /* (undo: hq is h, whose exit the split logged, or a cell made by the split) */
+            if (hq != UINT32_MAX) r->cells[3 * hq + 2] = id;
         }
         cl = r->st + id;
         src = r->st + q;

@@ -221,14 +221,38 @@ static void undo_paint(rosa__route *r, uint32_t p0, uint32_t p1) {
     }
 }
 
+/* The word entry e restores: fetched some entries ahead, since a route being truncated is
+ * cold and the words are scattered (the misses then overlap). */
+static inline void prefetch_entry(const rosa__route *r, uint64_t e) {
+#if defined(__GNUC__)
+    uint32_t idx = (uint32_t)(e >> 32) & 0x0FFFFFFFu;
+    switch ((unsigned)(e >> 60)) {
+    case ROSA__U_ST:
+    case ROSA__U_PAINT: __builtin_prefetch(r->st + idx, 1); break;
+    case ROSA__U_POOL:
+    case ROSA__U_SADD:
+    case ROSA__U_DADD: __builtin_prefetch(r->pool + idx, 1); break;
+    case ROSA__U_CELLS: __builtin_prefetch(r->cells + idx, 1); break;
+    default: break;
+    }
+#else
+    (void)r;
+    (void)e;
+#endif
+}
+
+#define AHEAD 16 /* entries prefetched ahead of the replay */
+
 int rosa__route_truncate(rosa__route *r, int64_t t) {
     int err = rosa__route_can_truncate(r, t);
     if (err || t == r->t) return err;
     rosa__undo *u = r->undo;
-    uint32_t target = u->nm - (uint32_t)(r->t - t), h0 = u->head;
+    uint32_t target = u->nm - (uint32_t)(r->t - t), h0 = u->head, stop = mark(u, target)->pos;
+    for (uint32_t p = h0; p != stop && h0 - p < AHEAD; p--) prefetch_entry(r, entry(u, p - 1));
     for (uint32_t i = u->nm; i-- > target;) {
         const rosa__undo_mark *m = mark(u, i);
         while (u->head != m->pos) {
+            if (u->head - stop > AHEAD) prefetch_entry(r, entry(u, u->head - 1 - AHEAD));
             uint64_t e = entry(u, --u->head);
             uint32_t old = (uint32_t)e, idx = (uint32_t)(e >> 32) & 0x0FFFFFFFu;
             switch ((unsigned)(e >> 60)) {
