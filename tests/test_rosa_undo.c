@@ -119,7 +119,8 @@ static void column(const uint8_t *buf, int n, int i, int T, uint8_t *out) {
 START_TEST(truncate_matches_fresh) {
     static const uint32_t hs[] = {1, 7, 64, 500};
     uint64_t g = 1234567 + 7919 * (uint64_t)_i;
-    for (int trial = 0; trial < 20; trial++) {
+    int seen_cells = 0, seen_clones = 0, seen_xmap = 0, seen_dense = 0; /* the streams' coverage */
+    for (int trial = 0; trial < 30; trial++) {
         int kind = (_i + trial) % NKINDS, grouped = trial % 2, n = grouped ? 1 + (int)below(&g, 4) : 1 + trial % 2;
         uint32_t H = hs[(trial / 2) % 4], cm = trial % 3 ? 1 + below(&g, 6) : 32;
         int T1 = 1 + (int)below(&g, 4000), T2 = 1 + (int)below(&g, 1500);
@@ -157,6 +158,10 @@ START_TEST(truncate_matches_fresh) {
         }
         feed(&g, rs, n, grouped, T1, q, k, v, vo, de);
         for (int i = 0; i < n; i++) {
+            seen_cells |= rt[i].ncells > 0;
+            seen_clones |= rt[i].nclones > 0;
+            seen_xmap |= rt[i].capx > 16; /* grew (rehashed) at least once */
+            seen_dense |= rt[i].rootx != ROSA__NONE && rt[i].rootx >> ROSA__CODE_SHIFT >= ROSA__DENSE_CODE;
             ck_assert_int_eq(rosa__route_can_truncate(&rt[i], t), 0);
             ck_assert_int_eq(rosa__route_truncate(&rt[i], t), 0);
             ck_assert_int_eq(rosa__route_t(&rt[i]), t);
@@ -193,6 +198,7 @@ START_TEST(truncate_matches_fresh) {
         free(q); free(k); free(v); free(cq); free(ck); free(cv);
         free(vo); free(vf); free(de); free(df);
     }
+    ck_assert(seen_cells && seen_clones && seen_xmap && seen_dense);
 }
 END_TEST
 
@@ -328,6 +334,50 @@ START_TEST(limits_and_errors) {
 }
 END_TEST
 
+/* rosa__routes_truncate is all or nothing: when one route's log does not reach t, no route
+ * changes.  A route failing inside a grouped call leaves the others valid and truncatable. */
+START_TEST(route_set_and_failures) {
+    uint64_t g = 31337;
+    enum { N = 3, T = 1500 };
+    uint8_t q[T * N], k[T * N], v[T * N], cq[T], ck[T], cv[T];
+    int16_t vo[T * N], vf[T];
+    int32_t de[T * N], df[T];
+    gen(&g, K_UNIFORM16, T * N, q, k, v);
+    rosa__routes rs, cp;
+    ck_assert_int_eq(rosa__routes_new(&rs, N, 0), 0);
+    ck_assert_int_eq(rosa__routes_new(&cp, N, 0), 0);
+    rosa__routes_set_horizon(&rs, 100);
+    rosa__route *ptr[N] = {&rs.r[0], &rs.r[1], &rs.r[2]};
+    ck_assert_int_eq(rosa__routes_run(ptr, N, 1000, q, k, v, N, 1, vo, de), 0);
+    ck_assert_uint_gt(rosa__routes_undo_bytes(&rs), 0);
+    rosa__route_set_horizon(&rs.r[1], 100); /* route 1's log is gone */
+    ck_assert_int_eq(rosa__routes_copy(&cp, &rs), 0);
+    ck_assert_int_eq(rosa__routes_truncate(&rs, 950), ROSA_ERR_LIMIT);
+    for (int i = 0; i < N; i++) assert_same(&rs.r[i], &cp.r[i]);
+    ck_assert_int_eq(rosa__routes_truncate(&rs, 1000), 0);
+    /* a grouped call in which route 1 fails (its cap) */
+    rosa__route_set_max_bytes(&rs.r[1], rosa__route_bytes(&rs.r[1]) + 64);
+    ck_assert_int_ne(rosa__routes_run(ptr, N, 500, q + 1000 * N, k + 1000 * N, v + 1000 * N, N, 1, vo, de), 0);
+    ck_assert_int_eq(rosa__route_can_truncate(&rs.r[1], 900), ROSA_ERR_INVALID);
+    for (int i = 0; i < N; i += 2) {
+        int64_t ti = rosa__route_t(&rs.r[i]);
+        ck_assert_int_ge(ti, 1000);
+        ck_assert_int_eq(rosa__route_truncate(&rs.r[i], ti - 90), 0);
+        for (int s = 0; s < T; s++) {
+            cq[s] = q[s * N + i];
+            ck[s] = k[s * N + i];
+            cv[s] = v[s * N + i];
+        }
+        rosa__route f;
+        fresh(&f, 32, (int)ti - 90, cq, ck, cv, vf, df);
+        assert_same(&rs.r[i], &f);
+        rosa__route_free(&f);
+    }
+    rosa__routes_free(&rs);
+    rosa__routes_free(&cp);
+}
+END_TEST
+
 /* Horizon 0 keeps no log; set_horizon drops the log; a copy and a freed route keep the
  * horizon with an empty log; route_bytes counts the log. */
 START_TEST(horizon_bookkeeping) {
@@ -382,10 +432,11 @@ int main(void) {
     Suite *s = suite_create("rosa_undo");
     TCase *tc = tcase_create("undo");
     tcase_set_timeout(tc, 900);
-    tcase_add_loop_test(tc, truncate_matches_fresh, 0, 3);
+    tcase_add_loop_test(tc, truncate_matches_fresh, 0, 4);
     tcase_add_loop_test(tc, image_after_truncate, 0, 2);
     tcase_add_loop_test(tc, repeated_cycles, 0, 2);
     tcase_add_test(tc, limits_and_errors);
+    tcase_add_test(tc, route_set_and_failures);
     tcase_add_test(tc, horizon_bookkeeping);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

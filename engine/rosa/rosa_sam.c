@@ -23,7 +23,7 @@
 #define MAX_TIME 0x7FFFFFFF
 
 /* record words; both kinds start with link and last_end */
-enum { W_LINK = 0, W_LE = 1, W_LEN = 2, W_A = 3, W_B = 4, PW = 2, CW = 5 };
+enum { W_LINK = 0, W_LE = 1, W_LEN = 2, W_A = 3, W_B = 4, PW = ROSA__PREFIX_WORDS, CW = ROSA__CLONE_WORDS };
 
 #if defined(__GNUC__)
 #define LIKELY(x) __builtin_expect(!!(x), 1)
@@ -255,8 +255,7 @@ static NOINLINE int rosa__spill(rosa__route *r, uint32_t s, unsigned c, uint32_t
         tg[1] = w[W_B];
         tg[2] = t;
     }
-    rosa__log_pool(r, o);
-    pool[o] = 3;
+    pool[o] = 3; /* (undo: a reused block's count was logged by rosa__sam_block_new) */
     rosa__log_st(r, s + W_LINK);
     rosa__log_st(r, s + W_A);
     rosa__log_st(r, s + W_B);
@@ -275,16 +274,13 @@ static inline int rosa__add_edge(rosa__route *r, uint32_t s, unsigned c, uint32_
         unsigned code = h >> ROSA__CODE_SHIFT;
         if (code >= ROSA__DENSE_CODE) {
             if (c < (1u << (code - ROSA__DENSE_CODE))) {
-                rosa__log_pool(r, o + 1 + c);
-                rosa__log_pool(r, o);
+                rosa__log_dadd(r, o, c);
                 r->pool[o + 1 + c] = t;
                 r->pool[o] = n + 1;
                 return 0;
             }
         } else if (n < (4u << code)) { /* room in a sparse block (never empty here) */
-            rosa__log_pool(r, o + 1 + n / 4);
-            rosa__log_pool(r, o + 1 + (1u << code) + n);
-            rosa__log_pool(r, o);
+            rosa__log_sadd(r, o, code, n);
             ((uint8_t *)(r->pool + o + 1))[n] = (uint8_t)c;
             r->pool[o + 1 + (1u << code) + n] = t;
             r->pool[o] = n + 1;
@@ -391,8 +387,7 @@ static int rosa__clone(rosa__route *r, uint32_t q, uint32_t len, uint32_t *out) 
     int err;
     uint32_t id = r->nst;
     r->nst += CW;
-    rosa__log_scalar(r, ROSA__US_NCLONES, r->nclones);
-    r->nclones++;
+    r->nclones++; /* (undo: a step makes at most one clone, seen from nst) */
     uint32_t *cl = r->st + id;
     const uint32_t *src = r->st + q;
     cl[W_LINK] = (src[W_LINK] & ID_MASK) | F_CLONE;
@@ -411,10 +406,8 @@ static int rosa__clone(rosa__route *r, uint32_t q, uint32_t len, uint32_t *out) 
             if ((err = rosa__cell_split(r, h, up, value))) return err;
             /* the lower side (bottom .. q) now exits to up: make it exit to the clone */
             uint32_t hq = (r->st[q] & F_CELL) ? r->st[q + W_LE] & LOW24 : UINT32_MAX;
-            if (hq != UINT32_MAX) {
-                rosa__log_cells(r, 3 * hq + 2);
-                r->cells[3 * hq + 2] = id;
-            }
+            /* (undo: hq is h, whose exit the split logged, or a cell made by the split) */
+            if (hq != UINT32_MAX) r->cells[3 * hq + 2] = id;
         }
         cl = r->st + id;
         src = r->st + q;
@@ -497,6 +490,7 @@ static NOINLINE int rosa__paint_cells(rosa__route *r, uint32_t v, uint32_t run, 
  * start, steps over plain states (each returns 0 once at a cell state or the root), finish. */
 typedef struct {
     uint32_t v, run, run_len; /* the walk is at v; the plain run so far starts at run */
+    uint32_t pend;            /* undo log: an old last_end not yet logged (its pair), or NONE */
 } rosa__walk;
 
 static inline void rosa__paint_start(rosa__route *r, uint32_t cur, uint32_t n, rosa__walk *w) {
@@ -514,12 +508,26 @@ static inline void rosa__paint_start(rosa__route *r, uint32_t cur, uint32_t n, r
     }
     w->v = w->run = v;
     w->run_len = 0;
+    w->pend = NONE;
+}
+
+/* Undo log of a walk's plain states (see rosa_sam.h): the first state with its old value,
+ * then the others' old values in pairs. */
+static inline void rosa__log_paint(rosa__route *r, rosa__walk *w, uint32_t v, uint32_t old) {
+    if (!w->run_len) {
+        rosa__undo_push(r, ROSA__U_PAINT, v, old);
+    } else if (w->pend == NONE) {
+        w->pend = old;
+    } else {
+        rosa__undo_push64(r, (uint64_t)ROSA__U_PAINTV << 60 | 1ull << 56 | (uint64_t)w->pend << 24 | old);
+        w->pend = NONE;
+    }
 }
 
 static inline int rosa__paint_step(rosa__route *r, rosa__walk *w, uint32_t n) {
     uint32_t *st = r->st, v = w->v, w0 = st[v];
     if (w0 & F_CELL) return 0; /* plain states only (the root is flagged: it stops here) */
-    rosa__log_st(r, v + W_LE);
+    if (r->u_st) rosa__log_paint(r, w, v, st[v + W_LE] & LOW24);
     st[v + W_LE] = (st[v + W_LE] & ~LOW24) | n;
     w->v = w0 & ID_MASK;
     w->run_len++;
@@ -527,6 +535,8 @@ static inline int rosa__paint_step(rosa__route *r, rosa__walk *w, uint32_t n) {
 }
 
 static inline int rosa__paint_finish(rosa__route *r, const rosa__walk *w, uint32_t n) {
+    if (w->pend != NONE) /* (only when logging) the last old value, alone */
+        rosa__undo_push64(r, (uint64_t)ROSA__U_PAINTV << 60 | (uint64_t)w->pend << 24);
     if (w->v == 0 && w->run_len < r->cell_min) return 0;
     return rosa__paint_cells(r, w->v, w->run, w->run_len, n);
 }
@@ -569,8 +579,8 @@ static inline int rosa__extend_start(rosa__route *r, unsigned c, uint32_t n, ros
     r->nst += PW;
     st[cur + W_LINK] = 0;
     st[cur + W_LE] = LOW24;
-    rosa__log_st(r, L + W_LE);
-    st[L + W_LE] = (st[L + W_LE] & LOW24) | c << 24; /* the spine edge P_n -> P_n+1 */
+    /* the spine edge P_n -> P_n+1 (undo: the symbol byte was 0 before, nothing to log) */
+    st[L + W_LE] = (st[L + W_LE] & LOW24) | c << 24;
     r->last = cur;
     x->cur = cur;
     x->p = st[L + W_LINK] & ID_MASK;
@@ -732,9 +742,10 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
     for (int i = 0; i < T; i++, t++) {
         size_t at = (size_t)i * stride;
         unsigned q = qs[at], k = ks[at];
-        if (r->horizon && (err = rosa__undo_step(r, cursor, moved, prev_k, prev_q, csym)))
+        int run = k != prev_k || t == 0;
+        if (r->horizon && (err = rosa__undo_step(r, cursor, moved, prev_k, prev_q, csym, run)))
             return rosa__fail(r, err);
-        if (k != prev_k || t == 0) {
+        if (run) {
             uint32_t n;
             if ((err = rosa__new_run(r, t, k, vs[at], &n)) || (err = rosa__extend(r, k, n)))
                 return rosa__fail(r, err);
@@ -840,13 +851,13 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
             rosa__route *r = l->r;
             size_t at = base + (size_t)i * stride_r;
             unsigned k = ks[at];
-            if (r->horizon &&
-                (err = rosa__undo_step(r, l->cursor, l->moved, l->prev_k, l->prev_q, l->csym))) {
+            l->q = qs[at];
+            l->ext = k != l->prev_k || r->t == 0;
+            if (r->horizon && (err = rosa__undo_step(r, l->cursor, l->moved, l->prev_k, l->prev_q,
+                                                     l->csym, l->ext))) {
                 rosa__lane_kill(l, err, &first);
                 continue;
             }
-            l->q = qs[at];
-            l->ext = k != l->prev_k || r->t == 0;
             if (l->ext) {
                 if ((err = rosa__new_run(r, r->t, k, vs[at], &l->n)) ||
                     (err = rosa__extend_start(r, k, l->n, &l->x))) {

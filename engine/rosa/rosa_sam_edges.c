@@ -155,20 +155,14 @@ int rosa__sam_block_add(rosa__route *r, uint32_t *h, unsigned c, uint32_t t) {
         unsigned code = CODE(*h);
         if (code >= ROSA__DENSE_CODE) {
             if (c < (1u << (code - ROSA__DENSE_CODE))) {
-                rosa__log_pool(r, o + 1 + c);
-                rosa__log_pool(r, o);
+                rosa__log_dadd(r, o, c);
                 r->pool[o + 1 + c] = t;
                 r->pool[o] = n + 1;
                 return 0;
             }
         } else if (n < (4u << code)) {
             uint8_t *sy = (uint8_t *)(r->pool + o + 1);
-            if (n == 0)
-                rosa__log_pool_range(r, o + 1, 1u << code);
-            else
-                rosa__log_pool(r, o + 1 + n / 4);
-            rosa__log_pool(r, o + 1 + (1u << code) + n);
-            rosa__log_pool(r, o);
+            rosa__log_sadd(r, o, code, n);
             if (n == 0) memset(sy, (int)c, 4u << code); /* unused slots repeat the first symbol */
             sy[n] = (uint8_t)c;
             r->pool[o + 1 + (1u << code) + n] = t;
