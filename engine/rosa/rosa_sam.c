@@ -137,7 +137,7 @@ static NOINLINE uint32_t rosa__xfind(const rosa__route *r, uint32_t s, unsigned 
 
 /* Target of the transition of state s on symbol c, or NONE.  Inline edges of a clone have
  * target NONE while unused, so no count is needed. */
-static inline uint32_t rosa__trans(const rosa__route *r, uint32_t s, unsigned c) {
+static ALWAYS_INLINE uint32_t rosa__trans(const rosa__route *r, uint32_t s, unsigned c) {
     const uint32_t *w = r->st + s;
     uint32_t w0 = w[W_LINK];
     if (!(w0 & F_CLONE)) {
@@ -247,8 +247,10 @@ static NOINLINE int rosa__spill(rosa__route *r, uint32_t s, unsigned c, uint32_t
         pool[o + 1 + c] = t;
     } else {
         uint8_t *sy = (uint8_t *)(pool + o + 1);
-        rosa__log_pool_range(r, o + 1, 1u << code); /* (a reused block: its old contents) */
-        rosa__log_pool_range(r, o + 1 + (1u << code), 3);
+        if (r->u_st) { /* (a reused block: its old contents) */
+            rosa__log_pool_range(r, o + 1, 1u << code);
+            rosa__log_pool_range(r, o + 1 + (1u << code), 3);
+        }
         memset(sy, (int)c0, 4u << code); /* unused slots repeat the first symbol */
         sy[1] = (uint8_t)c1;
         sy[2] = (uint8_t)c;
@@ -258,9 +260,11 @@ static NOINLINE int rosa__spill(rosa__route *r, uint32_t s, unsigned c, uint32_t
         tg[2] = t;
     }
     pool[o] = 3; /* (undo: a reused block's count was logged by rosa__sam_block_new) */
-    rosa__log_st(r, s + W_LINK);
-    rosa__log_st(r, s + W_A);
-    rosa__log_st(r, s + W_B);
+    if (r->u_st) {
+        rosa__log_st(r, s + W_LINK);
+        rosa__log_st(r, s + W_A);
+        rosa__log_st(r, s + W_B);
+    }
     w[W_LINK] |= F_BLOCK;
     w[W_A] = h;
     w[W_B] = 0;
@@ -646,7 +650,7 @@ static inline int rosa__extend_end(rosa__route *r, unsigned c, const rosa__ext *
                 for (;;) { /* redirect p and its suffixes from q to the clone */
                     uint32_t *tw = rosa__edge_word(r, p, c);
                     if (!tw || *tw != q) break;
-                    rosa__log_word(r, tw);
+                    if (r->u_st) rosa__log_word(r, tw);
                     *tw = link;
                     p = st[p + W_LINK] & ID_MASK;
                     if (p == NONE) break;
@@ -755,13 +759,14 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
      * that the miss overlaps with work (runs are never changed once written). */
     uint32_t pend_p = 0;
     size_t pend_at = SIZE_MAX;
+    const int logging = r->horizon != 0;
     for (int i = 0; i < T; i++, t++) {
         size_t at = (size_t)i * stride;
         unsigned q = qs[at], k = ks[at];
-        int run = k != prev_k || t == 0;
-        if (r->horizon && (err = rosa__undo_step(r, cursor, moved, prev_k, prev_q, csym, run)))
+        if (UNLIKELY(logging) &&
+            (err = rosa__undo_step(r, cursor, moved, prev_k, prev_q, csym, k != prev_k || t == 0)))
             return rosa__fail(r, err);
-        if (run) {
+        if (k != prev_k || t == 0) {
             uint32_t n;
             if ((err = rosa__new_run(r, t, k, vs[at], &n)) || (err = rosa__extend(r, k, n)))
                 return rosa__fail(r, err);
