@@ -29,6 +29,7 @@ enum { W_LINK = 0, W_LE = 1, W_LEN = 2, W_A = 3, W_B = 4, PW = ROSA__PREFIX_WORD
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define NOINLINE __attribute__((noinline))
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 #define PREFETCH(p) __builtin_prefetch(p)
 #define PREFETCH_W(p) __builtin_prefetch(p, 1)
 #else
@@ -37,6 +38,7 @@ enum { W_LINK = 0, W_LE = 1, W_LEN = 2, W_A = 3, W_B = 4, PW = ROSA__PREFIX_WORD
 #define LIKELY(x) (x)
 #define UNLIKELY(x) (x)
 #define NOINLINE
+#define ALWAYS_INLINE inline
 #endif
 
 void rosa__route_init(rosa__route *r) {
@@ -135,7 +137,7 @@ static NOINLINE uint32_t rosa__xfind(const rosa__route *r, uint32_t s, unsigned 
 
 /* Target of the transition of state s on symbol c, or NONE.  Inline edges of a clone have
  * target NONE while unused, so no count is needed. */
-static inline uint32_t rosa__trans(const rosa__route *r, uint32_t s, unsigned c) {
+static ALWAYS_INLINE uint32_t rosa__trans(const rosa__route *r, uint32_t s, unsigned c) {
     const uint32_t *w = r->st + s;
     uint32_t w0 = w[W_LINK];
     if (!(w0 & F_CLONE)) {
@@ -245,8 +247,10 @@ static NOINLINE int rosa__spill(rosa__route *r, uint32_t s, unsigned c, uint32_t
         pool[o + 1 + c] = t;
     } else {
         uint8_t *sy = (uint8_t *)(pool + o + 1);
-        rosa__log_pool_range(r, o + 1, 1u << code); /* (a reused block: its old contents) */
-        rosa__log_pool_range(r, o + 1 + (1u << code), 3);
+        if (r->u_st) { /* (a reused block: its old contents) */
+            rosa__log_pool_range(r, o + 1, 1u << code);
+            rosa__log_pool_range(r, o + 1 + (1u << code), 3);
+        }
         memset(sy, (int)c0, 4u << code); /* unused slots repeat the first symbol */
         sy[1] = (uint8_t)c1;
         sy[2] = (uint8_t)c;
@@ -256,17 +260,20 @@ static NOINLINE int rosa__spill(rosa__route *r, uint32_t s, unsigned c, uint32_t
         tg[2] = t;
     }
     pool[o] = 3; /* (undo: a reused block's count was logged by rosa__sam_block_new) */
-    rosa__log_st(r, s + W_LINK);
-    rosa__log_st(r, s + W_A);
-    rosa__log_st(r, s + W_B);
+    if (r->u_st) {
+        rosa__log_st(r, s + W_LINK);
+        rosa__log_st(r, s + W_A);
+        rosa__log_st(r, s + W_B);
+    }
     w[W_LINK] |= F_BLOCK;
     w[W_A] = h;
     w[W_B] = 0;
     return 0;
 }
 
-/* Add edge (c -> t) to state s, which has none on c.  May grow pool, never st. */
-static inline int rosa__add_edge(rosa__route *r, uint32_t s, unsigned c, uint32_t t) {
+/* Add edge (c -> t) to state s, which has none on c.  May grow pool, never st.  logging: 0
+ * where the caller knows that no undo log is kept (a constant: no tests for it here). */
+static ALWAYS_INLINE int rosa__add_edge(rosa__route *r, uint32_t s, unsigned c, uint32_t t, int logging) {
     uint32_t *w = r->st + s;
     if (!(w[W_LINK] & F_CLONE)) return rosa__add_xedge(r, s, c, t);
     if (w[W_LINK] & F_BLOCK) {
@@ -274,13 +281,13 @@ static inline int rosa__add_edge(rosa__route *r, uint32_t s, unsigned c, uint32_
         unsigned code = h >> ROSA__CODE_SHIFT;
         if (code >= ROSA__DENSE_CODE) {
             if (c < (1u << (code - ROSA__DENSE_CODE))) {
-                rosa__log_dadd(r, o, c);
+                if (logging) rosa__log_dadd(r, o, c);
                 r->pool[o + 1 + c] = t;
                 r->pool[o] = n + 1;
                 return 0;
             }
         } else if (n < (4u << code)) { /* room in a sparse block (never empty here) */
-            rosa__log_sadd(r, o, code, n);
+            if (logging) rosa__log_sadd(r, o, code, n);
             ((uint8_t *)(r->pool + o + 1))[n] = (uint8_t)c;
             r->pool[o + 1 + (1u << code) + n] = t;
             r->pool[o] = n + 1;
@@ -288,14 +295,16 @@ static inline int rosa__add_edge(rosa__route *r, uint32_t s, unsigned c, uint32_
         }
         int err = rosa__sam_block_add(r, &h, c, t);
         if (err) return err;
-        rosa__log_st(r, s + W_A);
+        if (logging) rosa__log_st(r, s + W_A);
         w[W_A] = h;
         return 0;
     }
     assert(w[W_A] != NONE); /* a clone is born with its original's edges (at least one) */
     if (w[W_B] == NONE) {
-        rosa__log_st(r, s + W_LEN);
-        rosa__log_st(r, s + W_B);
+        if (logging) {
+            rosa__log_st(r, s + W_LEN);
+            rosa__log_st(r, s + W_B);
+        }
         w[W_LEN] = (w[W_LEN] & LOW24) | c << 24;
         w[W_B] = t;
     } else {
@@ -432,7 +441,7 @@ static int rosa__clone(rosa__route *r, uint32_t q, uint32_t len, uint32_t *out) 
             uint32_t tgt[256];
             unsigned n = rosa__sam_block_list(r->pool, rosa__xblock(r, q), sym, tgt);
             for (unsigned e = 0; e < n; e++)
-                if ((err = rosa__add_edge(r, id, sym[e], tgt[e]))) return err;
+                if ((err = rosa__add_edge(r, id, sym[e], tgt[e], 1))) return err;
         }
     }
     *out = id;
@@ -524,10 +533,12 @@ static inline void rosa__log_paint(rosa__route *r, rosa__walk *w, uint32_t v, ui
     }
 }
 
-static inline int rosa__paint_step(rosa__route *r, rosa__walk *w, uint32_t n) {
+/* (logging: a constant where called, so that the walk of routes that keep no undo log has no
+ * test for it per state) */
+static ALWAYS_INLINE int rosa__paint_step(rosa__route *r, rosa__walk *w, uint32_t n, int logging) {
     uint32_t *st = r->st, v = w->v, w0 = st[v];
     if (w0 & F_CELL) return 0; /* plain states only (the root is flagged: it stops here) */
-    if (r->u_st) rosa__log_paint(r, w, v, st[v + W_LE] & LOW24);
+    if (logging && r->u_st) rosa__log_paint(r, w, v, st[v + W_LE] & LOW24);
     st[v + W_LE] = (st[v + W_LE] & ~LOW24) | n;
     w->v = w0 & ID_MASK;
     w->run_len++;
@@ -544,8 +555,12 @@ static inline int rosa__paint_finish(rosa__route *r, const rosa__walk *w, uint32
 static inline int rosa__paint(rosa__route *r, uint32_t cur, uint32_t n) {
     rosa__walk w;
     rosa__paint_start(r, cur, n, &w);
-    while (rosa__paint_step(r, &w, n)) {
-    }
+    if (r->u_st)
+        while (rosa__paint_step(r, &w, n, 1)) {
+        }
+    else
+        while (rosa__paint_step(r, &w, n, 0)) {
+        }
     return rosa__paint_finish(r, &w, n);
 }
 
@@ -591,7 +606,8 @@ static inline int rosa__extend_start(rosa__route *r, unsigned c, uint32_t n, ros
 
 /* One state p of the walk up from link(L): its transition on c is q (done: returns 0, with
  * q's record prefetched), or it gets an edge to the new state and the walk goes on (1). */
-static inline int rosa__extend_step(rosa__route *r, unsigned c, rosa__ext *x, int *err) {
+static ALWAYS_INLINE int rosa__extend_step(rosa__route *r, unsigned c, rosa__ext *x, int *err,
+                                           int logging) {
     uint32_t p = x->p, q;
     if (p == NONE) return 0;
     if ((q = rosa__trans(r, p, c)) != NONE) {
@@ -599,15 +615,19 @@ static inline int rosa__extend_step(rosa__route *r, unsigned c, rosa__ext *x, in
         x->q = q;
         return 0;
     }
-    if ((*err = rosa__add_edge(r, p, c, x->cur))) return 0;
+    if ((*err = rosa__add_edge(r, p, c, x->cur, logging))) return 0;
     x->p = r->st[p + W_LINK] & ID_MASK;
     return 1;
 }
 
 static inline int rosa__extend_begin(rosa__route *r, unsigned c, uint32_t n, rosa__ext *x) {
     int err = rosa__extend_start(r, c, n, x);
-    while (!err && rosa__extend_step(r, c, x, &err)) {
-    }
+    if (r->u_st)
+        while (!err && rosa__extend_step(r, c, x, &err, 1)) {
+        }
+    else
+        while (!err && rosa__extend_step(r, c, x, &err, 0)) {
+        }
     return err;
 }
 
@@ -630,7 +650,7 @@ static inline int rosa__extend_end(rosa__route *r, unsigned c, const rosa__ext *
                 for (;;) { /* redirect p and its suffixes from q to the clone */
                     uint32_t *tw = rosa__edge_word(r, p, c);
                     if (!tw || *tw != q) break;
-                    rosa__log_word(r, tw);
+                    if (r->u_st) rosa__log_word(r, tw);
                     *tw = link;
                     p = st[p + W_LINK] & ID_MASK;
                     if (p == NONE) break;
@@ -739,13 +759,14 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
      * that the miss overlaps with work (runs are never changed once written). */
     uint32_t pend_p = 0;
     size_t pend_at = SIZE_MAX;
+    const int logging = r->horizon != 0;
     for (int i = 0; i < T; i++, t++) {
         size_t at = (size_t)i * stride;
         unsigned q = qs[at], k = ks[at];
-        int run = k != prev_k || t == 0;
-        if (r->horizon && (err = rosa__undo_step(r, cursor, moved, prev_k, prev_q, csym, run)))
+        if (UNLIKELY(logging) &&
+            (err = rosa__undo_step(r, cursor, moved, prev_k, prev_q, csym, k != prev_k || t == 0)))
             return rosa__fail(r, err);
-        if (run) {
+        if (k != prev_k || t == 0) {
             uint32_t n;
             if ((err = rosa__new_run(r, t, k, vs[at], &n)) || (err = rosa__extend(r, k, n)))
                 return rosa__fail(r, err);
@@ -815,11 +836,42 @@ static void rosa__lane_kill(rosa__lane *l, int err, int *first) {
     if (!*first) *first = err;
 }
 
+/* One round of the lanes' walks up from link(L) (the extension): a state of each lane in
+ * act[0 .. na); returns how many walk on (kept in act[], in order). */
+static ALWAYS_INLINE int rosa__ext_round(rosa__lane *L, int *act, int na, int *first, int logging) {
+    int k = 0;
+    for (int j = 0; j < na; j++) {
+        rosa__lane *l = &L[act[j]];
+        int err = 0;
+        if (rosa__extend_step(l->r, l->prev_k, &l->x, &err, logging)) {
+            if (l->x.p != NONE) PREFETCH(l->r->st + l->x.p);
+            act[k++] = act[j];
+        } else if (err) {
+            rosa__lane_kill(l, err, first);
+        }
+    }
+    return k;
+}
+
+/* One round of the lanes' last_end walks: a state of each lane in act[0 .. na); returns how
+ * many lanes walk on (kept in act[], in order). */
+static ALWAYS_INLINE int rosa__paint_round(rosa__lane *L, int *act, int na, int logging) {
+    int k = 0;
+    for (int j = 0; j < na; j++) {
+        rosa__lane *l = &L[act[j]];
+        if (rosa__paint_step(l->r, &l->w, l->n, logging)) {
+            PREFETCH(l->r->st + l->w.v);
+            act[k++] = act[j];
+        }
+    }
+    return k;
+}
+
 static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8_t *qs,
                            const uint8_t *ks, const uint8_t *vs, size_t stride_t, size_t stride_r,
                            int16_t *vout, int32_t *dest) {
     rosa__lane L[LANES];
-    int err, first = 0;
+    int err, first = 0, any_log = 0;
     for (int i = 0; i < m; i++) {
         /* field by field: a compound literal would be built and copied whole (a memcpy per
          * lane, which in decode, one token per call, cost about a third of the step's
@@ -846,6 +898,7 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
             if (r->runs) PREFETCH_W(r->runs + (size_t)r->nruns * ROSA__RUN_BYTES);
         }
         /* stage 1: the run record, and the extension up to the first state with an edge on k */
+        int logging = 0; /* some route keeps an undo log */
         for (int i = 0; i < m; i++) {
             rosa__lane *l = &L[i];
             rosa__route *r = l->r;
@@ -853,10 +906,12 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
             unsigned k = ks[at];
             l->q = qs[at];
             l->ext = k != l->prev_k || r->t == 0;
-            if (r->horizon && (err = rosa__undo_step(r, l->cursor, l->moved, l->prev_k, l->prev_q,
-                                                     l->csym, l->ext))) {
-                rosa__lane_kill(l, err, &first);
-                continue;
+            if (r->horizon) {
+                logging = any_log = 1;
+                if ((err = rosa__undo_step(r, l->cursor, l->moved, l->prev_k, l->prev_q, l->csym, l->ext))) {
+                    rosa__lane_kill(l, err, &first);
+                    continue;
+                }
             }
             if (l->ext) {
                 if ((err = rosa__new_run(r, r->t, k, vs[at], &l->n)) ||
@@ -873,20 +928,10 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
         int act[LANES], na = 0;
         for (int i = 0; i < m; i++)
             if (L[i].live && L[i].ext) act[na++] = i;
-        while (na) {
-            int k = 0;
-            for (int j = 0; j < na; j++) {
-                rosa__lane *l = &L[act[j]];
-                err = 0;
-                if (rosa__extend_step(l->r, l->prev_k, &l->x, &err)) {
-                    if (l->x.p != NONE) PREFETCH(l->r->st + l->x.p);
-                    act[k++] = act[j];
-                } else if (err) {
-                    rosa__lane_kill(l, err, &first);
-                }
-            }
-            na = k;
-        }
+        if (logging)
+            while (na) na = rosa__ext_round(L, act, na, &first, 1);
+        else
+            while (na) na = rosa__ext_round(L, act, na, &first, 0);
         /* stage 2: the new state's link (a clone of q if needed) */
         for (int i = 0; i < m; i++) {
             rosa__lane *l = &L[i];
@@ -902,17 +947,10 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
                 act[na++] = i;
             }
         }
-        while (na) {
-            int k = 0;
-            for (int j = 0; j < na; j++) {
-                rosa__lane *l = &L[act[j]];
-                if (rosa__paint_step(l->r, &l->w, l->n)) {
-                    PREFETCH(l->r->st + l->w.v);
-                    act[k++] = act[j];
-                }
-            }
-            na = k;
-        }
+        if (logging)
+            while (na) na = rosa__paint_round(L, act, na, 1);
+        else
+            while (na) na = rosa__paint_round(L, act, na, 0);
         /* stage 4: the end of the last_end walks (cells); the query walks start */
         na = 0;
         for (int i = 0; i < m; i++) {
@@ -988,7 +1026,7 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
     for (int i = 0; i < m; i++) {
         rosa__lane *l = &L[i];
         if (!l->live) continue;
-        if (l->r->undo && l->r->undo->fail) {
+        if (any_log && l->r->undo && l->r->undo->fail) {
             rosa__lane_kill(l, l->r->undo->fail, &first);
             continue;
         }

@@ -14,6 +14,10 @@
 #define MAX_ENTRIES (1u << 28) /* 2 GiB of entries per route at most (ROSA_ERR_LIMIT beyond) */
 #define CH ROSA__UNDO_CHUNK
 #define CH_LOG ROSA__UNDO_CHUNK_LOG
+#define CNUM_MASK ((1u << (32 - CH_LOG)) - 1) /* chunk numbers: positions >> CH_LOG, wrapping */
+/* Positions start this far before they wrap around 2^32, so that every long-lived log (and
+ * the tests) goes through the wrap early. */
+#define FIRST_POS (0u - 64u * CH)
 #define PW ROSA__PREFIX_WORDS
 #define CW ROSA__CLONE_WORDS
 
@@ -30,7 +34,7 @@ size_t rosa__route_undo_bytes(const rosa__route *r) { return undo_bytes(r->undo)
 
 /* Chunks c0 .. c1 - 1 (chunk numbers) are no longer needed: one becomes the spare. */
 static void free_chunks(rosa__undo *u, uint32_t c0, uint32_t c1) {
-    for (uint32_t c = c0; c != c1; c++) {
+    for (uint32_t c = c0; c != c1; c = (c + 1) & CNUM_MASK) {
         uint64_t *ch = u->chunks[c & u->cmask];
         u->chunks[c & u->cmask] = NULL;
         if (!u->spare) {
@@ -43,7 +47,7 @@ static void free_chunks(rosa__undo *u, uint32_t c0, uint32_t c1) {
 }
 
 /* Chunk numbers in use: [tail >> LOG, ceil(head / CH)). */
-static uint32_t chunk_end(uint32_t head) { return (head + CH - 1) >> CH_LOG; }
+static uint32_t chunk_end(uint32_t head) { return (uint32_t)(((uint64_t)head + CH - 1) >> CH_LOG) & CNUM_MASK; }
 
 void rosa__undo_free(rosa__route *r) {
     rosa__undo *u = r->undo;
@@ -77,7 +81,7 @@ static int grow_fail(rosa__undo *u, int err) {
 /* head is at a chunk boundary: the chunk for positions head .. head + CH - 1. */
 int rosa__undo_grow(rosa__route *r) {
     rosa__undo *u = r->undo;
-    uint32_t c = u->head >> CH_LOG, used = c - (u->tail >> CH_LOG); /* chunks before c */
+    uint32_t c = u->head >> CH_LOG, used = (c - (u->tail >> CH_LOG)) & CNUM_MASK; /* chunks before c */
     if (u->head - u->tail >= MAX_ENTRIES) return grow_fail(u, ROSA_ERR_LIMIT);
     if (used + 1 > u->cmask + 1 || !u->chunks) { /* a bigger ring of chunk pointers */
         uint32_t nc = u->chunks ? 2 * (u->cmask + 1) : 16;
@@ -85,7 +89,8 @@ int rosa__undo_grow(rosa__route *r) {
             return grow_fail(u, ROSA_ERR_LIMIT);
         uint64_t **cs = calloc(nc, sizeof *cs);
         if (!cs) return grow_fail(u, ROSA_ERR_NOMEM);
-        for (uint32_t k = u->tail >> CH_LOG; k != c; k++) cs[k & (nc - 1)] = u->chunks[k & u->cmask];
+        for (uint32_t k = u->tail >> CH_LOG; k != c; k = (k + 1) & CNUM_MASK)
+            cs[k & (nc - 1)] = u->chunks[k & u->cmask];
         free(u->chunks);
         u->chunks = cs;
         u->cmask = nc - 1;
@@ -149,6 +154,7 @@ int rosa__undo_step(rosa__route *r, uint32_t cursor, unsigned moved, unsigned pr
     if (!u) {
         if (over_cap(r, sizeof *u)) return ROSA_ERR_LIMIT;
         if (!(u = calloc(1, sizeof *u))) return ROSA_ERR_NOMEM;
+        u->head = u->tail = FIRST_POS;
         r->undo = u;
     }
     if (u->fail) return u->fail;
