@@ -18,7 +18,10 @@
  * bytes_per_krun = heap bytes allocated (capacities) / k-runs, measured before each route is
  * freed.  Inputs are generated before the clock starts.  In grouped mode each thread's routes
  * are stored as a session's (rosa_routes.h: the large arrays in an arena on huge pages, whose
- * slack counts in bytes_per_krun; --no-huge: all on the C heap); route mode uses the heap. */
+ * slack counts in bytes_per_krun; --no-huge: all on the C heap); route mode uses the heap.
+ * --horizon H: every route keeps the undo log of its last H steps (rosa__route_set_horizon, what
+ * a session with rollback_tokens H does); its bytes count in bytes_per_krun, and the line adds
+ * horizon=H undo_bytes=... (the logs' part of bytes). */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -40,6 +43,7 @@ static const char *mode_names[NMODE] = {"grouped", "route"};
 
 typedef struct {
     int routes, tokens, bits, threads, dest, group, chunk, huge;
+    uint32_t horizon; /* --horizon H: rollback horizon of every route (0: none) */
     uint64_t seed;
     int dists[NDIST], ndists;
     int modes[NMODE], nmodes;
@@ -52,7 +56,7 @@ typedef struct {
     int r0, r1;        /* routes [r0, r1) */
     int err;
     int64_t runs;
-    size_t bytes;
+    size_t bytes, undo; /* undo: the undo logs' part of bytes */
     double cpu; /* thread CPU seconds (less sensitive than wall time to other load) */
 } worker;
 
@@ -104,6 +108,7 @@ static void work_grouped(worker *w) {
         goto out;
     }
     for (size_t i = 0; i < n; i++) ptr[i] = &rs.r[i];
+    rosa__routes_set_horizon(&rs, o->horizon);
     const uint8_t *qs = w->in, *ks = qs + T * R, *vs = ks + T * R;
     for (size_t t = 0; t < T && !w->err; t += C)
         for (size_t i = 0; i < n; i += (size_t)o->group) {
@@ -119,6 +124,7 @@ static void work_grouped(worker *w) {
         }
     w->runs += rosa__routes_nruns(&rs);
     w->bytes += rosa__routes_bytes(&rs);
+    w->undo += rosa__routes_undo_bytes(&rs);
 out:
     rosa__routes_free(&rs);
     free(ptr);
@@ -147,9 +153,11 @@ static void *work(void *arg) {
         const uint8_t *q = w->in + (size_t)r * 3 * T;
         rosa__route rt;
         rosa__route_init(&rt);
+        rosa__route_set_horizon(&rt, o->horizon);
         int err = rosa__route_run(&rt, o->tokens, q, q + T, q + 2 * T, 1, vout, dest);
         w->runs += rosa__route_nruns(&rt);
         w->bytes += rosa__route_bytes(&rt);
+        w->undo += rosa__route_undo_bytes(&rt);
         rosa__route_free(&rt);
         if (err) {
             w->err = err;
@@ -213,10 +221,11 @@ static int run_dist(const bench_opts *o, int mode, int dist) {
         for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
     double secs = clock_s(CLOCK_MONOTONIC) - t0, cpu = 0;
     int64_t runs = 0;
-    size_t bytes = 0;
+    size_t bytes = 0, undo = 0;
     for (int i = 0; i < o->threads; i++) {
         runs += ws[i].runs;
         bytes += ws[i].bytes;
+        undo += ws[i].undo;
         cpu += ws[i].cpu;
         if (ws[i].err && !rc) {
             fprintf(stderr, "rosa-cli bench rosa: route failed: %s\n", rosa_strerror(ws[i].err));
@@ -231,6 +240,7 @@ static int run_dist(const bench_opts *o, int mode, int dist) {
                secs * 1e9 / ((double)R * (double)T), runs ? (double)bytes / (double)runs : 0.0,
                (long long)runs, bytes, secs, cpu * 1e9 / ((double)R * (double)T), mode_names[mode]);
     if (!rc && mode == MODE_GROUPED) printf(" group=%d chunk=%d", o->group, o->chunk);
+    if (!rc && o->horizon) printf(" horizon=%u undo_bytes=%zu", o->horizon, undo);
     if (!rc) printf("\n");
     fflush(stdout);
     free(in);
@@ -243,11 +253,13 @@ static void usage(FILE *f) {
     fprintf(f, "usage: rosa-cli bench rosa --routes R --tokens T [--bits M] [--threads N]\n"
                "                          [--seed S] [--dist random,low,repeat] [--dest]\n"
                "                          [--mode grouped,route] [--group G] [--chunk C] [--no-huge]\n"
+               "                          [--horizon H]\n"
                "  M in 1..8 (default 4); N threads (default 1); --dest also asks for dest times;\n"
                "  grouped: token by token across routes, G routes per call (default %d, the\n"
                "  engine's most), C tokens per call (default 1, as in decode), the routes stored\n"
                "  as a session's (huge pages; --no-huge: the C heap); route: one route's tokens\n"
-               "  in one call, route after route; default both, route first\n",
+               "  in one call, route after route; default both, route first;\n"
+               "  --horizon H: every route keeps an undo log of its last H steps (rollback)\n",
             ROSA__ROUTE_GROUP);
 }
 
@@ -326,6 +338,9 @@ int cli_bench_rosa(int argc, char **argv) {
         } else if (!strcmp(a, "--chunk")) {
             if (parse_int(a, v, 1, 1 << 20, &x)) return 2;
             o.chunk = (int)x;
+        } else if (!strcmp(a, "--horizon")) {
+            if (parse_int(a, v, 0, (long)ROSA__MAX_HORIZON, &x)) return 2;
+            o.horizon = (uint32_t)x;
         } else {
             fprintf(stderr, "rosa-cli bench rosa: unknown argument '%s'\n", a);
             usage(stderr);

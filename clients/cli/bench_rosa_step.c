@@ -25,7 +25,11 @@
  * (timed apart), read back into fresh routes as rosa_session_restore does, timed, compared
  * (k-runs, bytes) and deleted; a second line:
  *   bench session-file bytes=... save_seconds=... save_gb_per_s=... fsync_seconds=...
- *   restore_seconds=... restore_gb_per_s=... (the file read from the page cache) */
+ *   restore_seconds=... restore_gb_per_s=... (the file read from the page cache)
+ * --horizon H: every route keeps the undo log of its last H steps (rosa__routes_set_horizon, as
+ * a session with rollback_tokens H; the history builds it too, and bytes count it); the line
+ * adds horizon=H undo_bytes_per_session=... and truncate_ms=...: session 0's routes truncated
+ * by min(H, steps seen) steps (rosa__routes_truncate), once, after the timed steps. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -47,6 +51,7 @@ enum { DIST_RANDOM, DIST_LOW };
 typedef struct {
     const char *shape;
     int layers, routes, bits, batch, context, tokens, threads, chunk, dist, repeat, huge;
+    uint32_t horizon; /* --horizon H: rollback horizon of every route (0: none) */
     uint64_t seed;
     const char *save_dir; /* --save DIR: time the route section of a session file */
 } step_opts;
@@ -215,6 +220,7 @@ static int run(const step_opts *o) {
             fprintf(stderr, "rosa-cli bench rosa-step: out of memory\n");
             goto out;
         }
+        rosa__routes_set_horizon(&sess[s].routes, o->horizon);
     }
     /* the history: prefill-sized chunks through the same call (not timed) */
     double b0 = now_s(CLOCK_MONOTONIC);
@@ -273,10 +279,11 @@ static int run(const step_opts *o) {
     free(wall);
     free(cpu);
     double fj = fork_join_cost(m.pool);
-    size_t bytes = 0;
+    size_t bytes = 0, undo = 0;
     int64_t runs = 0;
     for (size_t s = 0; s < B; s++) {
         bytes += rosa__routes_bytes(&sess[s].routes);
+        undo += rosa__routes_undo_bytes(&sess[s].routes);
         runs += rosa__routes_nruns(&sess[s].routes);
     }
     double rt = (double)o->tokens * (double)B * (double)L * (double)R;
@@ -289,6 +296,20 @@ static int run(const step_opts *o) {
            wmed * 1e3 / o->tokens / (double)B, wmed * 1e3 / o->tokens, bytes / B,
            runs ? (double)bytes / (double)runs : 0.0, rosa__pool_size(m.pool), cmed * 1e9 / rt,
            fj * 1e6, best * 1e9 / rt, o->repeat, o->huge, build);
+    if (o->horizon) {
+        int64_t back = sess[0].pos < (int64_t)o->horizon ? sess[0].pos : (int64_t)o->horizon;
+        double tt = now_s(CLOCK_MONOTONIC);
+        int err = rosa__routes_truncate(&sess[0].routes, sess[0].pos - back);
+        tt = now_s(CLOCK_MONOTONIC) - tt;
+        if (err) {
+            fprintf(stderr, "rosa-cli bench rosa-step: truncate failed: %s\n", rosa_strerror(err));
+            goto out;
+        }
+        sess[0].pos -= back;
+        printf("bench rosa-step horizon=%u undo_bytes_per_session=%zu truncate_steps=%lld "
+               "truncate_ms=%.3f\n",
+               o->horizon, undo / B, (long long)back, tt * 1e3);
+    }
     fflush(stdout);
     rc = o->save_dir ? bench_save(o, &sess[0].routes, sess[0].pos) : 0;
 out:
@@ -308,7 +329,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: rosa-cli bench rosa-step [--shape 0.6b|1.7b | --layers L --routes R]\n"
                "                               [--batch B] [--context N] [--tokens T] [--threads N]\n"
                "                               [--dist random|low] [--bits M] [--chunk C] [--seed S]\n"
-               "                               [--repeat K] [--no-huge] [--save DIR]\n"
+               "                               [--repeat K] [--no-huge] [--save DIR] [--horizon H]\n"
                "  the per-token ROSA work of a decode step (rosa__rosa_step for every ROSA layer)\n"
                "  over B sessions whose histories (N tokens, default 4096, built first in chunks\n"
                "  of C, default 512) are not timed; T timed steps (default 256); N threads\n"
@@ -316,7 +337,9 @@ static void usage(FILE *f) {
                "  K rounds of T steps (default 1): medians printed, and the best round's time;\n"
                "  --no-huge: the routes' arrays on the C heap instead of the session's arena;\n"
                "  --save DIR: also time writing session 0's routes as a session file's route\n"
-               "  section to DIR (then fsync), and reading them back\n");
+               "  section to DIR (then fsync), and reading them back;\n"
+               "  --horizon H: routes keep an undo log of their last H steps (rollback); a second\n"
+               "  line gives its bytes and the time to truncate session 0 by H steps\n");
 }
 
 int cli_bench_rosa_step(int argc, char **argv) {
@@ -375,6 +398,9 @@ int cli_bench_rosa_step(int argc, char **argv) {
                 return 2;
             }
             o.save_dir = v;
+        } else if (!strcmp(a, "--horizon")) {
+            if ((x = cli_parse_long(v, 0, (long)ROSA__MAX_HORIZON, a)) < 0) return 2;
+            o.horizon = (uint32_t)x;
         } else if (!strcmp(a, "--repeat")) {
             if ((x = cli_parse_long(v, 1, 1000, a)) < 0) return 2;
             o.repeat = (int)x;

@@ -23,12 +23,13 @@
 #define MAX_TIME 0x7FFFFFFF
 
 /* record words; both kinds start with link and last_end */
-enum { W_LINK = 0, W_LE = 1, W_LEN = 2, W_A = 3, W_B = 4, PW = 2, CW = 5 };
+enum { W_LINK = 0, W_LE = 1, W_LEN = 2, W_A = 3, W_B = 4, PW = ROSA__PREFIX_WORDS, CW = ROSA__CLONE_WORDS };
 
 #if defined(__GNUC__)
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define NOINLINE __attribute__((noinline))
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 #define PREFETCH(p) __builtin_prefetch(p)
 #define PREFETCH_W(p) __builtin_prefetch(p, 1)
 #else
@@ -37,6 +38,7 @@ enum { W_LINK = 0, W_LE = 1, W_LEN = 2, W_A = 3, W_B = 4, PW = 2, CW = 5 };
 #define LIKELY(x) (x)
 #define UNLIKELY(x) (x)
 #define NOINLINE
+#define ALWAYS_INLINE inline
 #endif
 
 void rosa__route_init(rosa__route *r) {
@@ -54,12 +56,14 @@ void rosa__route_free(rosa__route *r) {
     rosa__sam_release(r, r->psample);
     rosa__sam_release(r, r->cells);
     rosa__sam_release(r, r->runs);
+    rosa__undo_free(r);
     size_t max_bytes = r->max_bytes;
-    uint32_t cell_min = r->cell_min;
+    uint32_t cell_min = r->cell_min, horizon = r->horizon;
     rosa__arena *arena = r->arena;
     rosa__route_init(r);
     r->max_bytes = max_bytes;
     r->cell_min = cell_min;
+    r->horizon = horizon;
     r->arena = arena;
 }
 
@@ -133,7 +137,7 @@ static NOINLINE uint32_t rosa__xfind(const rosa__route *r, uint32_t s, unsigned 
 
 /* Target of the transition of state s on symbol c, or NONE.  Inline edges of a clone have
  * target NONE while unused, so no count is needed. */
-static inline uint32_t rosa__trans(const rosa__route *r, uint32_t s, unsigned c) {
+static ALWAYS_INLINE uint32_t rosa__trans(const rosa__route *r, uint32_t s, unsigned c) {
     const uint32_t *w = r->st + s;
     uint32_t w0 = w[W_LINK];
     if (!(w0 & F_CLONE)) {
@@ -192,22 +196,40 @@ static uint32_t *rosa__edge_word(rosa__route *r, uint32_t s, unsigned c) {
 
 /* ---------------------------------------------------------------- building */
 
+/* Log the old value of an edge target word (in st or pool) before it is written. */
+static void rosa__log_word(rosa__route *r, const uint32_t *w) {
+    if ((uintptr_t)w >= (uintptr_t)r->st && (uintptr_t)w < (uintptr_t)(r->st + r->nst))
+        rosa__log_st(r, (uint32_t)(w - r->st));
+    else
+        rosa__log_pool(r, (uint32_t)(w - r->pool));
+}
+
 /* Add edge (c -> t) to prefix state s, which has none on c. */
 static NOINLINE int rosa__add_xedge(rosa__route *r, uint32_t s, unsigned c, uint32_t t) {
     uint32_t o;
     int err;
     if (r->st[s] & F_X) {
-        uint32_t *ow = s == 0 ? &r->rootx : &r->xmap[2 * rosa__sam_xslot(r, s) + 1];
-        o = *ow;
+        uint32_t old = o = rosa__xblock(r, s);
         if ((err = rosa__sam_block_add(r, &o, c, t))) return err;
-        *(s == 0 ? &r->rootx : &r->xmap[2 * rosa__sam_xslot(r, s) + 1]) = o;
+        if (o == old) return 0;
+        if (s == 0) {
+            rosa__log_scalar(r, ROSA__US_ROOTX, r->rootx);
+            r->rootx = o;
+        } else {
+            uint32_t i = 2 * rosa__sam_xslot(r, s) + 1;
+            rosa__log_xmap(r, i);
+            r->xmap[i] = o;
+        }
         return 0;
     }
     if ((err = rosa__sam_block_new(r, 1, &o))) return err;
-    if (s == 0)
+    if (s == 0) {
+        rosa__log_scalar(r, ROSA__US_ROOTX, r->rootx);
         r->rootx = o;
-    else if ((err = rosa__sam_xput(r, s, o)))
+    } else if ((err = rosa__sam_xput(r, s, o))) {
         return err;
+    }
+    rosa__log_st(r, s);
     r->st[s] |= F_X;
     return rosa__sam_block_add(r, &o, c, t); /* fits: does not move */
 }
@@ -219,12 +241,16 @@ static NOINLINE int rosa__spill(rosa__route *r, uint32_t s, unsigned c, uint32_t
     if (err) return err;
     uint32_t *w = r->st + s, o = h & ROSA__OFF_MASK, *pool = r->pool;
     unsigned code = h >> ROSA__CODE_SHIFT, c0 = w[W_LE] >> 24, c1 = w[W_LEN] >> 24;
-    if (code >= ROSA__DENSE_CODE) {
+    if (code >= ROSA__DENSE_CODE) { /* (a new block: dense blocks are never reused) */
         pool[o + 1 + c0] = w[W_A];
         pool[o + 1 + c1] = w[W_B];
         pool[o + 1 + c] = t;
     } else {
         uint8_t *sy = (uint8_t *)(pool + o + 1);
+        if (r->u_st) { /* (a reused block: its old contents) */
+            rosa__log_pool_range(r, o + 1, 1u << code);
+            rosa__log_pool_range(r, o + 1 + (1u << code), 3);
+        }
         memset(sy, (int)c0, 4u << code); /* unused slots repeat the first symbol */
         sy[1] = (uint8_t)c1;
         sy[2] = (uint8_t)c;
@@ -233,15 +259,21 @@ static NOINLINE int rosa__spill(rosa__route *r, uint32_t s, unsigned c, uint32_t
         tg[1] = w[W_B];
         tg[2] = t;
     }
-    pool[o] = 3;
+    pool[o] = 3; /* (undo: a reused block's count was logged by rosa__sam_block_new) */
+    if (r->u_st) {
+        rosa__log_st(r, s + W_LINK);
+        rosa__log_st(r, s + W_A);
+        rosa__log_st(r, s + W_B);
+    }
     w[W_LINK] |= F_BLOCK;
     w[W_A] = h;
     w[W_B] = 0;
     return 0;
 }
 
-/* Add edge (c -> t) to state s, which has none on c.  May grow pool, never st. */
-static inline int rosa__add_edge(rosa__route *r, uint32_t s, unsigned c, uint32_t t) {
+/* Add edge (c -> t) to state s, which has none on c.  May grow pool, never st.  logging: 0
+ * where the caller knows that no undo log is kept (a constant: no tests for it here). */
+static ALWAYS_INLINE int rosa__add_edge(rosa__route *r, uint32_t s, unsigned c, uint32_t t, int logging) {
     uint32_t *w = r->st + s;
     if (!(w[W_LINK] & F_CLONE)) return rosa__add_xedge(r, s, c, t);
     if (w[W_LINK] & F_BLOCK) {
@@ -249,11 +281,13 @@ static inline int rosa__add_edge(rosa__route *r, uint32_t s, unsigned c, uint32_
         unsigned code = h >> ROSA__CODE_SHIFT;
         if (code >= ROSA__DENSE_CODE) {
             if (c < (1u << (code - ROSA__DENSE_CODE))) {
+                if (logging) rosa__log_dadd(r, o, c);
                 r->pool[o + 1 + c] = t;
                 r->pool[o] = n + 1;
                 return 0;
             }
         } else if (n < (4u << code)) { /* room in a sparse block (never empty here) */
+            if (logging) rosa__log_sadd(r, o, code, n);
             ((uint8_t *)(r->pool + o + 1))[n] = (uint8_t)c;
             r->pool[o + 1 + (1u << code) + n] = t;
             r->pool[o] = n + 1;
@@ -261,11 +295,16 @@ static inline int rosa__add_edge(rosa__route *r, uint32_t s, unsigned c, uint32_
         }
         int err = rosa__sam_block_add(r, &h, c, t);
         if (err) return err;
+        if (logging) rosa__log_st(r, s + W_A);
         w[W_A] = h;
         return 0;
     }
     assert(w[W_A] != NONE); /* a clone is born with its original's edges (at least one) */
     if (w[W_B] == NONE) {
+        if (logging) {
+            rosa__log_st(r, s + W_LEN);
+            rosa__log_st(r, s + W_B);
+        }
         w[W_LEN] = (w[W_LEN] & LOW24) | c << 24;
         w[W_B] = t;
     } else {
@@ -277,16 +316,22 @@ static inline int rosa__add_edge(rosa__route *r, uint32_t s, unsigned c, uint32_
 /* ---------------------------------------------------------------- last_end cells */
 
 /* Set the states from v up to (not including) stop to plain with last_end le. */
-static void rosa__cell_unset(uint32_t *st, uint32_t v, uint32_t stop, uint32_t le) {
+static void rosa__cell_unset(rosa__route *r, uint32_t v, uint32_t stop, uint32_t le) {
+    uint32_t *st = r->st;
     for (; v != stop; v = st[v] & ID_MASK) {
+        rosa__log_st(r, v);
+        rosa__log_st(r, v + W_LE);
         st[v] &= ~F_CELL;
         st[v + W_LE] = (st[v + W_LE] & ~LOW24) | le;
     }
 }
 
 /* Put the states from v up to (not including) stop into cell h. */
-static void rosa__cell_set(uint32_t *st, uint32_t v, uint32_t stop, uint32_t h) {
+static void rosa__cell_set(rosa__route *r, uint32_t v, uint32_t stop, uint32_t h) {
+    uint32_t *st = r->st;
     for (; v != stop; v = st[v] & ID_MASK) {
+        rosa__log_st(r, v);
+        rosa__log_st(r, v + W_LE);
         st[v] |= F_CELL;
         st[v + W_LE] = (st[v + W_LE] & ~LOW24) | h;
     }
@@ -299,6 +344,7 @@ static int rosa__cell_new(rosa__route *r, uint32_t value, uint32_t bottom, uint3
     int err = rosa__sam_grow(r, (void **)&r->cells, &r->capcells, (uint64_t)r->ncells + 1,
                              3 * sizeof(uint32_t), 4);
     if (err) return err;
+    rosa__log_scalar(r, ROSA__US_NCELLS, r->ncells);
     *h = r->ncells++;
     r->cells[3 * *h] = value;
     r->cells[3 * *h + 1] = bottom;
@@ -317,7 +363,8 @@ static int rosa__cell_split(rosa__route *r, uint32_t h, uint32_t v, uint32_t n) 
         steps++;
         a = st[a] & ID_MASK;
         if (a == exit) { /* the upper side is shorter: it leaves the cell */
-            rosa__cell_unset(st, v, exit, n);
+            rosa__cell_unset(r, v, exit, n);
+            rosa__log_cells(r, 3 * h + 2);
             r->cells[3 * h + 2] = v;
             return 0;
         }
@@ -326,13 +373,15 @@ static int rosa__cell_split(rosa__route *r, uint32_t h, uint32_t v, uint32_t n) 
     }
     uint32_t old = r->cells[3 * h];
     if (steps < 4) {
-        rosa__cell_unset(st, bottom, v, old);
+        rosa__cell_unset(r, bottom, v, old);
     } else {
         uint32_t h2;
         int err = rosa__cell_new(r, old, bottom, v, &h2);
         if (err) return err;
-        rosa__cell_set(st, bottom, v, h2);
+        rosa__cell_set(r, bottom, v, h2);
     }
+    rosa__log_cells(r, 3 * h);
+    rosa__log_cells(r, 3 * h + 1);
     r->cells[3 * h] = n;
     r->cells[3 * h + 1] = v;
     return 0;
@@ -347,7 +396,7 @@ static int rosa__clone(rosa__route *r, uint32_t q, uint32_t len, uint32_t *out) 
     int err;
     uint32_t id = r->nst;
     r->nst += CW;
-    r->nclones++;
+    r->nclones++; /* (undo: a step makes at most one clone, seen from nst) */
     uint32_t *cl = r->st + id;
     const uint32_t *src = r->st + q;
     cl[W_LINK] = (src[W_LINK] & ID_MASK) | F_CLONE;
@@ -359,12 +408,14 @@ static int rosa__clone(rosa__route *r, uint32_t q, uint32_t len, uint32_t *out) 
          * joins neither part; the walk that follows gives the upper part its new value */
         uint32_t h = src[W_LE] & LOW24, up = src[W_LINK] & ID_MASK;
         if (r->cells[3 * h + 2] == up) {
+            rosa__log_cells(r, 3 * h + 2);
             r->cells[3 * h + 2] = id; /* q is the top */
         } else {
             uint32_t value = r->cells[3 * h];
             if ((err = rosa__cell_split(r, h, up, value))) return err;
             /* the lower side (bottom .. q) now exits to up: make it exit to the clone */
             uint32_t hq = (r->st[q] & F_CELL) ? r->st[q + W_LE] & LOW24 : UINT32_MAX;
+            /* (undo: hq is h, whose exit the split logged, or a cell made by the split) */
             if (hq != UINT32_MAX) r->cells[3 * hq + 2] = id;
         }
         cl = r->st + id;
@@ -390,7 +441,7 @@ static int rosa__clone(rosa__route *r, uint32_t q, uint32_t len, uint32_t *out) 
             uint32_t tgt[256];
             unsigned n = rosa__sam_block_list(r->pool, rosa__xblock(r, q), sym, tgt);
             for (unsigned e = 0; e < n; e++)
-                if ((err = rosa__add_edge(r, id, sym[e], tgt[e]))) return err;
+                if ((err = rosa__add_edge(r, id, sym[e], tgt[e], 1))) return err;
         }
     }
     *out = id;
@@ -408,12 +459,13 @@ static NOINLINE int rosa__paint_cells(rosa__route *r, uint32_t v, uint32_t run, 
             if (run_len < r->cell_min) return 0;
             uint32_t h;
             if ((err = rosa__cell_new(r, n, run, 0, &h))) return err;
-            rosa__cell_set(r->st, run, 0, h);
+            rosa__cell_set(r, run, 0, h);
             return 0;
         }
         uint32_t h = st[v + W_LE] & LOW24, exit = r->cells[3 * h + 2];
         int joined = 1;
         if (r->cells[3 * h + 1] == v) { /* entered at the bottom: all of it is on the chain */
+            rosa__log_cells(r, 3 * h);
             r->cells[3 * h] = n;
         } else {
             if ((err = rosa__cell_split(r, h, v, n))) return err;
@@ -422,7 +474,8 @@ static NOINLINE int rosa__paint_cells(rosa__route *r, uint32_t v, uint32_t run, 
         }
         if (joined) {
             if (run_len) { /* the run joins the cell, whose bottom v now is */
-                rosa__cell_set(st, run, v, h);
+                rosa__cell_set(r, run, v, h);
+                rosa__log_cells(r, 3 * h + 1);
                 r->cells[3 * h + 1] = run;
             }
             run = exit;
@@ -430,6 +483,7 @@ static NOINLINE int rosa__paint_cells(rosa__route *r, uint32_t v, uint32_t run, 
         }
         /* (if not joined, the run goes on through the states that just became plain) */
         for (v = exit; !((w0 = st[v]) & F_CELL); v = w0 & ID_MASK) {
+            rosa__log_st(r, v + W_LE);
             st[v + W_LE] = (st[v + W_LE] & ~LOW24) | n;
             run_len++;
         }
@@ -445,6 +499,7 @@ static NOINLINE int rosa__paint_cells(rosa__route *r, uint32_t v, uint32_t run, 
  * start, steps over plain states (each returns 0 once at a cell state or the root), finish. */
 typedef struct {
     uint32_t v, run, run_len; /* the walk is at v; the plain run so far starts at run */
+    uint32_t pend;            /* undo log: an old last_end not yet logged (its pair), or NONE */
 } rosa__walk;
 
 static inline void rosa__paint_start(rosa__route *r, uint32_t cur, uint32_t n, rosa__walk *w) {
@@ -454,17 +509,36 @@ static inline void rosa__paint_start(rosa__route *r, uint32_t cur, uint32_t n, r
         uint32_t h = st[u + W_LE] & LOW24;
         st[cur] |= F_CELL;
         st[cur + W_LE] = (st[cur + W_LE] & ~LOW24) | h;
+        rosa__log_cells(r, 3 * h);
+        rosa__log_cells(r, 3 * h + 1);
         r->cells[3 * h] = n;
         r->cells[3 * h + 1] = cur;
         v = r->cells[3 * h + 2];
     }
     w->v = w->run = v;
     w->run_len = 0;
+    w->pend = NONE;
 }
 
-static inline int rosa__paint_step(uint32_t *st, rosa__walk *w, uint32_t n) {
-    uint32_t v = w->v, w0 = st[v];
+/* Undo log of a walk's plain states (see rosa_sam.h): the first state with its old value,
+ * then the others' old values in pairs. */
+static inline void rosa__log_paint(rosa__route *r, rosa__walk *w, uint32_t v, uint32_t old) {
+    if (!w->run_len) {
+        rosa__undo_push(r, ROSA__U_PAINT, v, old);
+    } else if (w->pend == NONE) {
+        w->pend = old;
+    } else {
+        rosa__undo_push64(r, (uint64_t)ROSA__U_PAINTV << 60 | 1ull << 56 | (uint64_t)w->pend << 24 | old);
+        w->pend = NONE;
+    }
+}
+
+/* (logging: a constant where called, so that the walk of routes that keep no undo log has no
+ * test for it per state) */
+static ALWAYS_INLINE int rosa__paint_step(rosa__route *r, rosa__walk *w, uint32_t n, int logging) {
+    uint32_t *st = r->st, v = w->v, w0 = st[v];
     if (w0 & F_CELL) return 0; /* plain states only (the root is flagged: it stops here) */
+    if (logging && r->u_st) rosa__log_paint(r, w, v, st[v + W_LE] & LOW24);
     st[v + W_LE] = (st[v + W_LE] & ~LOW24) | n;
     w->v = w0 & ID_MASK;
     w->run_len++;
@@ -472,6 +546,8 @@ static inline int rosa__paint_step(uint32_t *st, rosa__walk *w, uint32_t n) {
 }
 
 static inline int rosa__paint_finish(rosa__route *r, const rosa__walk *w, uint32_t n) {
+    if (w->pend != NONE) /* (only when logging) the last old value, alone */
+        rosa__undo_push64(r, (uint64_t)ROSA__U_PAINTV << 60 | (uint64_t)w->pend << 24);
     if (w->v == 0 && w->run_len < r->cell_min) return 0;
     return rosa__paint_cells(r, w->v, w->run, w->run_len, n);
 }
@@ -479,8 +555,12 @@ static inline int rosa__paint_finish(rosa__route *r, const rosa__walk *w, uint32
 static inline int rosa__paint(rosa__route *r, uint32_t cur, uint32_t n) {
     rosa__walk w;
     rosa__paint_start(r, cur, n, &w);
-    while (rosa__paint_step(r->st, &w, n)) {
-    }
+    if (r->u_st)
+        while (rosa__paint_step(r, &w, n, 1)) {
+        }
+    else
+        while (rosa__paint_step(r, &w, n, 0)) {
+        }
     return rosa__paint_finish(r, &w, n);
 }
 
@@ -514,7 +594,8 @@ static inline int rosa__extend_start(rosa__route *r, unsigned c, uint32_t n, ros
     r->nst += PW;
     st[cur + W_LINK] = 0;
     st[cur + W_LE] = LOW24;
-    st[L + W_LE] = (st[L + W_LE] & LOW24) | c << 24; /* the spine edge P_n -> P_n+1 */
+    /* the spine edge P_n -> P_n+1 (undo: the symbol byte was 0 before, nothing to log) */
+    st[L + W_LE] = (st[L + W_LE] & LOW24) | c << 24;
     r->last = cur;
     x->cur = cur;
     x->p = st[L + W_LINK] & ID_MASK;
@@ -525,7 +606,8 @@ static inline int rosa__extend_start(rosa__route *r, unsigned c, uint32_t n, ros
 
 /* One state p of the walk up from link(L): its transition on c is q (done: returns 0, with
  * q's record prefetched), or it gets an edge to the new state and the walk goes on (1). */
-static inline int rosa__extend_step(rosa__route *r, unsigned c, rosa__ext *x, int *err) {
+static ALWAYS_INLINE int rosa__extend_step(rosa__route *r, unsigned c, rosa__ext *x, int *err,
+                                           int logging) {
     uint32_t p = x->p, q;
     if (p == NONE) return 0;
     if ((q = rosa__trans(r, p, c)) != NONE) {
@@ -533,15 +615,19 @@ static inline int rosa__extend_step(rosa__route *r, unsigned c, rosa__ext *x, in
         x->q = q;
         return 0;
     }
-    if ((*err = rosa__add_edge(r, p, c, x->cur))) return 0;
+    if ((*err = rosa__add_edge(r, p, c, x->cur, logging))) return 0;
     x->p = r->st[p + W_LINK] & ID_MASK;
     return 1;
 }
 
 static inline int rosa__extend_begin(rosa__route *r, unsigned c, uint32_t n, rosa__ext *x) {
     int err = rosa__extend_start(r, c, n, x);
-    while (!err && rosa__extend_step(r, c, x, &err)) {
-    }
+    if (r->u_st)
+        while (!err && rosa__extend_step(r, c, x, &err, 1)) {
+        }
+    else
+        while (!err && rosa__extend_step(r, c, x, &err, 0)) {
+        }
     return err;
 }
 
@@ -564,10 +650,12 @@ static inline int rosa__extend_end(rosa__route *r, unsigned c, const rosa__ext *
                 for (;;) { /* redirect p and its suffixes from q to the clone */
                     uint32_t *tw = rosa__edge_word(r, p, c);
                     if (!tw || *tw != q) break;
+                    if (r->u_st) rosa__log_word(r, tw);
                     *tw = link;
                     p = st[p + W_LINK] & ID_MASK;
                     if (p == NONE) break;
                 }
+                rosa__log_st(r, q + W_LINK);
                 st[q + W_LINK] = (st[q + W_LINK] & ~ID_MASK) | link;
             }
         }
@@ -629,8 +717,10 @@ static inline int rosa__new_run(rosa__route *r, int64_t t, unsigned k, unsigned 
     uint32_t start = (uint32_t)t;
     memcpy(run, &start, 4);
     run[4] = (uint8_t)v;
-    if (UNLIKELY(k >> r->kd_log))
+    if (UNLIKELY(k >> r->kd_log)) {
+        rosa__log_scalar(r, ROSA__US_KD_LOG, r->kd_log);
         while (k >> r->kd_log) r->kd_log++;
+    }
     *out = n;
     return 0;
 }
@@ -669,9 +759,13 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
      * that the miss overlaps with work (runs are never changed once written). */
     uint32_t pend_p = 0;
     size_t pend_at = SIZE_MAX;
+    const int logging = r->horizon != 0;
     for (int i = 0; i < T; i++, t++) {
         size_t at = (size_t)i * stride;
         unsigned q = qs[at], k = ks[at];
+        if (UNLIKELY(logging) &&
+            (err = rosa__undo_step(r, cursor, moved, prev_k, prev_q, csym, k != prev_k || t == 0)))
+            return rosa__fail(r, err);
         if (k != prev_k || t == 0) {
             uint32_t n;
             if ((err = rosa__new_run(r, t, k, vs[at], &n)) || (err = rosa__extend(r, k, n)))
@@ -706,6 +800,7 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
         }
     }
     if (pend_at != SIZE_MAX) rosa__retrieve(r, pend_p, vout + pend_at, dest ? dest + pend_at : NULL);
+    if (r->undo && r->undo->fail) return rosa__fail(r, r->undo->fail);
     r->cursor = cursor;
     r->moved = (uint8_t)moved;
     r->prev_k = (uint8_t)prev_k;
@@ -741,11 +836,42 @@ static void rosa__lane_kill(rosa__lane *l, int err, int *first) {
     if (!*first) *first = err;
 }
 
+/* One round of the lanes' walks up from link(L) (the extension): a state of each lane in
+ * act[0 .. na); returns how many walk on (kept in act[], in order). */
+static ALWAYS_INLINE int rosa__ext_round(rosa__lane *L, int *act, int na, int *first, int logging) {
+    int k = 0;
+    for (int j = 0; j < na; j++) {
+        rosa__lane *l = &L[act[j]];
+        int err = 0;
+        if (rosa__extend_step(l->r, l->prev_k, &l->x, &err, logging)) {
+            if (l->x.p != NONE) PREFETCH(l->r->st + l->x.p);
+            act[k++] = act[j];
+        } else if (err) {
+            rosa__lane_kill(l, err, first);
+        }
+    }
+    return k;
+}
+
+/* One round of the lanes' last_end walks: a state of each lane in act[0 .. na); returns how
+ * many lanes walk on (kept in act[], in order). */
+static ALWAYS_INLINE int rosa__paint_round(rosa__lane *L, int *act, int na, int logging) {
+    int k = 0;
+    for (int j = 0; j < na; j++) {
+        rosa__lane *l = &L[act[j]];
+        if (rosa__paint_step(l->r, &l->w, l->n, logging)) {
+            PREFETCH(l->r->st + l->w.v);
+            act[k++] = act[j];
+        }
+    }
+    return k;
+}
+
 static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8_t *qs,
                            const uint8_t *ks, const uint8_t *vs, size_t stride_t, size_t stride_r,
                            int16_t *vout, int32_t *dest) {
     rosa__lane L[LANES];
-    int err, first = 0;
+    int err, first = 0, any_log = 0;
     for (int i = 0; i < m; i++) {
         /* field by field: a compound literal would be built and copied whole (a memcpy per
          * lane, which in decode, one token per call, cost about a third of the step's
@@ -772,6 +898,7 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
             if (r->runs) PREFETCH_W(r->runs + (size_t)r->nruns * ROSA__RUN_BYTES);
         }
         /* stage 1: the run record, and the extension up to the first state with an edge on k */
+        int logging = 0; /* some route keeps an undo log */
         for (int i = 0; i < m; i++) {
             rosa__lane *l = &L[i];
             rosa__route *r = l->r;
@@ -779,6 +906,13 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
             unsigned k = ks[at];
             l->q = qs[at];
             l->ext = k != l->prev_k || r->t == 0;
+            if (r->horizon) {
+                logging = any_log = 1;
+                if ((err = rosa__undo_step(r, l->cursor, l->moved, l->prev_k, l->prev_q, l->csym, l->ext))) {
+                    rosa__lane_kill(l, err, &first);
+                    continue;
+                }
+            }
             if (l->ext) {
                 if ((err = rosa__new_run(r, r->t, k, vs[at], &l->n)) ||
                     (err = rosa__extend_start(r, k, l->n, &l->x))) {
@@ -794,20 +928,10 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
         int act[LANES], na = 0;
         for (int i = 0; i < m; i++)
             if (L[i].live && L[i].ext) act[na++] = i;
-        while (na) {
-            int k = 0;
-            for (int j = 0; j < na; j++) {
-                rosa__lane *l = &L[act[j]];
-                err = 0;
-                if (rosa__extend_step(l->r, l->prev_k, &l->x, &err)) {
-                    if (l->x.p != NONE) PREFETCH(l->r->st + l->x.p);
-                    act[k++] = act[j];
-                } else if (err) {
-                    rosa__lane_kill(l, err, &first);
-                }
-            }
-            na = k;
-        }
+        if (logging)
+            while (na) na = rosa__ext_round(L, act, na, &first, 1);
+        else
+            while (na) na = rosa__ext_round(L, act, na, &first, 0);
         /* stage 2: the new state's link (a clone of q if needed) */
         for (int i = 0; i < m; i++) {
             rosa__lane *l = &L[i];
@@ -823,17 +947,10 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
                 act[na++] = i;
             }
         }
-        while (na) {
-            int k = 0;
-            for (int j = 0; j < na; j++) {
-                rosa__lane *l = &L[act[j]];
-                if (rosa__paint_step(l->r->st, &l->w, l->n)) {
-                    PREFETCH(l->r->st + l->w.v);
-                    act[k++] = act[j];
-                }
-            }
-            na = k;
-        }
+        if (logging)
+            while (na) na = rosa__paint_round(L, act, na, 1);
+        else
+            while (na) na = rosa__paint_round(L, act, na, 0);
         /* stage 4: the end of the last_end walks (cells); the query walks start */
         na = 0;
         for (int i = 0; i < m; i++) {
@@ -909,6 +1026,10 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
     for (int i = 0; i < m; i++) {
         rosa__lane *l = &L[i];
         if (!l->live) continue;
+        if (any_log && l->r->undo && l->r->undo->fail) {
+            rosa__lane_kill(l, l->r->undo->fail, &first);
+            continue;
+        }
         l->r->cursor = l->cursor;
         l->r->moved = (uint8_t)l->moved;
         l->r->prev_k = (uint8_t)l->prev_k;

@@ -61,6 +61,11 @@ typedef struct rosa__route {
     int err;            /* sticky error: once a step failed the route refuses further input */
     uint8_t moved, prev_k, prev_q;
     uint8_t csym;       /* the symbol every string of the cursor state ends with */
+    uint32_t horizon;   /* rollback horizon H in steps (0: no undo log; see "Rollback") */
+    uint32_t u_st, u_pool, u_cells; /* logged writes: st, pool words and cells words below these
+                                       (the used lengths when the current step began); 0 when
+                                       nothing is logged, so the check is one compare */
+    struct rosa__undo *undo; /* the undo log (rosa_sam_undo.c); NULL while empty */
 } rosa__route;
 
 void rosa__route_init(rosa__route *r);
@@ -104,7 +109,34 @@ int64_t rosa__route_nstates(const rosa__route *r);
  * it had after t steps (the same arrays a fresh route fed those t steps holds), for
  * r->t - H <= t <= r->t; ROSA_ERR_LIMIT beyond that, ROSA_ERR_INVALID for t > r->t or a failed
  * route.  rosa__route_can_truncate answers the same without changing anything.  Setting the
- * horizon drops any log kept so far.  undo_bytes: heap bytes of the log. */
+ * horizon drops any log kept so far (H is clamped to ROSA__MAX_HORIZON; 0: no log, no cost).
+ * After truncating to t, older steps still in the log can be undone too.  undo_bytes: heap
+ * bytes of the log (also counted by rosa__route_bytes and against max_bytes).  The log is
+ * not part of a route's image: rosa__route_copy and a session file restore give a route with
+ * the same horizon and an empty log (it covers the steps taken after the copy).  A failure
+ * to grow the log fails the route like any other (ROSA_ERR_NOMEM / ROSA_ERR_LIMIT).
+ *
+ * The log (rosa__undo below): before a step writes a word that existed when the step began
+ * (an st or pool word, a cells word, an xmap word, a rare scalar), the old value goes into a
+ * list of 64-bit entries, code << 60 | index << 32 | old value (code: which array, or which
+ * scalar; st, pool and cells writes below the used lengths at the step's start only, since
+ * records made in the same step vanish when the lengths are restored).  The last_end walk,
+ * most of a step's writes, is logged compactly: its first state and old value, then the next
+ * states' old 24-bit values two per entry (undo walks the same suffix links again); adding
+ * an edge to a block is one entry (what it overwrites is known: unused sparse slots hold the
+ * first symbol and, but in reused blocks, target 0; dense ones ROSA__NONE).  Entries live in 2 KiB chunks (a
+ * ring of chunk pointers; one spare chunk), so the log's memory follows what the last H steps
+ * wrote.  Each step starts with a 12-byte mark: its first entry's position, the query scalars
+ * (cursor, moved, prev_k, prev_q, csym) and two flags from which nst, last, nruns, nclones
+ * and the spine symbol written before the step follow (whether it starts a k-run; whether the
+ * newest prefix state then was followed by a clone record); t is implied by the mark's place.  Growing the xmap keeps the
+ * old map whole in the log (an entry plus a saved pointer, freed when its step leaves the
+ * log): undoing it puts the old map back, amortised O(1).  New edge blocks are written in
+ * full, so a route's arrays match a fresh route's byte for byte.  Truncating replays entries
+ * backwards to the target step's mark.  Marks live in a ring of at most H; when a step's mark
+ * is dropped (H newer steps), its entries are dropped with it.
+ */
+#define ROSA__MAX_HORIZON (1u << 20)
 void rosa__route_set_horizon(rosa__route *r, uint32_t steps);
 int rosa__route_can_truncate(const rosa__route *r, int64_t t);
 int rosa__route_truncate(rosa__route *r, int64_t t);
@@ -139,6 +171,99 @@ unsigned rosa__sam_block_list(const uint32_t *pool, uint32_t h, uint8_t *sym, ui
 uint32_t rosa__sam_xslot(const rosa__route *r, uint32_t id);
 int rosa__sam_xput(rosa__route *r, uint32_t id, uint32_t block);
 
+/* ---- internal: the undo log (rosa_sam_undo.c; format under "Rollback" above) ---- */
+#define ROSA__PREFIX_WORDS 2 /* words of a prefix state's record (rosa_sam.c) */
+#define ROSA__CLONE_WORDS 5  /* words of a clone's record */
+enum { ROSA__U_ST, ROSA__U_POOL, ROSA__U_CELLS, ROSA__U_XMAP, ROSA__U_SCALAR, ROSA__U_XREHASH,
+       ROSA__U_PAINT, ROSA__U_PAINTV, ROSA__U_SADD, ROSA__U_DADD };
+enum { ROSA__US_NPOOL, ROSA__US_NCELLS, ROSA__US_NX, ROSA__US_ROOTX,
+       ROSA__US_KD_LOG, ROSA__US_FREEL }; /* scalars logged when they change; FREEL + class */
+#define ROSA__UNDO_CHUNK_LOG 8 /* entries are kept in chunks of 256 (2 KiB) */
+#define ROSA__UNDO_CHUNK (1u << ROSA__UNDO_CHUNK_LOG)
+#define ROSA__UM_MOVED 1u   /* mark flags (low byte of bytes) */
+#define ROSA__UM_RUN 2u     /* the step starts a k-run (so nst, last and nruns change) */
+#define ROSA__UM_FAR 4u     /* ... and its newest prefix state is followed by a clone record */
+typedef struct rosa__undo_mark {
+    uint32_t pos;    /* position of the step's first entry */
+    uint32_t cursor; /* the query scalars when the step began */
+    uint32_t bytes;  /* flags | prev_k << 8 | prev_q << 16 | csym << 24 */
+} rosa__undo_mark;
+typedef struct rosa__undo_map {
+    uint32_t *map;                 /* an xmap replaced by a bigger one during a logged step */
+    uint32_t capx, pos;            /* its capacity; position of its entry */
+} rosa__undo_map;
+typedef struct rosa__undo {
+    uint64_t *cur;                 /* the chunk of position head (when head is inside one) */
+    uint32_t head, tail;           /* positions (wrapping): head - tail entries are live */
+    uint64_t **chunks;             /* [cmask + 1] ring of chunks by chunk number (pos >> LOG) */
+    uint32_t cmask, nchunks;       /* nchunks: allocated (spare included) */
+    uint64_t *spare;               /* a free chunk kept for the next one needed */
+    rosa__undo_mark *m;            /* [mcap] marks, ring: m0 the oldest, nm live */
+    uint32_t mcap, m0, nm;
+    rosa__undo_map *maps;          /* [capmaps] saved xmaps, oldest first */
+    uint32_t nmaps, capmaps;
+    int fail;                      /* the log could not grow: the route fails at the step's end */
+} rosa__undo;
+
+/* Slow path of a push: a new chunk (on failure: fail is set and the entry is lost). */
+int rosa__undo_grow(rosa__route *r);
+static inline void rosa__undo_push64(rosa__route *r, uint64_t e) {
+    rosa__undo *u = r->undo;
+    uint32_t i = u->head & (ROSA__UNDO_CHUNK - 1);
+    if (i == 0 && rosa__undo_grow(r)) return;
+    u->cur[i] = e;
+    u->head++;
+}
+static inline void rosa__undo_push(rosa__route *r, unsigned code, uint32_t idx, uint32_t old) {
+    rosa__undo_push64(r, (uint64_t)code << 60 | (uint64_t)idx << 32 | old);
+}
+/* Log the old value of st[i] / pool[i] / cells[i] (a word index) before it is written. */
+static inline void rosa__log_st(rosa__route *r, uint32_t i) {
+    if (i < r->u_st) rosa__undo_push(r, ROSA__U_ST, i, r->st[i]);
+}
+static inline void rosa__log_pool(rosa__route *r, uint32_t i) {
+    if (i < r->u_pool) rosa__undo_push(r, ROSA__U_POOL, i, r->pool[i]);
+}
+static inline void rosa__log_pool_range(rosa__route *r, uint32_t i, uint32_t n) {
+    if (i < r->u_pool)
+        for (uint32_t j = 0; j < n; j++) rosa__log_pool(r, i + j);
+}
+/* An edge is added to the sparse block at o (class code) holding n edges, or on symbol c to
+ * the dense block at o: one entry, since what the add overwrites is known (an unused sparse
+ * slot: the first symbol, and a target that is 0 unless the block is a reused one, when it is
+ * logged too; a dense slot: ROSA__NONE). */
+static inline void rosa__log_sadd(rosa__route *r, uint32_t o, unsigned code, uint32_t n) {
+    if (o >= r->u_pool) return;
+    if (n) {
+        uint32_t ti = o + 1 + (1u << code) + n;
+        if (r->pool[ti]) rosa__undo_push(r, ROSA__U_POOL, ti, r->pool[ti]);
+        rosa__undo_push(r, ROSA__U_SADD, o, code);
+    } else { /* the symbols are all set: log the words (rare: a reused block) */
+        rosa__log_pool_range(r, o, 1 + (1u << code));
+        rosa__log_pool(r, o + 1 + (1u << code));
+    }
+}
+static inline void rosa__log_dadd(rosa__route *r, uint32_t o, unsigned c) {
+    if (o < r->u_pool) rosa__undo_push(r, ROSA__U_DADD, o, c);
+}
+static inline void rosa__log_cells(rosa__route *r, uint32_t i) {
+    if (i < r->u_cells) rosa__undo_push(r, ROSA__U_CELLS, i, r->cells[i]);
+}
+static inline void rosa__log_xmap(rosa__route *r, uint32_t i) {
+    if (r->undo) rosa__undo_push(r, ROSA__U_XMAP, i, r->xmap[i]);
+}
+static inline void rosa__log_scalar(rosa__route *r, unsigned id, uint32_t old) {
+    if (r->undo) rosa__undo_push(r, ROSA__U_SCALAR, id, old);
+}
+/* Start a logged step (r->horizon > 0): its mark, given the caller's copies of the query
+ * scalars and whether the step starts a k-run.  0, or the error that fails the route. */
+int rosa__undo_step(rosa__route *r, uint32_t cursor, unsigned moved, unsigned prev_k,
+                    unsigned prev_q, unsigned csym, int run);
+/* xmap om (capacity oc) was replaced during a step: keep it for undo, or free it. */
+void rosa__undo_xmap_replaced(rosa__route *r, uint32_t *om, uint32_t oc);
+/* Free the log (the horizon stays). */
+void rosa__undo_free(rosa__route *r);
+
 /* ---- a route's state as data: fork and session files (rosa_sam_image.c) ----
  * Everything of a route but its arena, cap and trace: scalars and the used length of each
  * array.  A route is rebuilt from a header (arrays allocated to exactly those lengths, through
@@ -166,6 +291,7 @@ void rosa__route_arrays(const rosa__route *r, void **p, size_t *bytes);
 /* header <-> the 22 words stored in a session file */
 void rosa__route_hdr_pack(const rosa__route_hdr *h, uint32_t *w);
 void rosa__route_hdr_unpack(const uint32_t *w, rosa__route_hdr *h);
-/* Deep copy of src into fresh route dst (dst keeps its arena): the same results from here on. */
+/* Deep copy of src into fresh route dst (dst keeps its arena): the same results from here on.
+ * dst takes src's horizon with an empty undo log (the log is not part of the image). */
 int rosa__route_copy(rosa__route *dst, const rosa__route *src);
 #endif
