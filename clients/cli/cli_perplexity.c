@@ -110,6 +110,7 @@ static int score(rosa_model *m, const int32_t *ids, int n, int ctx, ppl_result *
 int cli_perplexity(int argc, char **argv) {
     cli_model_args a = {0};
     rosa_load_opts_init(&a.opts);
+    a.opts.rollback_tokens = 0; /* scoring never goes back: no horizon unless asked for */
     const char *file = NULL, *ids_path = NULL, *tok = NULL, *modes = "window,rosa,global";
     long ctx = 16384, max_tokens = 0;
     for (int i = 1; i < argc; i++) {
