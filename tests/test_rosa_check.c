@@ -242,8 +242,8 @@ static void bases(rosa__route *wide, rosa__route *per) {
 /* The id of the i-th prefix state. */
 static uint32_t prefix_id(const rosa__route *r, uint32_t i) {
     uint32_t s = 0;
-    while (i--) s += 2 + 5 * ((r->st[s] >> 27) & 1);
-    return s;
+    while (i-- && s < r->nst) s += 2 + 5 * ((r->st[s] >> 27) & 1);
+    return s < r->nst ? s : 0; /* (a forgery may have changed the flags) */
 }
 
 static void set_link(rosa__route *r, uint32_t s, uint32_t l) { r->st[s] = (r->st[s] & ~NONE) | (l & NONE); }
@@ -462,10 +462,30 @@ static uint32_t forged_value(uint64_t *g, const rosa__route *r, uint32_t old) {
     }
 }
 
+/* A state the next steps will visit: on the suffix chain of the newest state or the cursor. */
+static uint32_t chain_state(uint64_t *g, const rosa__route *r) {
+    uint32_t s = below(g, 2) ? r->last : r->cursor, up = below(g, 40);
+    if (s >= r->nst || r->nst - s < 2) return 0; /* (a forgery may have moved them) */
+    while (up-- && (r->st[s] & NONE) != 0 && (r->st[s] & NONE) + 2 <= r->nst) s = r->st[s] & NONE;
+    return s;
+}
+
+/* The edge block of state s (NONE: none). */
+static uint32_t block_of(const rosa__route *r, uint32_t s) {
+    uint32_t w0 = r->st[s];
+    if (w0 & F_CLONE) return (w0 & F_BLOCK) && s + 5 <= r->nst ? r->st[s + 3] : NONE;
+    if (!(w0 & F_X)) return NONE;
+    if (!s) return r->rootx;
+    for (uint32_t k = 0; k < r->capx; k++)
+        if (r->xmap[2 * k] == s + 1) return r->xmap[2 * k + 1];
+    return NONE;
+}
+
 /* One random mutation of r; appends its name to g_desc. */
 static void mutate(uint64_t *g, rosa__route *r) {
     char buf[96];
-    uint32_t what = below(g, 16), i, old;
+    uint32_t what = below(g, 19), i, old;
+    uint8_t sym = (uint8_t)(below(g, 2) ? below(g, 1u << r->kd_log) : rng(g)); /* a symbol byte */
     switch (what) {
     case 0: case 1: case 2: case 3: /* st, the largest array */
         i = below(g, r->nst);
@@ -522,10 +542,48 @@ static void mutate(uint64_t *g, rosa__route *r) {
         snprintf(buf, sizeof buf, "link(%u)=%u ", b, a);
         break;
     }
-    case 11: { /* a byte anywhere in st (symbols, flags) */
+    case 11: /* a byte anywhere in st (symbols, flags) */
         i = below(g, r->nst * 4);
-        ((uint8_t *)r->st)[i] = (uint8_t)rng(g);
-        snprintf(buf, sizeof buf, "st byte %u ", i);
+        ((uint8_t *)r->st)[i] = sym;
+        snprintf(buf, sizeof buf, "st byte %u=%02x ", i, sym);
+        break;
+    case 12: /* a byte anywhere in pool (block symbols, unused slots, counts) */
+        if (!r->npool) {
+            mutate(g, r);
+            return;
+        }
+        i = below(g, r->npool * 4);
+        ((uint8_t *)r->pool)[i] = sym;
+        snprintf(buf, sizeof buf, "pool byte %u=%02x ", i, sym);
+        break;
+    case 13: { /* a state joins a cell, or a member leaves its cell */
+        if (!r->ncells) {
+            mutate(g, r);
+            return;
+        }
+        i = below(g, 2) ? chain_state(g, r) : 0;
+        if (!i) i = prefix_id(r, 1 + below(g, r->nruns));
+        if (below(g, 2)) {
+            r->st[i] |= F_CELL;
+            r->st[i + 1] = (r->st[i + 1] & ~LOW24) | below(g, r->ncells);
+        } else {
+            r->st[i] &= ~F_CELL;
+        }
+        snprintf(buf, sizeof buf, "cell membership of %u ", i);
+        break;
+    }
+    case 14: case 15: { /* a byte of the edge block of a state the next steps visit */
+        uint32_t st = chain_state(g, r), h = block_of(r, st);
+        if (h == NONE || (h & ROSA__OFF_MASK) >= r->npool) {
+            mutate(g, r);
+            return;
+        }
+        uint32_t o = h & ROSA__OFF_MASK, code = h >> ROSA__CODE_SHIFT;
+        uint32_t words = code >= ROSA__DENSE_CODE ? 1 + (1u << (code - ROSA__DENSE_CODE)) : 1 + (1u << code) + (4u << code);
+        if (o + words > r->npool) words = r->npool - o;
+        i = 4 * o + below(g, 4 * words);
+        ((uint8_t *)r->pool)[i] = below(g, 2) ? sym : (uint8_t)(i % 4 ? 0 : below(g, 3));
+        snprintf(buf, sizeof buf, "block %08x of %u byte %u=%02x ", h, st, i, ((uint8_t *)r->pool)[i]);
         break;
     }
     default: { /* a scalar (counts only downwards: the arrays keep their sizes) */
