@@ -79,9 +79,9 @@ static inline int is_target(const chk *c, uint32_t id) { return id != 0 && is_st
 
 /* Length of state s (a record start): its index for a prefix state, else the clone's field. */
 static inline uint32_t state_len(const chk *c, uint32_t s) {
-    if (!bit(c->pfx, s)) return c->r->st[s + W_LEN] & LOW24;
-    uint64_t below = c->pfx[s >> 6] & ((1ull << (s & 63)) - 1);
-    return c->rank[s >> 6] + (uint32_t)__builtin_popcountll(below);
+    uint64_t w = c->pfx[s >> 6];
+    if (!(w >> (s & 63) & 1)) return c->r->st[s + W_LEN] & LOW24;
+    return c->rank[s >> 6] + (uint32_t)__builtin_popcountll(w & ((1ull << (s & 63)) - 1));
 }
 
 static uint32_t code_words(unsigned code) {
@@ -92,9 +92,13 @@ static uint32_t code_words(unsigned code) {
 /* Words o .. o + n - 1 of the pool become owned; they must lie inside it and be free. */
 static int claim(chk *c, uint32_t o, uint32_t n) {
     if ((uint64_t)o + n > c->r->npool) return BAD;
-    for (uint32_t i = o; i < o + n; i++) {
-        if (bit(c->used, i)) return BAD;
-        set(c->used, i);
+    for (uint32_t i = o, end = o + n; i < end;) { /* a 64-bit word of the bitmap at a time */
+        uint32_t k = 64 - (i & 63);
+        if (k > end - i) k = end - i;
+        uint64_t m = (k == 64 ? ~0ull : (1ull << k) - 1) << (i & 63);
+        if (c->used[i >> 6] & m) return BAD;
+        c->used[i >> 6] |= m;
+        i += k;
     }
     return 0;
 }
@@ -134,39 +138,48 @@ static int check_block(chk *c, uint32_t h) {
 
 /* ---------------------------------------------------------------- st: records and psample */
 
-/* Parse st into records; mark starts and prefix starts. */
+/* Parse st into records (prefix records, each followed by a clone record when flagged so);
+ * mark starts and prefix starts.  Branch-free but for the psample test (every 64th): the
+ * clone flag is random.  The clone records' own flags are checked by check_states. */
 static int parse(chk *c) {
     const rosa__route *r = c->r;
     const uint32_t *st = r->st;
-    uint32_t i = 0, npfx = 0, nclones = 0, last = 0;
-    while (i < r->nst) {
-        if (r->nst - i < PW) return BAD;
-        uint32_t w0 = st[i];
-        if (w0 & (F_CLONE | F_BLOCK)) return BAD;
+    uint64_t *start = c->start, *pfx = c->pfx; /* one spare word: j below may be nst */
+    uint32_t nst = r->nst, i = 0, npfx = 0, nclones = 0, last = 0, bad = 0;
+    while (nst - i >= PW) {
+        uint32_t w0 = st[i], cf = (w0 >> 27) & 1, j = i + PW;
+        bad |= w0 & (F_CLONE | F_BLOCK);
         if (!(npfx & ((1u << SAMPLE_LOG) - 1)) &&
             ((npfx >> SAMPLE_LOG) > (r->nruns >> SAMPLE_LOG) || r->psample[npfx >> SAMPLE_LOG] != i))
             return BAD;
-        set(c->start, i);
-        set(c->pfx, i);
+        uint64_t bi = 1ull << (i & 63);
+        start[i >> 6] |= bi;
+        pfx[i >> 6] |= bi;
+        bad |= cf & (nst - j < CW);
+        start[j >> 6] |= (uint64_t)cf << (j & 63);
         last = i;
         npfx++;
-        i += PW;
-        if (w0 & F_CF) {
-            if (r->nst - i < CW) return BAD;
-            w0 = st[i];
-            if (!(w0 & F_CLONE) || (w0 & (F_CF | F_X))) return BAD;
-            set(c->start, i);
-            nclones++;
-            i += CW;
-        }
+        nclones += cf;
+        i = j + CW * cf;
+        if (bad) return BAD;
     }
-    if (npfx != r->nruns + 1 || nclones != r->nclones || last != r->last) return BAD;
+    if (i != nst || npfx != r->nruns + 1 || nclones != r->nclones || last != r->last) return BAD;
     uint32_t nw = (r->nst + 63) >> 6, acc = 0;
     for (uint32_t k = 0; k < nw; k++) {
         c->rank[k] = acc;
         acc += (uint32_t)__builtin_popcountll(c->pfx[k]);
     }
     return 0;
+}
+
+/* Non-zero unless non-root state s (first word w0, length len) links to a shorter state and
+ * its last_end field holds a run index (plain) or a cell id (flagged). */
+static inline uint32_t bad_link_le(const chk *c, uint32_t s, uint32_t w0, uint32_t len, uint32_t *ncellst) {
+    const rosa__route *r = c->r;
+    uint32_t l = w0 & ROSA__NONE, le = r->st[s + W_LE] & LOW24, cell = (w0 >> 30) & 1;
+    *ncellst += cell;
+    if (le >= (cell ? r->ncells : r->nruns) || !is_state(c, l)) return 1;
+    return state_len(c, l) >= len;
 }
 
 /* Every state: link, length, flags, last_end field, edges (blocks claimed).  Counts the
@@ -179,43 +192,33 @@ static int check_states(chk *c, uint32_t *ncellst, uint32_t *nxp) {
         return BAD;
     if (!(st[0] & F_X) != (r->rootx == ROSA__NONE)) return BAD;
     if (r->rootx != ROSA__NONE && check_block(c, r->rootx)) return BAD;
-    uint32_t pi = 0, prevsym = 256;
-    for (uint32_t s = 0; s < r->nst;) {
-        uint32_t w0 = st[s], le = st[s + W_LE] & LOW24;
-        int clone = (w0 & F_CLONE) != 0;
-        uint32_t len = clone ? st[s + W_LEN] & LOW24 : pi;
-        if (s) {
-            uint32_t l = w0 & ROSA__NONE;
-            if (!is_state(c, l) || state_len(c, l) >= len) return BAD;
-            if (w0 & F_CELL) {
-                if (le >= r->ncells) return BAD;
-                ++*ncellst;
-            } else if (le >= r->nruns) {
-                return BAD;
-            }
-        }
-        if (clone) {
-            if (len < 1 || len > r->nruns) return BAD;
-            if (w0 & F_BLOCK) {
-                if (check_block(c, st[s + W_A])) return BAD;
-            } else {
-                uint32_t c0 = st[s + W_LE] >> 24, c1 = st[s + W_LEN] >> 24;
-                if (c0 >= c->symlim || !is_target(c, st[s + W_A])) return BAD;
-                if (st[s + W_B] != ROSA__NONE && (c1 >= c->symlim || c1 == c0 || !is_target(c, st[s + W_B])))
-                    return BAD;
-            }
-            s += CW;
-            continue;
-        }
-        if (pi < r->nruns) { /* the spine symbol: run pi's (the newest state has none yet) */
+    uint32_t pi = 0, prevsym = 256, nruns = r->nruns, bad = 0;
+    for (uint32_t s = 0; s < r->nst; pi++) { /* a prefix record (parse) */
+        uint32_t w0 = st[s];
+        if (s) bad |= bad_link_le(c, s, w0, pi, ncellst);
+        if (pi < nruns) { /* the spine symbol: run pi's (the newest state has none yet) */
             uint32_t sym = st[s + W_LE] >> 24;
-            if (sym >= c->symlim || sym == prevsym) return BAD;
-            if (pi + 1 == r->nruns && sym != r->prev_k) return BAD;
+            bad |= (sym >= c->symlim) | (sym == prevsym);
+            if (pi + 1 == nruns) bad |= sym != r->prev_k;
             prevsym = sym;
         }
-        if (s && (w0 & F_X)) ++*nxp;
-        pi++;
+        *nxp += s && (w0 & F_X);
         s += PW;
+        if (w0 & F_CF) { /* a clone record */
+            uint32_t cw = st[s], len = st[s + W_LEN] & LOW24;
+            bad |= !(cw & F_CLONE) | ((cw & (F_CF | F_X)) != 0) | (len < 1) | (len > nruns);
+            bad |= bad_link_le(c, s, cw, len, ncellst);
+            if (cw & F_BLOCK) {
+                bad |= (uint32_t)check_block(c, st[s + W_A]);
+            } else {
+                uint32_t c0 = st[s + W_LE] >> 24, c1 = st[s + W_LEN] >> 24;
+                bad |= (c0 >= c->symlim) | !is_target(c, st[s + W_A]);
+                if (st[s + W_B] != ROSA__NONE)
+                    bad |= (c1 >= c->symlim) | (c1 == c0) | !is_target(c, st[s + W_B]);
+            }
+            s += CW;
+        }
+        if (bad) return BAD;
     }
     return 0;
 }
@@ -299,7 +302,7 @@ int rosa__route_check(const rosa__route *r) {
         return BAD;
     if (!r->nst) return r->t ? BAD : 0; /* a route that has seen nothing */
     if (!r->nruns) return BAD; /* a started route has seen its first run */
-    uint32_t nw = (r->nst + 63) >> 6, npw = (r->npool + 63) >> 6;
+    uint32_t nw = (r->nst + 64) >> 6, npw = (r->npool + 63) >> 6; /* (st: a spare word) */
     uint64_t *mem = calloc((size_t)3 * nw + npw + (nw + 1) / 2, sizeof(uint64_t));
     if (!mem) return ROSA_ERR_NOMEM;
     chk c = {r, mem, mem + nw, mem + 2 * (size_t)nw, mem + 3 * (size_t)nw,
