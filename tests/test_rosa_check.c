@@ -5,7 +5,7 @@
  *   (random and low-entropy keys, periodic keys -> last_end cells, many symbols -> sparse blocks
  *   that grow (free lists) and dense blocks, long repeats -> clones, the root's and prefix
  *   states' extra edges), with several cell_min, stepped alone and in groups (lanes).
- * - Targeted forgeries are each refused: links to themselves, to longer states, past the
+ * - Targeted forgeries are each refused: an empty route naming blocks; links to themselves, to longer states, past the
  *   states, to the middle of a record, to NONE; edge targets likewise and to the root; block
  *   handles and counts; the extra-edge map; psample; cells; runs; free-list cycles; scalars.
  * - Thousands of random forgeries (one to a few words or bytes of any array or scalar replaced
@@ -464,6 +464,29 @@ static const forgery FORGERIES[] = {
     {"cell_value_past", 1, cell_value_past}, {"plain_le_past", 1, plain_le_past},
 };
 
+/* A route that has seen nothing: its first step allocates from the free lists and the root's
+ * block, so a header naming blocks in an empty pool is refused (found by fuzz_route_image). */
+START_TEST(empty_route_forgeries_refused) {
+    rosa__route r;
+    rosa__route_init(&r);
+    ck_assert_int_eq(rosa__route_check(&r), 0);
+    for (int k = 0; k < ROSA__NCLASS; k++) {
+        r.freel[k] = 0x1FFFF;
+        ck_assert_int_eq(rosa__route_check(&r), ROSA_ERR_FORMAT);
+        r.freel[k] = NONE;
+    }
+    r.rootx = 0x70000000;
+    ck_assert_int_eq(rosa__route_check(&r), ROSA_ERR_FORMAT);
+    r.rootx = NONE;
+    r.t = 5;
+    ck_assert_int_eq(rosa__route_check(&r), ROSA_ERR_FORMAT);
+    r.t = 0;
+    r.cursor = 2;
+    ck_assert_int_eq(rosa__route_check(&r), ROSA_ERR_FORMAT);
+    rosa__route_free(&r);
+}
+END_TEST
+
 START_TEST(targeted_forgeries_refused) {
     rosa__route wide, per;
     bases(&wide, &per);
@@ -731,6 +754,7 @@ int main(void) {
     tcase_set_timeout(tc, 900);
     tcase_add_loop_test(tc, genuine_routes_pass, 0, 3);
     tcase_add_test(tc, genuine_group_pass);
+    tcase_add_test(tc, empty_route_forgeries_refused);
     tcase_add_test(tc, targeted_forgeries_refused);
     tcase_add_loop_test(tc, random_forgeries_safe, 0, 3);
     suite_add_tcase(s, tc);

@@ -7,7 +7,8 @@
  * safety and termination (layout: rosa_sam.h; the step code: rosa_sam.c, rosa_sam_edges.c).
  *
  * Checked:
- * - the header (rosa__route_check_hdr) and that each array holds its used length;
+ * - the header (rosa__route_check_hdr) and that each array holds its used length; a route that
+ *   has seen nothing (no states) has t 0, no root block and empty free lists;
  * - st parses in creation order into records that exactly fill nst: prefix records (2 words,
  *   no clone/block flag), each followed by one clone record (5 words, no spine/extra-edge flag)
  *   when it has the clone-follows flag; nruns + 1 prefix records, the newest at `last`, nclones
@@ -300,7 +301,11 @@ int rosa__route_check(const rosa__route *r) {
     if (r->capst < r->nst || r->cappool < r->npool || r->capsample < h.nsample ||
         r->capcells < r->ncells || r->capruns < r->nruns || (r->capx && !r->xmap))
         return BAD;
-    if (!r->nst) return r->t ? BAD : 0; /* a route that has seen nothing */
+    if (!r->nst) { /* a route that has seen nothing: no blocks either (its first step allocates) */
+        for (int k = 0; k < ROSA__NCLASS; k++)
+            if (r->freel[k] != ROSA__NONE) return BAD;
+        return r->t || r->rootx != ROSA__NONE ? BAD : 0;
+    }
     if (!r->nruns) return BAD; /* a started route has seen its first run */
     uint32_t nw = (r->nst + 64) >> 6, npw = (r->npool + 63) >> 6; /* (st: a spare word) */
     uint64_t *mem = calloc((size_t)3 * nw + npw + (nw + 1) / 2, sizeof(uint64_t));
