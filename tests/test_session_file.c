@@ -7,7 +7,10 @@
  *   flipped anywhere, wrong magic, version 0 and a future version, another model's file and this
  *   file under other run options, huge counts (positions, routes, states, runs), trailing bytes,
  *   a missing file, a directory, an unwritable target: each refused with its documented code,
- *   *out NULL, and nothing leaked (ASan). */
+ *   *out NULL, and nothing leaked (ASan).
+ * - Forged files (bytes of a route changed and the checksum recomputed): a broken structure
+ *   (a suffix link to itself, an id past the states, random words) is refused with
+ *   ROSA_ERR_FORMAT by the route check; a well-formed forgery restores and feeds safely. */
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -16,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/session_io.h"
 #include "rosa.h"
 #include "testutil.h"
 
@@ -282,6 +286,90 @@ START_TEST(malformed_header_and_counts) {
 }
 END_TEST
 
+/* The good file with the checksum recomputed after its bytes were changed (a forgery). */
+static int try_forged(corpus *c, uint8_t *b) {
+    rosa__cks k;
+    rosa__cks_init(&k);
+    rosa__cks_update(&k, b, c->len - 8);
+    uint64_t sum = rosa__cks_final(&k);
+    memcpy(b + c->len - 8, &sum, 8);
+    return try_bytes(c, b, c->len);
+}
+
+/* Forged files (checksum recomputed): the route check refuses a broken structure; a
+ * well-formed forgery restores and runs (wrong retrievals, nothing worse). */
+START_TEST(forged_with_valid_checksum) {
+    corpus c;
+    corpus_new(&c);
+    uint8_t *b = malloc(c.len);
+    memcpy(b, c.bytes, c.len);
+    ck_assert_int_eq(try_forged(&c, b), 0); /* recomputing the checksum alone changes nothing */
+    uint32_t w[22];
+    memcpy(w, c.bytes + c.route0, sizeof w); /* the first route's header */
+    uint32_t nst = w[0], npool = w[1], capx = w[2], nsample = w[4], ncells = w[5], nruns = w[6];
+    ck_assert_uint_gt(nst, 8);
+    size_t st = c.route0 + sizeof w;
+    size_t runs = st + 4 * ((size_t)nst + npool + 2 * (size_t)capx + nsample + 3 * (size_t)ncells);
+    ck_assert_uint_le(runs + 5 * (size_t)nruns, c.len - 8);
+    /* P_1 (st[2]) linked to itself: its suffix chain would never end */
+    uint32_t v;
+    memcpy(&v, b + st + 8, 4);
+    v = (v & 0xF8000000u) | 2;
+    memcpy(b + st + 8, &v, 4);
+    ck_assert_int_eq(try_forged(&c, b), ROSA_ERR_FORMAT);
+    /* the root (st[0]) given a link past the states */
+    memcpy(b, c.bytes, c.len);
+    memcpy(&v, b + st, 4);
+    v = (v & 0xF8000000u) | nst;
+    memcpy(b + st, &v, 4);
+    ck_assert_int_eq(try_forged(&c, b), ROSA_ERR_FORMAT);
+    /* a run's value symbol: well-formed, restored */
+    memcpy(b, c.bytes, c.len);
+    b[runs + 4] ^= 1;
+    ck_assert_int_eq(try_forged(&c, b), 0);
+    /* random words of the first route's arrays: refused, or restored and fed safely (ASan) */
+    uint64_t g = 12345;
+    const rosa_model_info *mi = rosa_model_get_info(c.m);
+    int refused = 0, taken = 0;
+    for (int n = 0; n < 300; n++) {
+        memcpy(b, c.bytes, c.len);
+        g ^= g << 13, g ^= g >> 7, g ^= g << 17;
+        size_t off = st + 4 * (size_t)(g % ((runs - st) / 4));
+        uint32_t x = (uint32_t)(g >> 32);
+        switch (n % 4) {
+        case 0: v = x; break;
+        case 1: memcpy(&v, b + off, 4); v ^= 1u << (x % 32); break;
+        case 2: memcpy(&v, b + off, 4); v = (v & 0xF8000000u) | (x % (nst + 2)); break;
+        default: v = x % 4 ? nst : 0xFFFFFFFFu;
+        }
+        memcpy(b + off, &v, 4);
+        rosa__cks k;
+        rosa__cks_init(&k);
+        rosa__cks_update(&k, b, c.len - 8);
+        uint64_t sum = rosa__cks_final(&k);
+        memcpy(b + c.len - 8, &sum, 8);
+        ck_assert_int_eq(tu_write_file(c.bad, b, c.len), 0);
+        rosa_session *s = NULL;
+        int rc = rosa_session_restore(c.m, c.bad, &s);
+        if (rc) {
+            ck_assert_int_eq(rc, ROSA_ERR_FORMAT);
+            ck_assert_ptr_null(s);
+            refused++;
+            continue;
+        }
+        taken++;
+        int32_t tok[6];
+        for (int i = 0; i < 6; i++) tok[i] = (int32_t)((x >> (i * 4)) % (uint32_t)mi->vocab);
+        ck_assert_int_eq(rosa_session_feed(s, tok, 6, NULL), 0);
+        rosa_session_free(s);
+    }
+    fprintf(stderr, "test_session_file: forged route words: %d refused, %d restored and fed\n", refused, taken);
+    ck_assert_int_gt(refused, 100);
+    free(b);
+    corpus_free(&c);
+}
+END_TEST
+
 /* A file is bound to its model and run options. */
 START_TEST(foreign_model) {
     corpus c;
@@ -309,6 +397,7 @@ int main(void) {
     tcase_add_test(tc, malformed_truncated);
     tcase_add_test(tc, malformed_flipped);
     tcase_add_test(tc, malformed_header_and_counts);
+    tcase_add_test(tc, forged_with_valid_checksum);
     tcase_add_test(tc, foreign_model);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

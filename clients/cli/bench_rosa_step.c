@@ -25,7 +25,10 @@
  * (timed apart), read back into fresh routes as rosa_session_restore does, timed, compared
  * (k-runs, bytes) and deleted; a second line:
  *   bench session-file bytes=... save_seconds=... save_gb_per_s=... fsync_seconds=...
- *   restore_seconds=... restore_gb_per_s=... (the file read from the page cache)
+ *   restore_seconds=... restore_gb_per_s=... restore_cpu_seconds=... (the file read from the
+ *   page cache, every route's structural check included) check_seconds=... check_gb_per_s=...
+ *   check_cpu_seconds=... (that check alone, run again on the restored routes; cpu: process
+ *   CPU time, which on a shared machine says more than wall time)
  * --horizon H: every route keeps the undo log of its last H steps (rosa__routes_set_horizon, as
  * a session with rollback_tokens H; the history builds it too, and bytes count it); the line
  * adds horizon=H undo_bytes_per_session=... and truncate_ms=...: session 0's routes truncated
@@ -165,22 +168,27 @@ static int bench_save(const step_opts *o, const rosa__routes *rs, int64_t pos) {
         if (fd >= 0) close(fd);
         goto done;
     }
-    double t3 = now_s(CLOCK_MONOTONIC);
+    double t3 = now_s(CLOCK_MONOTONIC), c3 = now_s(CLOCK_PROCESS_CPUTIME_ID);
     err = rosa__sio_reader(&io, fd, bytes);
     if (!err) err = rosa__routes_read(&io, &back, pos);
     if (!err) err = rosa__sio_check_end(&io);
-    double t4 = now_s(CLOCK_MONOTONIC);
+    double t4 = now_s(CLOCK_MONOTONIC), c4 = now_s(CLOCK_PROCESS_CPUTIME_ID);
     rosa__sio_close(&io);
     close(fd);
+    /* the structural check restore runs on every route (included above), timed alone */
+    double t5 = now_s(CLOCK_MONOTONIC), c5 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+    for (size_t i = 0; i < back.n && !err; i++) err = rosa__route_check(&back.r[i]);
+    double t6 = now_s(CLOCK_MONOTONIC), c6 = now_s(CLOCK_PROCESS_CPUTIME_ID);
     if (err || rosa__routes_nruns(&back) != rosa__routes_nruns(rs)) {
         fprintf(stderr, "rosa-cli bench rosa-step: reading %s back: %s\n", path,
                 err ? rosa_strerror(err) : "k-runs differ");
         goto done;
     }
     printf("bench session-file bytes=%llu routes=%zu save_seconds=%.3f save_gb_per_s=%.2f "
-           "fsync_seconds=%.3f restore_seconds=%.3f restore_gb_per_s=%.2f\n",
+           "fsync_seconds=%.3f restore_seconds=%.3f restore_gb_per_s=%.2f restore_cpu_seconds=%.3f "
+           "check_seconds=%.3f check_gb_per_s=%.2f check_cpu_seconds=%.3f\n",
            (unsigned long long)bytes, rs->n, t1 - t0, (double)bytes / (t1 - t0) / 1e9, t2 - t1, t4 - t3,
-           (double)bytes / (t4 - t3) / 1e9);
+           (double)bytes / (t4 - t3) / 1e9, c4 - c3, t6 - t5, (double)bytes / (t6 - t5) / 1e9, c6 - c5);
     fflush(stdout);
     rc = 0;
 done:

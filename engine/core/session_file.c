@@ -7,7 +7,9 @@
  *   per layer: filled slots (u64, must equal what pos implies: min(pos, W) or pos), K then V
  *     [slots, Hkv*D] floats, position p in slot p % W; the session's ring of W + H slots
  *     (rollback horizon H) is not in the file, which is why H is not in the fingerprint
- *   per route: 22 header words (rosa_sam_image.c), then its six arrays' used bytes
+ *   per route: 22 header words (rosa_sam_image.c), then its six arrays' used bytes (each
+ *     route is checked structurally once read, rosa__route_check: a forged file with a valid
+ *     checksum is refused too)
  *   trailer: 64-bit checksum of every byte before it; the file ends there.
  * Everything streams through session_io.c (one buffer, large writes, no per-route syscalls).
  * Every count is checked against the model and against the bytes left before it is used. */
@@ -107,6 +109,9 @@ int rosa__routes_read(rosa__sio *r, rosa__routes *rs, int64_t pos) {
         rosa__route_arrays(&rs->r[i], p, b);
         for (int a = 0; a < ROSA__ROUTE_NARRAYS; a++)
             if (b[a] && (err = rosa__sio_get(r, p[a], b[a]))) return err;
+        /* the checksum detects corruption, not forgery: a route is stepped only once its
+         * structure is known to be safe (rosa_sam_check.c) */
+        if ((err = rosa__route_check(&rs->r[i]))) return err;
     }
     return 0;
 }

@@ -10,7 +10,7 @@
 int rosa__routes_write(rosa__sio *w, const rosa__routes *rs);
 /* Into rs (fresh, from rosa__routes_new with the file's route count): every route, each
  * header checked (rosa__route_check_hdr, and t == pos) and its arrays' bytes checked against
- * the bytes left in the file before anything is allocated.  0 or an error (rs then holds partial
- * routes: free it). */
+ * the bytes left in the file before anything is allocated, then the route's structure
+ * (rosa__route_check).  0 or an error (rs then holds partial routes: free it). */
 int rosa__routes_read(rosa__sio *r, rosa__routes *rs, int64_t pos);
 #endif

@@ -151,9 +151,12 @@ int rosa_session_fork(rosa_session *s, rosa_session **out);
  *   ROSA_ERR_MISMATCH     saved from another model, or the same one with other run options
  *   ROSA_ERR_INVALID      save of a broken session; NULL arguments
  *   ROSA_ERR_NOMEM
- * The checksum detects corruption, not a forged file: counts and scalars are bounded and
- * checked, but the automata's inner ids are trusted once it matches; keep session directories
- * writable by the server only. */
+ * The checksum detects corruption, not a forged file; so besides bounding every count and
+ * scalar, restore checks the structure of every ROSA route it reads (ids, suffix links to
+ * strictly shorter states, edge blocks, maps, cells, runs: rosa_sam_check.c) and refuses a
+ * structurally invalid file with ROSA_ERR_FORMAT even when its checksum matches.  A forged
+ * file that is well-formed can only make retrievals wrong (never an out-of-bounds access or an
+ * endless loop); files from untrusted writers still give untrusted results. */
 int rosa_session_save(rosa_session *s, const char *path);
 int rosa_session_restore(rosa_model *m, const char *path, rosa_session **out);
 

@@ -294,4 +294,11 @@ void rosa__route_hdr_unpack(const uint32_t *w, rosa__route_hdr *h);
 /* Deep copy of src into fresh route dst (dst keeps its arena): the same results from here on.
  * dst takes src's horizon with an empty undo log (the log is not part of the image). */
 int rosa__route_copy(rosa__route *dst, const rosa__route *src);
+/* 0 if every invariant the step code relies on for memory safety and termination holds in r
+ * (ids, links, lengths, edge blocks, the extra-edge map, cells, free lists, runs, scalars: the
+ * list is in rosa_sam_check.c), so that stepping r can neither leave its arrays nor loop;
+ * ROSA_ERR_FORMAT if one fails, ROSA_ERR_NOMEM.  Linear time.  Not checked: that the automaton
+ * is the right one (a forged but well-formed route retrieves wrong runs, nothing worse).  Used
+ * on every route a session file restores. */
+int rosa__route_check(const rosa__route *r);
 #endif

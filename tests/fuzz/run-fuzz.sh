@@ -9,10 +9,10 @@ secs=${1:-60}
 build=${2:-build-fuzz}
 command -v clang >/dev/null || { echo "run-fuzz.sh: clang not found (apt-get install clang)" >&2; exit 2; }
 CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DROSA_FUZZ=ON -DROSA_SANITIZE=ON -DROSA_CUDA=OFF >/dev/null
-cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target fuzz_tokenize fuzz_tokenizer_load
+cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target fuzz_tokenize fuzz_tokenizer_load fuzz_route_image
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-for t in fuzz_tokenize fuzz_tokenizer_load; do
+for t in fuzz_tokenize fuzz_tokenizer_load fuzz_route_image; do
   work="$build/tests/fuzz/corpus-$t"
   mkdir -p "$work"
   extra=()
