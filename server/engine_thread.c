@@ -293,26 +293,64 @@ static eseq *seq_new(srv_engine *e, srv_job *j, int choice) {
     return s;
 }
 
-/* Bind the sequence to a fresh or kept rosa_session.  Returns 0 or a rosa_err. */
+/* Tokens at the start of a and b that agree. */
+static int64_t common_prefix(const int32_t *a, int64_t na, const int32_t *b, int64_t nb) {
+    int64_t n = na < nb ? na : nb, i = 0;
+    while (i < n && a[i] == b[i]) i++;
+    return i;
+}
+
+/* How many of the kept session's tokens the prompt can start from: their longest common prefix,
+ * less one when the whole prompt is in the session (its last token is fed again, so that the
+ * sequence has its logits; a session that holds exactly the prompt keeps them).  0: none. */
+static int64_t reusable_prefix(const srv_sess *ss, const eseq *s) {
+    int64_t keep = common_prefix(ss->toks, ss->n, s->prompt, s->n_prompt);
+    if (keep == s->n_prompt && !(keep == ss->n && rosa_session_logits(ss->rs))) keep--;
+    return keep > 0 ? keep : 0;
+}
+
+/* Bind the sequence to a fresh or kept rosa_session.  A kept one is rolled back to the part the
+ * prompt shares with it (rosa_session_truncate) and only the rest is fed; beyond the rollback
+ * horizon, or with echo + logprobs (the prefix's logits are not kept), it is rebuilt from
+ * scratch.  Returns 0 or a rosa_err. */
 static int seq_attach(srv_engine *e, eseq *s) {
     srv_server *srv = e->srv;
     srv_sess *ss = s->job->sess_entry;
     if (ss) {
         s->sess = ss;
-        if (ss->rs && !s->want_plp && ss->n > 0 && ss->n <= s->n_prompt &&
-            !memcmp(ss->toks, s->prompt, sizeof(int32_t) * (size_t)ss->n)) {
+        int64_t keep = 0, held = ss->n; /* toks has room for held tokens */
+        if (ss->rs && !s->want_plp && ss->n > 0 && rosa_session_length(ss->rs) == ss->n)
+            keep = reusable_prefix(ss, s);
+        if (keep > 0 && keep < ss->n) {
+            int rc = rosa_session_truncate(ss->rs, keep);
+            if (rc == 0) {
+                atomic_fetch_add_explicit(&srv->metrics.session_rollbacks, 1, memory_order_relaxed);
+                srv_log(srv, SRV_LOG_DEBUG, "session %s: rolled back from %lld to %lld tokens",
+                        ss->id, (long long)ss->n, (long long)keep);
+            } else {
+                if (rc == ROSA_ERR_LIMIT)
+                    atomic_fetch_add_explicit(&srv->metrics.session_rollback_rebuilds, 1,
+                                              memory_order_relaxed);
+                srv_log(srv, SRV_LOG_DEBUG, "session %s: no rollback from %lld to %lld tokens "
+                        "(%s): rebuilt", ss->id, (long long)ss->n, (long long)keep,
+                        rosa_strerror(rc));
+                keep = 0;
+            }
+        }
+        if (keep > 0) {
             s->rs = ss->rs;
             s->hist = ss->toks;
-            s->n_hist = s->cap_hist = ss->n;
-            s->fed = (int)ss->n;
+            s->n_hist = keep;
+            s->cap_hist = held;
+            s->fed = (int)keep;
             ss->rs = NULL; /* the sequence owns them while it runs */
             ss->toks = NULL;
-            atomic_fetch_add_explicit(&srv->metrics.prompt_tokens_reused, (unsigned long long)s->fed,
+            atomic_fetch_add_explicit(&srv->metrics.prompt_tokens_reused, (unsigned long long)keep,
                                       memory_order_relaxed);
-            atomic_fetch_add_explicit(&s->job->reused_tokens, (long)s->fed, memory_order_relaxed);
+            atomic_fetch_add_explicit(&s->job->reused_tokens, (long)keep, memory_order_relaxed);
             return 0;
         }
-        /* diverged (or no state yet): rebuild from scratch */
+        /* diverged at once, or no state yet: rebuild from scratch */
         if (ss->rs) rosa_session_free(ss->rs);
         free(ss->toks);
         ss->rs = NULL;

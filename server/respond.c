@@ -267,9 +267,16 @@ static void emit_chunk(srv_job *j, int idx, int finish) {
     c->emitted = c->text.len;
 }
 
+/* cached_tokens (OpenAI's prompt_tokens_details): prompt tokens not recomputed, from a kept
+ * session or, with n > 1, forked from the prompt's first choice.  prompt_tokens counts each
+ * prompt once while every forked choice reuses it, so the count stops at prompt_tokens. */
 static void usage_json(srv_job *j, sbuf *o) {
-    sb_printf(o, "\"usage\":{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"total_tokens\":%ld}",
-              j->prompt_tokens, j->completion_tokens, j->prompt_tokens + j->completion_tokens);
+    long cached = atomic_load_explicit(&j->reused_tokens, memory_order_relaxed);
+    if (cached > j->prompt_tokens) cached = j->prompt_tokens;
+    sb_printf(o, "\"usage\":{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"total_tokens\":%ld,"
+                 "\"prompt_tokens_details\":{\"cached_tokens\":%ld}}",
+              j->prompt_tokens, j->completion_tokens, j->prompt_tokens + j->completion_tokens,
+              cached);
 }
 
 static void finish_stream(srv_job *j) {
