@@ -231,8 +231,8 @@ def test_chat_turns_reuse_the_session():
             assert st == 200, fresh
             if k == 3 and openai:  # this turn through the official client
                 c = openai.OpenAI(base_url=f"http://127.0.0.1:{s.port}/v1", api_key="none")
-                o = c.chat.completions.create(model=c.models.list().data[0].id, messages=msgs, max_tokens=10,
-                                              temperature=0,
+                o = c.chat.completions.create(model=c.models.list().data[0].id, messages=msgs,
+                                              max_tokens=10, temperature=0,
                                               extra_body={"session_id": "chat",
                                                           "ignore_eos": True})
                 got = {"content": o.choices[0].message.content,
