@@ -48,11 +48,11 @@ static void model_json(srv_server *s, sbuf *o) {
         sb_printf(o, ",\"max_model_len\":%d,\"vocab_size\":%d,\"layers\":%d,\"hidden_size\":%d,"
                      "\"attention_window\":%d,\"global_layers\":%d,\"rosa\":{\"layers\":%d,"
                      "\"bits_per_route\":%d,\"routes\":%d,\"inject_mode\":\"%s\"},"
-                     "\"backend\":\"%s\",\"weight_dtype\":\"%s\",\"tokenizer\":%s",
+                     "\"backend\":\"%s\",\"weight_dtype\":\"%s\",\"rollback_tokens\":%d,\"tokenizer\":%s",
                   i->max_positions, i->vocab, i->layers, i->hidden, win, glob, i->n_rosa_layers,
                   i->bits_per_route, i->routes,
                   i->inject_mode == ROSA_INJECT_PRE_ATTN ? "pre_attn" : "post_attn", i->backend,
-                  i->weight_dtype, s->tok ? "true" : "false");
+                  i->weight_dtype, i->rollback_tokens, s->tok ? "true" : "false");
         const rosa_rope_info *r = &i->rope;
         sb_printf(o, ",\"rope\":{\"type\":\"%s\",\"theta\":%.9g,\"factor\":%.9g", r->type, r->theta, r->factor);
         if (!strcmp(r->type, "yarn"))

@@ -1,7 +1,9 @@
 /* test_cuda_backend.c: CUDA backend behaviour that only a device can show: when device memory
  * for a larger call's scratch is not there, the call is refused with ROSA_ERR_LIMIT before
  * anything changes, the session is not marked broken, and the same call succeeds (with the
- * golden logits) once memory is back.  Needs ../shared (tiny-post-m4) and a CUDA device;
+ * golden logits) once memory is back.  Rollback is not supported on the device yet
+ * (docs/CUDA.md): rosa_session_truncate answers ROSA_ERR_UNSUPPORTED and changes nothing, and
+ * the model reports a horizon of 0.  Needs ../shared (tiny-post-m4) and a CUDA device;
  * exits 77 without either. */
 #include <check.h>
 #include <math.h>
@@ -64,6 +66,17 @@ START_TEST(scratch_failure_refuses_without_breaking) {
     double worst = 0;
     for (size_t i = 0; i < (size_t)n * V; i++) worst = fmax(worst, fabs((double)out[i] - golden[(size_t)4 * V + i]));
     ck_assert_msg(worst <= 1e-3, "logits after the refused call differ from golden by %g", worst);
+
+    /* no rollback on the device: refused before anything changes, no horizon kept */
+    ck_assert_int_eq(rosa_model_get_info(m)->rollback_tokens, 0);
+    ck_assert_int_eq(rosa_session_truncate(s, 4), ROSA_ERR_UNSUPPORTED);
+    ck_assert_int_eq(rosa_session_length(s), 4 + n);
+    ck_assert_ptr_nonnull(rosa_session_logits(s));
+    ck_assert_mem_eq(rosa_session_logits(s), out + (size_t)(n - 1) * V, (size_t)V * sizeof(float));
+    ck_assert_int_eq(rosa_session_truncate(s, 4 + n), 0); /* nothing to change */
+    rosa_session_mem mem;
+    rosa_session_memory(s, &mem);
+    ck_assert_uint_eq(mem.rollback_bytes, 0);
     rosa_session_free(s);
     rosa_model_free(m);
     free(out); free(golden); free(text); free(adapter); free(mdir); free(lp); free(cp); free(dir);

@@ -35,6 +35,7 @@ typedef struct bench_opts {
     const char *device, *precision;
     size_t gpu_memory;
     double bw;              /* bytes/s */
+    int rollback;           /* --rollback-tokens (-1: the engine's default) */
 } bench_opts;
 
 static double now_s(void) {
@@ -241,6 +242,7 @@ static int run_one(const char *dir, const char *adapter, const bench_opts *b, co
     a.opts.device = b->device;
     a.opts.precision = b->precision;
     a.opts.gpu_memory = b->gpu_memory;
+    a.opts.rollback_tokens = b->rollback;
     rosa_model *m = cli_load_model(&a);
     if (!m) return 1;
     const rosa_model_info *in = rosa_model_get_info(m);
@@ -271,11 +273,17 @@ static int run_one(const char *dir, const char *adapter, const bench_opts *b, co
         if (!strcmp(in->backend, "cpu")) elt = 4;
         double full_kv = (double)in->layers * 2 * T * in->kv_heads * in->head_dim * elt;
         if (b->prefill) {
+            /* what the rollback horizon costs, and going back over all of it (where the backend can) */
+            int back = in->rollback_tokens < T ? in->rollback_tokens : (int)T;
+            double t_trunc = now_s();
+            int trc = rosa_session_truncate(ss[0], T - back);
+            t_trunc = now_s() - t_trunc;
             printf("bench prefill config=%s device=%s precision=%s layers=%d hidden=%d rosa_layers=%d window=%d prompt=%d "
                    "sessions=%d tokens_per_s=%.1f seconds=%.3f kv_bytes_per_session=%zu full_attention_kv_bytes=%.0f "
-                   "rosa_bytes=%zu\n",
+                   "rosa_bytes=%zu rollback_tokens=%d rollback_bytes=%zu truncate_tokens=%d truncate_ms=%.3f\n",
                    label, in->backend, in->precision, in->layers, in->hidden, in->n_rosa_layers, b->window, b->prompt, B,
-                   (double)B * b->prompt / t_prefill, t_prefill, mem.kv_bytes, full_kv, mem.rosa_bytes);
+                   (double)B * b->prompt / t_prefill, t_prefill, mem.kv_bytes, full_kv, mem.rosa_bytes, in->rollback_tokens,
+                   mem.rollback_bytes, trc ? 0 : back, trc ? 0.0 : 1000 * t_trunc);
         } else {
             double tps = (double)b->ntok * B / dt, bpt = bytes_per_token(in), roof = b->bw / bpt;
             printf("bench decode config=%s device=%s precision=%s layers=%d hidden=%d rosa_layers=%d window=%d threads=%d "
@@ -297,7 +305,8 @@ static int run_one(const char *dir, const char *adapter, const bench_opts *b, co
 
 int cli_bench_decode(int argc, char **argv) {
     const char *dir = NULL;
-    bench_opts b = {.prefill = !strcmp(argv[0], "prefill"), .ntok = 16, .prompt = -1, .batch = 1, .window = 1024};
+    bench_opts b = {.prefill = !strcmp(argv[0], "prefill"), .ntok = 16, .prompt = -1, .batch = 1, .window = 1024,
+                    .rollback = -1};
     const shape *sh = &QWEN3_06B;
     int run_rosa = 1, run_window = 1; /* --rosa-only / --no-rosa-run drop one of the two runs */
     long v;
@@ -313,6 +322,10 @@ int cli_bench_decode(int argc, char **argv) {
         else if (!strcmp(o, "--device") && has) b.device = argv[++i];
         else if (!strcmp(o, "--precision") && has) b.precision = argv[++i];
         else if (!strcmp(o, "--gpu-memory") && has) b.gpu_memory = (size_t)(atof(argv[++i]) * 1073741824.0);
+        else if (!strcmp(o, "--rollback-tokens") && has) {
+            if ((v = cli_parse_long(argv[++i], 0, ROSA_ROLLBACK_MAX, o)) < 0) return 2;
+            b.rollback = (int)v;
+        }
         else if (!strcmp(o, "--rosa-only")) run_window = 0;
         else if (!strcmp(o, "--no-rosa-run")) run_rosa = 0;
         else if (!strcmp(o, "--shape") && has) {
@@ -323,7 +336,8 @@ int cli_bench_decode(int argc, char **argv) {
         }
         else {
             fprintf(stderr, "rosa-cli bench %s: unknown option '%s' (--model DIR --threads N --tokens N --prompt N --batch B "
-                            "--window W --device cpu|cuda --precision f32|bf16 --gpu-memory GIB --shape 0.6b|1.7b --rosa-only --no-rosa-run)\n",
+                            "--window W --device cpu|cuda --precision f32|bf16 --gpu-memory GIB --rollback-tokens N --shape 0.6b|1.7b "
+                            "--rosa-only --no-rosa-run)\n",
                     argv[0], o);
             return 2;
         }

@@ -149,8 +149,8 @@ int cli_info(int argc, char **argv) {
     if (in->n_rosa_layers)
         printf("rosa: M=%d bits per route, R=%d routes, K=%d symbols, inject %s\n", in->bits_per_route, in->routes,
                1 << in->bits_per_route, in->inject_mode == ROSA_INJECT_PRE_ATTN ? "pre_attn" : "post_attn");
-    printf("weights: %.2f MiB (%s)  backend %s  threads %d\n", in->weight_bytes / 1048576.0, in->weight_dtype,
-           in->backend, in->threads);
+    printf("weights: %.2f MiB (%s)  backend %s  threads %d  rollback_tokens %d\n", in->weight_bytes / 1048576.0,
+           in->weight_dtype, in->backend, in->threads, in->rollback_tokens);
     rosa_model_free(m);
     return 0;
 }

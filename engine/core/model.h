@@ -70,9 +70,21 @@ typedef struct rosa__backend {
                        struct rosa_sampler *const *smp, int32_t *next, float *logprobs);
     /* optional (NULL: rosa_session_fork / _save / _restore answer ROSA_ERR_UNSUPPORTED): layer
      * l's attention cache in host memory, K and V each [slots, Hkv, D] float32, position p in
-     * slot (W ? p % W : p); the first min(pos, W) (windowed) or pos (global) slots are filled.
+     * slot p % S for a windowed layer (its ring of S = W + H slots: the window W and the
+     * rollback horizon H, rosa__kv_slots) and slot p for a global one; the first
+     * rosa__kv_filled(pos) slots are allocated, and of them the last min(pos, W) (windowed) or
+     * pos (global) positions are valid (rosa__kv_valid: a fork or restore brings only those).
      * reserve > 0 first makes room for that many slots (as a feed would).  0 or ROSA_ERR_NOMEM. */
     int (*session_kv_host)(struct rosa_session *s, int layer, int64_t reserve, float **k, float **v);
+    /* optional (NULL: rosa_session_truncate answers ROSA_ERR_UNSUPPORTED and the model's
+     * horizon is 0): the session goes back to its first n tokens, s->pos - H <= n < s->pos
+     * (rosa_session_truncate checks the horizon first; s->pos is still the old length).  The
+     * caches then hold positions < n unchanged; later feeds overwrite the rest.  0, or an error
+     * before anything changes. */
+    int (*session_truncate)(struct rosa_session *s, int64_t n);
+    /* optional (NULL: 0): bytes of the session's attention caches beyond what attention needs,
+     * kept for the rollback horizon (the H extra slots of every windowed ring) */
+    size_t (*session_rollback_bytes)(const struct rosa_session *s);
 } rosa__backend;
 
 extern const rosa__backend rosa__cpu_backend;
@@ -107,6 +119,7 @@ struct rosa_model {
     int emulate_cuda_bf16;      /* tests only: the CPU backend rounds where the CUDA bf16 path
                                    stores bf16 (backend_cpu.c, tests/test_bf16_emulation.c) */
     size_t gpu_memory;          /* rosa_load_opts.gpu_memory */
+    int rollback;               /* rollback horizon H in tokens (0 when the backend cannot) */
 };
 
 struct rosa_session {
@@ -119,10 +132,27 @@ struct rosa_session {
     int32_t *trace;             /* dest trace [n_rosa, R, trace_T] or NULL */
     int64_t trace_T;
     int broken;                 /* a failed forward left the state inconsistent */
+    int64_t rb_floor;           /* the oldest length rosa_session_truncate may go back to, as
+                                   of the last truncate: the fork / restore point, or the
+                                   largest length reached minus H (session_truncate.c) */
 };
 
-/* Filled attention-cache slots of layer l after pos tokens (see session_kv_host). */
+/* Ring slots of layer l: W + H for a windowed layer (window W, rollback horizon H), 0 for a
+ * global one (it grows; position p in slot p). */
+static inline int64_t rosa__kv_slots(const rosa_model *m, int l) {
+    int W = m->layer_window[l];
+    return W ? (int64_t)W + m->rollback : 0;
+}
+
+/* Allocated attention-cache slots of layer l after pos tokens (see session_kv_host). */
 static inline int64_t rosa__kv_filled(const rosa_model *m, int l, int64_t pos) {
+    int64_t S = rosa__kv_slots(m, l);
+    return S && pos > S ? S : pos;
+}
+
+/* Positions of layer l that attention can still read after pos tokens: the last min(pos, W)
+ * (windowed) or all pos (global).  What fork copies and a session file holds. */
+static inline int64_t rosa__kv_valid(const rosa_model *m, int l, int64_t pos) {
     int W = m->layer_window[l];
     return W && pos > W ? W : pos;
 }

@@ -2,7 +2,8 @@
  * the error codes and the backend seam (model.h) that the CPU and CUDA backends implement.
  *
  * session.c: the public session API: create/free, feed in chunks, batched steps, destination
- * tracing and memory accounting.  Validates every token before any state changes, so a bad
+ * tracing and memory accounting (fork: session_fork.c, files: session_file.c, rollback:
+ * session_truncate.c).  Validates every token before any state changes, so a bad
  * request never leaves a session half-advanced. */
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ int rosa_session_new(rosa_model *m, rosa_session **out) {
         free(s);
         return ROSA_ERR_NOMEM;
     }
+    rosa__routes_set_horizon(&s->routes, (uint32_t)m->rollback);
     int rc = m->backend->session_init(s);
     if (rc) {
         rosa_session_free(s);
@@ -127,12 +129,6 @@ int rosa_step_batch_sample(rosa_session *const *ss, const int32_t *tokens, int n
     return rc;
 }
 
-int rosa_session_truncate(rosa_session *s, int64_t n) {
-    if (!s || s->broken || n < 0 || n > s->pos) return ROSA_ERR_INVALID;
-    if (n == s->pos) return 0;
-    return ROSA_ERR_LIMIT; /* placeholder until the horizon is kept (issue 11) */
-}
-
 const float *rosa_session_logits(const rosa_session *s) { return s->has_logits ? s->last_logits : NULL; }
 
 int64_t rosa_session_length(const rosa_session *s) { return s->pos; }
@@ -151,4 +147,6 @@ void rosa_session_memory(const rosa_session *s, rosa_session_mem *out) {
     out->kv_bytes = s->m->backend->session_kv_bytes(s);
     out->rosa_bytes = rosa__routes_bytes(&s->routes);
     out->rosa_runs = rosa__routes_nruns(&s->routes);
+    out->rollback_bytes = rosa__routes_undo_bytes(&s->routes);
+    if (s->m->backend->session_rollback_bytes) out->rollback_bytes += s->m->backend->session_rollback_bytes(s);
 }

@@ -4,7 +4,9 @@
  *   header (64 bytes): magic "ROSASESS", version, header bytes, model fingerprint, pos,
  *     has_logits, V, L, Hkv*D, route count, route header words, 0
  *   last logits: V floats when has_logits
- *   per layer: filled slots (u64, must equal what pos implies), K then V [slots, Hkv*D] floats
+ *   per layer: filled slots (u64, must equal what pos implies: min(pos, W) or pos), K then V
+ *     [slots, Hkv*D] floats, position p in slot p % W; the session's ring of W + H slots
+ *     (rollback horizon H) is not in the file, which is why H is not in the fingerprint
  *   per route: 22 header words (rosa_sam_image.c), then its six arrays' used bytes
  *   trailer: 64-bit checksum of every byte before it; the file ends there.
  * Everything streams through session_io.c (one buffer, large writes, no per-route syscalls).
@@ -109,6 +111,30 @@ int rosa__routes_read(rosa__sio *r, rosa__routes *rs, int64_t pos) {
     return 0;
 }
 
+/* ---------------------------------------------------------------- attention caches */
+
+/* Move layer l's valid positions (rosa__kv_valid) between the session's ring x (K or V: position
+ * p in slot p % S, or p) and the file, where they lie in the order of slots p % W (format
+ * version 1: the ring as it was before the rollback horizon).  In runs of consecutive slots on
+ * both sides: one run when the ring has no horizon, at most four otherwise. */
+static int kv_rows(rosa__sio *io, int put, const rosa_model *m, int l, int64_t pos, float *x) {
+    int64_t n = rosa__kv_valid(m, l, pos), S = rosa__kv_slots(m, l), W = m->layer_window[l];
+    int64_t base = pos - n; /* the oldest valid position */
+    size_t row = (size_t)m->Hkv * m->D * sizeof(float);
+    for (int64_t j = 0; j < n;) {
+        /* file slot j holds the valid position p with p % W == j (p == j while pos <= W) */
+        int64_t p = n == pos ? j : base + ((j - base) % W + W) % W;
+        int64_t slot = S ? p % S : p, run = n - j;
+        if (run > pos - p) run = pos - p;          /* the newest position: next comes the oldest */
+        if (S && run > S - slot) run = S - slot;   /* the ring wraps */
+        char *at = (char *)x + (size_t)slot * row;
+        int err = put ? rosa__sio_put(io, at, (size_t)run * row) : rosa__sio_get(io, at, (size_t)run * row);
+        if (err) return err;
+        j += run;
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- header */
 
 typedef struct {
@@ -176,12 +202,11 @@ static int write_session(rosa__sio *w, rosa_session *s) {
     int err = rosa__sio_put(w, hb, sizeof hb);
     if (!err && s->has_logits) err = rosa__sio_put(w, s->last_logits, (size_t)m->V * sizeof(float));
     for (int l = 0; l < m->L && !err; l++) {
-        uint64_t n = (uint64_t)rosa__kv_filled(m, l, s->pos);
+        uint64_t n = (uint64_t)rosa__kv_valid(m, l, s->pos);
         float *k, *v;
-        size_t bytes = (size_t)n * h.row * sizeof(float);
-        if (!(err = rosa__sio_put(w, &n, sizeof n)) && n &&
-            !(err = m->backend->session_kv_host(s, l, 0, &k, &v)) && !(err = rosa__sio_put(w, k, bytes)))
-            err = rosa__sio_put(w, v, bytes);
+        if (!(err = rosa__sio_put(w, &n, sizeof n)) && n && !(err = m->backend->session_kv_host(s, l, 0, &k, &v)) &&
+            !(err = kv_rows(w, 1, m, l, s->pos, k)))
+            err = kv_rows(w, 1, m, l, s->pos, v);
     }
     if (!err) err = rosa__routes_write(w, &s->routes);
     if (!err) err = rosa__sio_finish(w);
@@ -238,15 +263,17 @@ static int read_session(rosa__sio *r, rosa_model *m, rosa_session **out) {
         uint64_t n;
         float *k, *v;
         if ((err = rosa__sio_get(r, &n, sizeof n))) break;
-        if (n != (uint64_t)rosa__kv_filled(m, l, h.pos) || 2 * n * h.row * sizeof(float) > r->left) {
+        if (n != (uint64_t)rosa__kv_valid(m, l, h.pos) || 2 * n * h.row * sizeof(float) > r->left) {
             err = ROSA_ERR_FORMAT;
             break;
         }
-        size_t bytes = (size_t)n * h.row * sizeof(float);
-        if (n && !(err = m->backend->session_kv_host(s, l, (int64_t)n, &k, &v)) && !(err = rosa__sio_get(r, k, bytes)))
-            err = rosa__sio_get(r, v, bytes);
+        if (n && !(err = m->backend->session_kv_host(s, l, rosa__kv_filled(m, l, h.pos), &k, &v)) &&
+            !(err = kv_rows(r, 0, m, l, h.pos, k)))
+            err = kv_rows(r, 0, m, l, h.pos, v);
     }
     if (!err) err = rosa__routes_read(r, &s->routes, h.pos);
+    if (!err) rosa__routes_set_horizon(&s->routes, (uint32_t)m->rollback); /* the horizon starts here */
+    s->rb_floor = h.pos;
     if (!err) err = rosa__sio_check_end(r);
     if (err) {
         rosa_session_free(s);

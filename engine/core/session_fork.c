@@ -3,7 +3,8 @@
  * Why its own file: the copy touches every part of a session (last logits, the backend's
  * attention caches through session_kv_host, every route's automaton through
  * rosa__routes_copy) and is the base the server forks `n > 1` completions from.  The copy
- * shares nothing with the original but the model: either can be fed or freed alone. */
+ * shares nothing with the original but the model: either can be fed or freed alone.  It can be
+ * truncated back to its fork point, not before (what the rollback horizon keeps is not copied). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,19 +19,25 @@ int rosa_session_fork(rosa_session *s, rosa_session **out) {
     rosa_session *c;
     int rc = rosa_session_new(m, &c);
     if (rc) return rc;
+    size_t row = (size_t)m->Hkv * m->D * sizeof(float);
     for (int l = 0; l < m->L && !rc; l++) {
-        int64_t n = rosa__kv_filled(m, l, s->pos);
+        /* the positions attention still reads, [pos - n, pos), in the same ring slots: at most
+         * two runs (the ring's H older positions are not copied: the copy's horizon starts here) */
+        int64_t n = rosa__kv_valid(m, l, s->pos), S = rosa__kv_slots(m, l);
         float *sk, *sv, *dk, *dv;
         if (!n) continue;
         rc = m->backend->session_kv_host(s, l, 0, &sk, &sv);
-        if (!rc) rc = m->backend->session_kv_host(c, l, n, &dk, &dv);
-        if (!rc) {
-            size_t bytes = (size_t)n * m->Hkv * m->D * sizeof(float);
-            memcpy(dk, sk, bytes);
-            memcpy(dv, sv, bytes);
+        if (!rc) rc = m->backend->session_kv_host(c, l, rosa__kv_filled(m, l, s->pos), &dk, &dv);
+        for (int64_t p = s->pos - n; !rc && p < s->pos;) {
+            int64_t slot = S ? p % S : p, run = s->pos - p;
+            if (S && run > S - slot) run = S - slot;
+            memcpy((char *)dk + (size_t)slot * row, (char *)sk + (size_t)slot * row, (size_t)run * row);
+            memcpy((char *)dv + (size_t)slot * row, (char *)sv + (size_t)slot * row, (size_t)run * row);
+            p += run;
         }
     }
     if (!rc) rc = rosa__routes_copy(&c->routes, &s->routes);
+    if (!rc) rosa__routes_set_horizon(&c->routes, (uint32_t)m->rollback); /* empty logs */
     if (rc) {
         rosa_session_free(c);
         return rc;
@@ -38,6 +45,7 @@ int rosa_session_fork(rosa_session *s, rosa_session **out) {
     memcpy(c->last_logits, s->last_logits, (size_t)m->V * sizeof(float));
     c->has_logits = s->has_logits;
     c->pos = s->pos;
+    c->rb_floor = s->pos;
     *out = c;
     return 0;
 }

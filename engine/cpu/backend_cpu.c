@@ -7,7 +7,9 @@
  * One forward call processes a batch of rows: the concatenated token chunks of one or more
  * sessions.  Matrix products run over all rows at once (each weight row is read once per call),
  * attention runs per (session, kv head), ROSA per (session, route group).  Windowed layers keep
- * a ring of W key/value slots per session; global layers a growing cache.
+ * a ring of W + H key/value slots per session (position p in slot p % (W + H); attention reads
+ * the last W positions, the H older ones are kept for rosa_session_truncate); global layers a
+ * growing cache.
  *
  * CUDA bf16 emulation: when m->emulate_cuda_bf16 is set (never through the public API; tests
  * set it on a loaded f32 model), values are rounded to bf16 exactly
@@ -228,6 +230,7 @@ static void att_task(void *vctx, int task, int thread) {
     struct rosa_session *s = c->ss[si];
     cpu_kv *kv = &((cpu_session *)s->bstate)->kv[c->layer];
     int W = m->layer_window[c->layer];
+    int64_t S = rosa__kv_slots(m, c->layer); /* ring slots, 0 for a global layer */
     int D = m->D, Hq = m->Hq, Hkv = m->Hkv, group = Hq / Hkv;
     float scale = 1.0f / sqrtf((float)D);
     const rosa__kernels *kr = cm->kern;
@@ -235,7 +238,7 @@ static void att_task(void *vctx, int task, int thread) {
     for (int i = 0; i < c->ntok[si]; i++) {
         int row = c->row0[si] + i;
         int64_t pos = s->pos + i;
-        int64_t slot = W ? pos % W : pos;
+        int64_t slot = S ? pos % S : pos;
         memcpy(kv->k + ((size_t)slot * Hkv + kh) * D, cm->k + ((size_t)row * Hkv + kh) * D, (size_t)D * sizeof(float));
         memcpy(kv->v + ((size_t)slot * Hkv + kh) * D, cm->v + ((size_t)row * Hkv + kh) * D, (size_t)D * sizeof(float));
         int64_t first = W ? pos - W + 1 : 0;
@@ -251,7 +254,7 @@ static void att_task(void *vctx, int task, int thread) {
                 int nb = pos - j0 + 1 < ROSA_ATT_BLOCK ? (int)(pos - j0 + 1) : ROSA_ATT_BLOCK;
                 const float *kp[ROSA_ATT_BLOCK], *vp[ROSA_ATT_BLOCK];
                 for (int b = 0; b < nb; b++) {
-                    int64_t sl = W ? (j0 + b) % W : j0 + b;
+                    int64_t sl = S ? (j0 + b) % S : j0 + b;
                     kp[b] = kv->k + ((size_t)sl * Hkv + kh) * D;
                     vp[b] = kv->v + ((size_t)sl * Hkv + kh) * D;
                 }
@@ -263,12 +266,13 @@ static void att_task(void *vctx, int task, int thread) {
     }
 }
 
-static int kv_reserve(rosa_model *m, cpu_kv *kv, int W, int64_t need) {
-    if (W && need > W) need = W;
+/* room for `need` slots; S: the ring's slots (0: a global layer, no bound) */
+static int kv_reserve(rosa_model *m, cpu_kv *kv, int64_t S, int64_t need) {
+    if (S && need > S) need = S;
     if (need <= kv->cap) return 0;
     int64_t nc = kv->cap ? kv->cap * 2 : 64;
     if (nc < need) nc = need;
-    if (W && nc > W) nc = W;
+    if (S && nc > S) nc = S;
     size_t bytes = (size_t)nc * m->Hkv * m->D * sizeof(float);
     float *k = realloc(kv->k, bytes);
     if (!k) return ROSA_ERR_NOMEM;
@@ -386,10 +390,31 @@ static size_t cpu_session_kv_bytes(const struct rosa_session *s) {
 
 static int cpu_session_kv_host(struct rosa_session *s, int l, int64_t reserve, float **k, float **v) {
     cpu_kv *kv = &((cpu_session *)s->bstate)->kv[l];
-    if (reserve > 0 && kv_reserve(s->m, kv, s->m->layer_window[l], reserve)) return ROSA_ERR_NOMEM;
+    if (reserve > 0 && kv_reserve(s->m, kv, rosa__kv_slots(s->m, l), reserve)) return ROSA_ERR_NOMEM;
     *k = kv->k;
     *v = kv->v;
     return 0;
+}
+
+/* Nothing to undo: positions < n stay where they are (the ring keeps H positions beyond the
+ * window, and rosa_session_truncate has checked n against the horizon); the next feed writes
+ * position n onwards over what the dropped tokens left.  A global cache keeps its capacity. */
+static int cpu_session_truncate(struct rosa_session *s, int64_t n) {
+    (void)s;
+    (void)n;
+    return 0;
+}
+
+/* the slots of windowed rings beyond their window W */
+static size_t cpu_session_rollback_bytes(const struct rosa_session *s) {
+    const cpu_session *cs = s->bstate;
+    size_t b = 0;
+    for (int l = 0; l < s->m->L; l++) {
+        int W = s->m->layer_window[l];
+        if (W && cs->kv[l].cap > W)
+            b += 2 * (size_t)(cs->kv[l].cap - W) * s->m->Hkv * s->m->D * sizeof(float);
+    }
+    return b;
 }
 
 static void embed_row(const rosa_model *m, int32_t tok, float *out) {
@@ -425,7 +450,7 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
     for (int l = 0; l < m->L; l++)
         for (int i = 0; i < nseq; i++) {
             cpu_kv *kv = &((cpu_session *)ss[i]->bstate)->kv[l];
-            if (kv_reserve(m, kv, m->layer_window[l], ss[i]->pos + ntok[i])) return ROSA_ERR_NOMEM;
+            if (kv_reserve(m, kv, rosa__kv_slots(m, l), ss[i]->pos + ntok[i])) return ROSA_ERR_NOMEM;
         }
     for (int r = 0; r < N; r++) embed_row(m, tokens[r], cm->x + (size_t)r * C);
     if (bf) round_bf16(cm->x, (size_t)N * C); /* the device's table is bf16 */
@@ -542,4 +567,6 @@ const rosa__backend rosa__cpu_backend = {
     .copy_bandwidth = NULL,
     .forward = cpu_forward,
     .session_kv_host = cpu_session_kv_host,
+    .session_truncate = cpu_session_truncate,
+    .session_rollback_bytes = cpu_session_rollback_bytes,
 };

@@ -55,14 +55,19 @@ typedef struct rosa_load_opts {
     size_t gpu_memory;     /* cuda: bytes of device memory for weights + KV pool + scratch;
                               0: 90% of the free device memory at load */
     int rollback_tokens;   /* rollback horizon H of rosa_session_truncate: sessions keep what
-                              undoing their last H tokens needs; -1: unset (2048), 0: none */
+                              undoing their last H tokens needs; -1: unset (2048), 0: none,
+                              at most ROSA_ROLLBACK_MAX.  Not part of a session file's
+                              fingerprint: a file saved under one H restores under another. */
 } rosa_load_opts;
+
+#define ROSA_ROLLBACK_DEFAULT 2048
+#define ROSA_ROLLBACK_MAX (1 << 20)
 
 void rosa_load_opts_init(rosa_load_opts *o);
 
 /* Run options on a command line: one vocabulary for every program (rosa-cli, rosa-server).
  *   --window N  --global-layers N  --rosa-bits M  --rosa-mode post_attn|pre_attn  --no-rosa
- *   --threads N  --device cpu|cuda  --precision f32|bf16  --gpu-memory GIB
+ *   --threads N  --device cpu|cuda  --precision f32|bf16  --gpu-memory GIB  --rollback-tokens N
  * rosa_load_opts_arg looks at argv[*i]: a run option is stored in o, *i is advanced past its
  * value, and 1 is returned; 0 when argv[*i] is not a run option; -1 with a message in err for a
  * missing or malformed value.  rosa_load_opts_help returns their --help lines, in that order. */
@@ -108,6 +113,8 @@ typedef struct rosa_model_info {
     const char *backend;       /* "cpu" or "cuda" */
     const char *precision;     /* "f32" or "bf16": activations, GEMM inputs, KV cache */
     int threads;
+    int rollback_tokens;       /* the rollback horizon H in effect (0 where the backend cannot
+                                  truncate sessions: CUDA today) */
 } rosa_model_info;
 
 /* Load a Hugging Face Qwen3 directory (config.json + model.safetensors or sharded index).
@@ -150,12 +157,16 @@ int rosa_session_save(rosa_session *s, const char *path);
 int rosa_session_restore(rosa_model *m, const char *path, rosa_session **out);
 
 /* Exact rollback: s becomes the session of its first n tokens; feeding tokens afterwards gives
- * exactly what a fresh session fed the same tokens gives (logits, ROSA destinations).  Possible
- * for length - rollback_tokens <= n <= length (the load option's horizon H, counted back from the
- * newest token; a restored session's horizon starts at its restore point).  The last logits are
- * dropped (rosa_session_logits NULL) until the next feed, unless n == length (nothing changes).
- * ROSA_ERR_LIMIT beyond the horizon (rebuild the session instead), ROSA_ERR_INVALID for
- * n < 0, n > length or a broken session; on error s is unchanged. */
+ * exactly what a fresh session fed the same tokens gives (logits, ROSA destinations;
+ * bit-identical on the CPU backend for the same chunks).  Possible for
+ * length - rollback_tokens <= n <= length (the load option's horizon H, counted back from the
+ * newest token the session has reached, also across truncates: going back never extends it),
+ * but never before the point a session was forked or restored at (its horizon starts there).
+ * The last logits are dropped (rosa_session_logits NULL) until the next feed, unless
+ * n == length (nothing changes).  A traced session (rosa_session_trace_dest) keeps tracing:
+ * positions n.. read -1 again until refed.  ROSA_ERR_LIMIT beyond the horizon (rebuild the
+ * session instead), ROSA_ERR_INVALID for n < 0, n > length or a broken session,
+ * ROSA_ERR_UNSUPPORTED on a backend that cannot (CUDA today); on error s is unchanged. */
 int rosa_session_truncate(rosa_session *s, int64_t n);
 
 /* Process n tokens.  logits: NULL, or [n, vocab] floats to receive the logits of every fed

@@ -392,6 +392,7 @@ static void fill_info(rosa_model *m) {
     in->backend = m->backend->name;
     in->precision = m->precision == ROSA_PREC_BF16 ? "bf16" : "f32";
     in->threads = rosa__pool_size(m->pool);
+    in->rollback_tokens = m->rollback;
 }
 
 void rosa_model_free(rosa_model *m) {
@@ -441,6 +442,9 @@ int rosa_model_load(const char *model_dir, const rosa_load_opts *opts, rosa_mode
     }
     if (opts->threads < 0 || opts->threads > 1024)
         return rosa__err(err, errlen, ROSA_ERR_INVALID, "threads must be in [0, 1024]");
+    if (opts->rollback_tokens < -1 || opts->rollback_tokens > ROSA_ROLLBACK_MAX)
+        return rosa__err(err, errlen, ROSA_ERR_INVALID, "rollback_tokens must be in [0, %d] (or -1: %d), got %d",
+                         ROSA_ROLLBACK_MAX, ROSA_ROLLBACK_DEFAULT, opts->rollback_tokens);
     rosa_model *m = calloc(1, sizeof *m);
     if (!m) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
     rosa__tset_init(&m->base);
@@ -448,6 +452,8 @@ int rosa_model_load(const char *model_dir, const rosa_load_opts *opts, rosa_mode
     m->backend = backend;
     m->precision = precision;
     m->gpu_memory = opts->gpu_memory;
+    /* the horizon: none on a backend that cannot go back (rosa_model_info shows what is in effect) */
+    m->rollback = !backend->session_truncate ? 0 : opts->rollback_tokens < 0 ? ROSA_ROLLBACK_DEFAULT : opts->rollback_tokens;
     int rc = rosa__config_load(model_dir, &m->cfg, err, errlen);
     if (rc) goto fail;
     m->C = m->cfg.hidden; m->L = m->cfg.layers; m->Hq = m->cfg.heads; m->Hkv = m->cfg.kv_heads;

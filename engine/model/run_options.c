@@ -3,7 +3,7 @@
  * rosa-cli and rosa-server (and the Docker entrypoint's environment names) spell the options
  * that shape a loaded model the same way, because both parse them here: --window,
  * --global-layers, --rosa-bits, --rosa-mode, --no-rosa, --threads, --device, --precision,
- * --gpu-memory.  The help text lists them in that order.  Values are checked for form and
+ * --gpu-memory, --rollback-tokens.  The help text lists them in that order.  Values are checked for form and
  * range here; whether they fit the checkpoint is decided by rosa_model_load. */
 #include <errno.h>
 #include <stdio.h>
@@ -25,7 +25,9 @@ const char *rosa_load_opts_help(void) {
            "  --device DEV             cpu (default) or cuda\n"
            "  --precision P            f32 | bf16 (default: cpu f32, exact; cuda bf16)\n"
            "  --gpu-memory GIB         cuda: device memory for weights + KV pool (default 90%\n"
-           "                           of the free memory)\n";
+           "                           of the free memory)\n"
+           "  --rollback-tokens N      tokens a session can be rolled back (default 2048;\n"
+           "                           0: none); costs N KV slots per windowed layer\n";
 }
 
 static int int_value(const char *flag, const char *v, long lo, long hi, int *out, char *err,
@@ -56,7 +58,7 @@ int rosa_load_opts_arg(rosa_load_opts *o, int argc, char **argv, int *i, char *e
     }
     static const char *const with_value[] = {"--window", "--global-layers", "--rosa-bits",
                                              "--rosa-mode", "--threads", "--device",
-                                             "--precision", "--gpu-memory"};
+                                             "--precision", "--gpu-memory", "--rollback-tokens"};
     int known = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++)
         if (!strcmp(a, with_value[k])) known = 1;
@@ -72,6 +74,8 @@ int rosa_load_opts_arg(rosa_load_opts *o, int argc, char **argv, int *i, char *e
     if (!strcmp(a, "--rosa-bits"))
         return int_value(a, v, 1, 8, &o->bits_per_route, err, errlen) ? -1 : 1;
     if (!strcmp(a, "--threads")) return int_value(a, v, 0, 1024, &o->threads, err, errlen) ? -1 : 1;
+    if (!strcmp(a, "--rollback-tokens"))
+        return int_value(a, v, 0, ROSA_ROLLBACK_MAX, &o->rollback_tokens, err, errlen) ? -1 : 1;
     if (!strcmp(a, "--rosa-mode")) {
         if (!strcmp(v, "post_attn")) o->inject_mode = ROSA_INJECT_POST_ATTN;
         else if (!strcmp(v, "pre_attn")) o->inject_mode = ROSA_INJECT_PRE_ATTN;

@@ -54,12 +54,14 @@ void rosa__route_free(rosa__route *r) {
     rosa__sam_release(r, r->psample);
     rosa__sam_release(r, r->cells);
     rosa__sam_release(r, r->runs);
+    rosa__undo_free(r);
     size_t max_bytes = r->max_bytes;
-    uint32_t cell_min = r->cell_min;
+    uint32_t cell_min = r->cell_min, horizon = r->horizon;
     rosa__arena *arena = r->arena;
     rosa__route_init(r);
     r->max_bytes = max_bytes;
     r->cell_min = cell_min;
+    r->horizon = horizon;
     r->arena = arena;
 }
 
@@ -192,22 +194,40 @@ static uint32_t *rosa__edge_word(rosa__route *r, uint32_t s, unsigned c) {
 
 /* ---------------------------------------------------------------- building */
 
+/* Log the old value of an edge target word (in st or pool) before it is written. */
+static void rosa__log_word(rosa__route *r, const uint32_t *w) {
+    if ((uintptr_t)w >= (uintptr_t)r->st && (uintptr_t)w < (uintptr_t)(r->st + r->nst))
+        rosa__log_st(r, (uint32_t)(w - r->st));
+    else
+        rosa__log_pool(r, (uint32_t)(w - r->pool));
+}
+
 /* Add edge (c -> t) to prefix state s, which has none on c. */
 static NOINLINE int rosa__add_xedge(rosa__route *r, uint32_t s, unsigned c, uint32_t t) {
     uint32_t o;
     int err;
     if (r->st[s] & F_X) {
-        uint32_t *ow = s == 0 ? &r->rootx : &r->xmap[2 * rosa__sam_xslot(r, s) + 1];
-        o = *ow;
+        uint32_t old = o = rosa__xblock(r, s);
         if ((err = rosa__sam_block_add(r, &o, c, t))) return err;
-        *(s == 0 ? &r->rootx : &r->xmap[2 * rosa__sam_xslot(r, s) + 1]) = o;
+        if (o == old) return 0;
+        if (s == 0) {
+            rosa__log_scalar(r, ROSA__US_ROOTX, r->rootx);
+            r->rootx = o;
+        } else {
+            uint32_t i = 2 * rosa__sam_xslot(r, s) + 1;
+            rosa__log_xmap(r, i);
+            r->xmap[i] = o;
+        }
         return 0;
     }
     if ((err = rosa__sam_block_new(r, 1, &o))) return err;
-    if (s == 0)
+    if (s == 0) {
+        rosa__log_scalar(r, ROSA__US_ROOTX, r->rootx);
         r->rootx = o;
-    else if ((err = rosa__sam_xput(r, s, o)))
+    } else if ((err = rosa__sam_xput(r, s, o))) {
         return err;
+    }
+    rosa__log_st(r, s);
     r->st[s] |= F_X;
     return rosa__sam_block_add(r, &o, c, t); /* fits: does not move */
 }
@@ -219,12 +239,14 @@ static NOINLINE int rosa__spill(rosa__route *r, uint32_t s, unsigned c, uint32_t
     if (err) return err;
     uint32_t *w = r->st + s, o = h & ROSA__OFF_MASK, *pool = r->pool;
     unsigned code = h >> ROSA__CODE_SHIFT, c0 = w[W_LE] >> 24, c1 = w[W_LEN] >> 24;
-    if (code >= ROSA__DENSE_CODE) {
+    if (code >= ROSA__DENSE_CODE) { /* (a new block: dense blocks are never reused) */
         pool[o + 1 + c0] = w[W_A];
         pool[o + 1 + c1] = w[W_B];
         pool[o + 1 + c] = t;
     } else {
         uint8_t *sy = (uint8_t *)(pool + o + 1);
+        rosa__log_pool_range(r, o + 1, 1u << code); /* (a reused block: its old contents) */
+        rosa__log_pool_range(r, o + 1 + (1u << code), 3);
         memset(sy, (int)c0, 4u << code); /* unused slots repeat the first symbol */
         sy[1] = (uint8_t)c1;
         sy[2] = (uint8_t)c;
@@ -233,7 +255,11 @@ static NOINLINE int rosa__spill(rosa__route *r, uint32_t s, unsigned c, uint32_t
         tg[1] = w[W_B];
         tg[2] = t;
     }
+    rosa__log_pool(r, o);
     pool[o] = 3;
+    rosa__log_st(r, s + W_LINK);
+    rosa__log_st(r, s + W_A);
+    rosa__log_st(r, s + W_B);
     w[W_LINK] |= F_BLOCK;
     w[W_A] = h;
     w[W_B] = 0;
@@ -249,11 +275,16 @@ static inline int rosa__add_edge(rosa__route *r, uint32_t s, unsigned c, uint32_
         unsigned code = h >> ROSA__CODE_SHIFT;
         if (code >= ROSA__DENSE_CODE) {
             if (c < (1u << (code - ROSA__DENSE_CODE))) {
+                rosa__log_pool(r, o + 1 + c);
+                rosa__log_pool(r, o);
                 r->pool[o + 1 + c] = t;
                 r->pool[o] = n + 1;
                 return 0;
             }
         } else if (n < (4u << code)) { /* room in a sparse block (never empty here) */
+            rosa__log_pool(r, o + 1 + n / 4);
+            rosa__log_pool(r, o + 1 + (1u << code) + n);
+            rosa__log_pool(r, o);
             ((uint8_t *)(r->pool + o + 1))[n] = (uint8_t)c;
             r->pool[o + 1 + (1u << code) + n] = t;
             r->pool[o] = n + 1;
@@ -261,11 +292,14 @@ static inline int rosa__add_edge(rosa__route *r, uint32_t s, unsigned c, uint32_
         }
         int err = rosa__sam_block_add(r, &h, c, t);
         if (err) return err;
+        rosa__log_st(r, s + W_A);
         w[W_A] = h;
         return 0;
     }
     assert(w[W_A] != NONE); /* a clone is born with its original's edges (at least one) */
     if (w[W_B] == NONE) {
+        rosa__log_st(r, s + W_LEN);
+        rosa__log_st(r, s + W_B);
         w[W_LEN] = (w[W_LEN] & LOW24) | c << 24;
         w[W_B] = t;
     } else {
@@ -277,16 +311,22 @@ static inline int rosa__add_edge(rosa__route *r, uint32_t s, unsigned c, uint32_
 /* ---------------------------------------------------------------- last_end cells */
 
 /* Set the states from v up to (not including) stop to plain with last_end le. */
-static void rosa__cell_unset(uint32_t *st, uint32_t v, uint32_t stop, uint32_t le) {
+static void rosa__cell_unset(rosa__route *r, uint32_t v, uint32_t stop, uint32_t le) {
+    uint32_t *st = r->st;
     for (; v != stop; v = st[v] & ID_MASK) {
+        rosa__log_st(r, v);
+        rosa__log_st(r, v + W_LE);
         st[v] &= ~F_CELL;
         st[v + W_LE] = (st[v + W_LE] & ~LOW24) | le;
     }
 }
 
 /* Put the states from v up to (not including) stop into cell h. */
-static void rosa__cell_set(uint32_t *st, uint32_t v, uint32_t stop, uint32_t h) {
+static void rosa__cell_set(rosa__route *r, uint32_t v, uint32_t stop, uint32_t h) {
+    uint32_t *st = r->st;
     for (; v != stop; v = st[v] & ID_MASK) {
+        rosa__log_st(r, v);
+        rosa__log_st(r, v + W_LE);
         st[v] |= F_CELL;
         st[v + W_LE] = (st[v + W_LE] & ~LOW24) | h;
     }
@@ -299,6 +339,7 @@ static int rosa__cell_new(rosa__route *r, uint32_t value, uint32_t bottom, uint3
     int err = rosa__sam_grow(r, (void **)&r->cells, &r->capcells, (uint64_t)r->ncells + 1,
                              3 * sizeof(uint32_t), 4);
     if (err) return err;
+    rosa__log_scalar(r, ROSA__US_NCELLS, r->ncells);
     *h = r->ncells++;
     r->cells[3 * *h] = value;
     r->cells[3 * *h + 1] = bottom;
@@ -317,7 +358,8 @@ static int rosa__cell_split(rosa__route *r, uint32_t h, uint32_t v, uint32_t n) 
         steps++;
         a = st[a] & ID_MASK;
         if (a == exit) { /* the upper side is shorter: it leaves the cell */
-            rosa__cell_unset(st, v, exit, n);
+            rosa__cell_unset(r, v, exit, n);
+            rosa__log_cells(r, 3 * h + 2);
             r->cells[3 * h + 2] = v;
             return 0;
         }
@@ -326,13 +368,15 @@ static int rosa__cell_split(rosa__route *r, uint32_t h, uint32_t v, uint32_t n) 
     }
     uint32_t old = r->cells[3 * h];
     if (steps < 4) {
-        rosa__cell_unset(st, bottom, v, old);
+        rosa__cell_unset(r, bottom, v, old);
     } else {
         uint32_t h2;
         int err = rosa__cell_new(r, old, bottom, v, &h2);
         if (err) return err;
-        rosa__cell_set(st, bottom, v, h2);
+        rosa__cell_set(r, bottom, v, h2);
     }
+    rosa__log_cells(r, 3 * h);
+    rosa__log_cells(r, 3 * h + 1);
     r->cells[3 * h] = n;
     r->cells[3 * h + 1] = v;
     return 0;
@@ -347,6 +391,7 @@ static int rosa__clone(rosa__route *r, uint32_t q, uint32_t len, uint32_t *out) 
     int err;
     uint32_t id = r->nst;
     r->nst += CW;
+    rosa__log_scalar(r, ROSA__US_NCLONES, r->nclones);
     r->nclones++;
     uint32_t *cl = r->st + id;
     const uint32_t *src = r->st + q;
@@ -359,13 +404,17 @@ static int rosa__clone(rosa__route *r, uint32_t q, uint32_t len, uint32_t *out) 
          * joins neither part; the walk that follows gives the upper part its new value */
         uint32_t h = src[W_LE] & LOW24, up = src[W_LINK] & ID_MASK;
         if (r->cells[3 * h + 2] == up) {
+            rosa__log_cells(r, 3 * h + 2);
             r->cells[3 * h + 2] = id; /* q is the top */
         } else {
             uint32_t value = r->cells[3 * h];
             if ((err = rosa__cell_split(r, h, up, value))) return err;
             /* the lower side (bottom .. q) now exits to up: make it exit to the clone */
             uint32_t hq = (r->st[q] & F_CELL) ? r->st[q + W_LE] & LOW24 : UINT32_MAX;
-            if (hq != UINT32_MAX) r->cells[3 * hq + 2] = id;
+            if (hq != UINT32_MAX) {
+                rosa__log_cells(r, 3 * hq + 2);
+                r->cells[3 * hq + 2] = id;
+            }
         }
         cl = r->st + id;
         src = r->st + q;
@@ -408,12 +457,13 @@ static NOINLINE int rosa__paint_cells(rosa__route *r, uint32_t v, uint32_t run, 
             if (run_len < r->cell_min) return 0;
             uint32_t h;
             if ((err = rosa__cell_new(r, n, run, 0, &h))) return err;
-            rosa__cell_set(r->st, run, 0, h);
+            rosa__cell_set(r, run, 0, h);
             return 0;
         }
         uint32_t h = st[v + W_LE] & LOW24, exit = r->cells[3 * h + 2];
         int joined = 1;
         if (r->cells[3 * h + 1] == v) { /* entered at the bottom: all of it is on the chain */
+            rosa__log_cells(r, 3 * h);
             r->cells[3 * h] = n;
         } else {
             if ((err = rosa__cell_split(r, h, v, n))) return err;
@@ -422,7 +472,8 @@ static NOINLINE int rosa__paint_cells(rosa__route *r, uint32_t v, uint32_t run, 
         }
         if (joined) {
             if (run_len) { /* the run joins the cell, whose bottom v now is */
-                rosa__cell_set(st, run, v, h);
+                rosa__cell_set(r, run, v, h);
+                rosa__log_cells(r, 3 * h + 1);
                 r->cells[3 * h + 1] = run;
             }
             run = exit;
@@ -430,6 +481,7 @@ static NOINLINE int rosa__paint_cells(rosa__route *r, uint32_t v, uint32_t run, 
         }
         /* (if not joined, the run goes on through the states that just became plain) */
         for (v = exit; !((w0 = st[v]) & F_CELL); v = w0 & ID_MASK) {
+            rosa__log_st(r, v + W_LE);
             st[v + W_LE] = (st[v + W_LE] & ~LOW24) | n;
             run_len++;
         }
@@ -454,6 +506,8 @@ static inline void rosa__paint_start(rosa__route *r, uint32_t cur, uint32_t n, r
         uint32_t h = st[u + W_LE] & LOW24;
         st[cur] |= F_CELL;
         st[cur + W_LE] = (st[cur + W_LE] & ~LOW24) | h;
+        rosa__log_cells(r, 3 * h);
+        rosa__log_cells(r, 3 * h + 1);
         r->cells[3 * h] = n;
         r->cells[3 * h + 1] = cur;
         v = r->cells[3 * h + 2];
@@ -462,9 +516,10 @@ static inline void rosa__paint_start(rosa__route *r, uint32_t cur, uint32_t n, r
     w->run_len = 0;
 }
 
-static inline int rosa__paint_step(uint32_t *st, rosa__walk *w, uint32_t n) {
-    uint32_t v = w->v, w0 = st[v];
+static inline int rosa__paint_step(rosa__route *r, rosa__walk *w, uint32_t n) {
+    uint32_t *st = r->st, v = w->v, w0 = st[v];
     if (w0 & F_CELL) return 0; /* plain states only (the root is flagged: it stops here) */
+    rosa__log_st(r, v + W_LE);
     st[v + W_LE] = (st[v + W_LE] & ~LOW24) | n;
     w->v = w0 & ID_MASK;
     w->run_len++;
@@ -479,7 +534,7 @@ static inline int rosa__paint_finish(rosa__route *r, const rosa__walk *w, uint32
 static inline int rosa__paint(rosa__route *r, uint32_t cur, uint32_t n) {
     rosa__walk w;
     rosa__paint_start(r, cur, n, &w);
-    while (rosa__paint_step(r->st, &w, n)) {
+    while (rosa__paint_step(r, &w, n)) {
     }
     return rosa__paint_finish(r, &w, n);
 }
@@ -514,6 +569,7 @@ static inline int rosa__extend_start(rosa__route *r, unsigned c, uint32_t n, ros
     r->nst += PW;
     st[cur + W_LINK] = 0;
     st[cur + W_LE] = LOW24;
+    rosa__log_st(r, L + W_LE);
     st[L + W_LE] = (st[L + W_LE] & LOW24) | c << 24; /* the spine edge P_n -> P_n+1 */
     r->last = cur;
     x->cur = cur;
@@ -564,10 +620,12 @@ static inline int rosa__extend_end(rosa__route *r, unsigned c, const rosa__ext *
                 for (;;) { /* redirect p and its suffixes from q to the clone */
                     uint32_t *tw = rosa__edge_word(r, p, c);
                     if (!tw || *tw != q) break;
+                    rosa__log_word(r, tw);
                     *tw = link;
                     p = st[p + W_LINK] & ID_MASK;
                     if (p == NONE) break;
                 }
+                rosa__log_st(r, q + W_LINK);
                 st[q + W_LINK] = (st[q + W_LINK] & ~ID_MASK) | link;
             }
         }
@@ -629,8 +687,10 @@ static inline int rosa__new_run(rosa__route *r, int64_t t, unsigned k, unsigned 
     uint32_t start = (uint32_t)t;
     memcpy(run, &start, 4);
     run[4] = (uint8_t)v;
-    if (UNLIKELY(k >> r->kd_log))
+    if (UNLIKELY(k >> r->kd_log)) {
+        rosa__log_scalar(r, ROSA__US_KD_LOG, r->kd_log);
         while (k >> r->kd_log) r->kd_log++;
+    }
     *out = n;
     return 0;
 }
@@ -672,6 +732,8 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
     for (int i = 0; i < T; i++, t++) {
         size_t at = (size_t)i * stride;
         unsigned q = qs[at], k = ks[at];
+        if (r->horizon && (err = rosa__undo_step(r, cursor, moved, prev_k, prev_q, csym)))
+            return rosa__fail(r, err);
         if (k != prev_k || t == 0) {
             uint32_t n;
             if ((err = rosa__new_run(r, t, k, vs[at], &n)) || (err = rosa__extend(r, k, n)))
@@ -706,6 +768,7 @@ int rosa__route_run(rosa__route *r, int T, const uint8_t *qs, const uint8_t *ks,
         }
     }
     if (pend_at != SIZE_MAX) rosa__retrieve(r, pend_p, vout + pend_at, dest ? dest + pend_at : NULL);
+    if (r->undo && r->undo->fail) return rosa__fail(r, r->undo->fail);
     r->cursor = cursor;
     r->moved = (uint8_t)moved;
     r->prev_k = (uint8_t)prev_k;
@@ -777,6 +840,11 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
             rosa__route *r = l->r;
             size_t at = base + (size_t)i * stride_r;
             unsigned k = ks[at];
+            if (r->horizon &&
+                (err = rosa__undo_step(r, l->cursor, l->moved, l->prev_k, l->prev_q, l->csym))) {
+                rosa__lane_kill(l, err, &first);
+                continue;
+            }
             l->q = qs[at];
             l->ext = k != l->prev_k || r->t == 0;
             if (l->ext) {
@@ -827,7 +895,7 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
             int k = 0;
             for (int j = 0; j < na; j++) {
                 rosa__lane *l = &L[act[j]];
-                if (rosa__paint_step(l->r->st, &l->w, l->n)) {
+                if (rosa__paint_step(l->r, &l->w, l->n)) {
                     PREFETCH(l->r->st + l->w.v);
                     act[k++] = act[j];
                 }
@@ -909,6 +977,10 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
     for (int i = 0; i < m; i++) {
         rosa__lane *l = &L[i];
         if (!l->live) continue;
+        if (l->r->undo && l->r->undo->fail) {
+            rosa__lane_kill(l, l->r->undo->fail, &first);
+            continue;
+        }
         l->r->cursor = l->cursor;
         l->r->moved = (uint8_t)l->moved;
         l->r->prev_k = (uint8_t)l->prev_k;

@@ -61,6 +61,11 @@ typedef struct rosa__route {
     int err;            /* sticky error: once a step failed the route refuses further input */
     uint8_t moved, prev_k, prev_q;
     uint8_t csym;       /* the symbol every string of the cursor state ends with */
+    uint32_t horizon;   /* rollback horizon H in steps (0: no undo log; see "Rollback") */
+    uint32_t u_st, u_pool, u_cells; /* logged writes: st, pool words and cells words below these
+                                       (the used lengths when the current step began); 0 when
+                                       nothing is logged, so the check is one compare */
+    struct rosa__undo *undo; /* the undo log (rosa_sam_undo.c); NULL while empty */
 } rosa__route;
 
 void rosa__route_init(rosa__route *r);
@@ -104,7 +109,27 @@ int64_t rosa__route_nstates(const rosa__route *r);
  * it had after t steps (the same arrays a fresh route fed those t steps holds), for
  * r->t - H <= t <= r->t; ROSA_ERR_LIMIT beyond that, ROSA_ERR_INVALID for t > r->t or a failed
  * route.  rosa__route_can_truncate answers the same without changing anything.  Setting the
- * horizon drops any log kept so far.  undo_bytes: heap bytes of the log. */
+ * horizon drops any log kept so far (H is clamped to ROSA__MAX_HORIZON; 0: no log, no cost).
+ * After truncating to t, older steps still in the log can be undone too.  undo_bytes: heap
+ * bytes of the log (also counted by rosa__route_bytes and against max_bytes).  The log is
+ * not part of a route's image: rosa__route_copy and a session file restore give a route with
+ * the same horizon and an empty log (it covers the steps taken after the copy).  A failure
+ * to grow the log fails the route like any other (ROSA_ERR_NOMEM / ROSA_ERR_LIMIT).
+ *
+ * The log (rosa__undo below): before a step writes a word that existed when the step began
+ * (an st or pool word, a cells word, an xmap word, a rare scalar), the old value goes into a
+ * ring of 64-bit entries: code << 60 | index << 32 | old value (code: which array, or which
+ * scalar; st, pool and cells writes below the used lengths at the step's start only, since
+ * records made in the same step vanish when the lengths are restored).  Each step starts with
+ * a mark: the ring position and the scalars that change nearly every step (cursor, moved,
+ * prev_k, prev_q, csym, nst, last, nruns); t is implied by the mark's place.  Growing the
+ * xmap keeps the old map whole in the log (an entry plus a saved pointer, freed when its step
+ * leaves the log): undoing it puts the old map back, amortised O(1).  New edge blocks and
+ * cells are written in full, so used lengths and contents match a fresh route's byte for byte.
+ * Truncating replays entries backwards to the target step's mark, then takes its scalars.
+ * Marks live in a ring of at most H; when a step's mark is dropped (H newer steps), its
+ * entries are dropped with it. */
+#define ROSA__MAX_HORIZON (1u << 20)
 void rosa__route_set_horizon(rosa__route *r, uint32_t steps);
 int rosa__route_can_truncate(const rosa__route *r, int64_t t);
 int rosa__route_truncate(rosa__route *r, int64_t t);
@@ -139,6 +164,65 @@ unsigned rosa__sam_block_list(const uint32_t *pool, uint32_t h, uint8_t *sym, ui
 uint32_t rosa__sam_xslot(const rosa__route *r, uint32_t id);
 int rosa__sam_xput(rosa__route *r, uint32_t id, uint32_t block);
 
+/* ---- internal: the undo log (rosa_sam_undo.c; format under "Rollback" above) ---- */
+enum { ROSA__U_ST, ROSA__U_POOL, ROSA__U_CELLS, ROSA__U_XMAP, ROSA__U_SCALAR, ROSA__U_XREHASH };
+enum { ROSA__US_NCLONES, ROSA__US_NPOOL, ROSA__US_NCELLS, ROSA__US_NX, ROSA__US_ROOTX,
+       ROSA__US_KD_LOG, ROSA__US_FREEL }; /* scalars logged when they change; FREEL + class */
+typedef struct rosa__undo_mark {
+    uint32_t pos;                  /* ring position of the step's first entry */
+    uint32_t cursor, bytes;        /* bytes: moved | prev_k << 8 | prev_q << 16 | csym << 24 */
+    uint32_t nst, last, nruns;
+} rosa__undo_mark;
+typedef struct rosa__undo_map {
+    uint32_t *map;                 /* an xmap replaced by a bigger one during a logged step */
+    uint32_t capx, pos;            /* its capacity; ring position of its entry */
+} rosa__undo_map;
+typedef struct rosa__undo {
+    uint64_t *e;                   /* [emask + 1] entries, ring */
+    uint32_t emask, head, tail;    /* positions wrap; head - tail entries are live */
+    rosa__undo_mark *m;            /* [mcap] marks, ring: m0 the oldest, nm live */
+    uint32_t mcap, m0, nm;
+    rosa__undo_map *maps;          /* [capmaps] saved xmaps, oldest first */
+    uint32_t nmaps, capmaps;
+    int fail;                      /* growing the ring failed: the route fails at the step's end */
+} rosa__undo;
+
+/* Slow path of a push: grow the ring (on failure: fail is set and the entry is lost). */
+int rosa__undo_grow(rosa__route *r);
+static inline void rosa__undo_push(rosa__route *r, unsigned code, uint32_t idx, uint32_t old) {
+    rosa__undo *u = r->undo;
+    if (u->head - u->tail > u->emask && rosa__undo_grow(r)) return;
+    u->e[u->head++ & u->emask] = (uint64_t)code << 60 | (uint64_t)idx << 32 | old;
+}
+/* Log the old value of st[i] / pool[i] / cells[i] (a word index) before it is written. */
+static inline void rosa__log_st(rosa__route *r, uint32_t i) {
+    if (i < r->u_st) rosa__undo_push(r, ROSA__U_ST, i, r->st[i]);
+}
+static inline void rosa__log_pool(rosa__route *r, uint32_t i) {
+    if (i < r->u_pool) rosa__undo_push(r, ROSA__U_POOL, i, r->pool[i]);
+}
+static inline void rosa__log_pool_range(rosa__route *r, uint32_t i, uint32_t n) {
+    if (i < r->u_pool)
+        for (uint32_t j = 0; j < n; j++) rosa__log_pool(r, i + j);
+}
+static inline void rosa__log_cells(rosa__route *r, uint32_t i) {
+    if (i < r->u_cells) rosa__undo_push(r, ROSA__U_CELLS, i, r->cells[i]);
+}
+static inline void rosa__log_xmap(rosa__route *r, uint32_t i) {
+    if (r->undo) rosa__undo_push(r, ROSA__U_XMAP, i, r->xmap[i]);
+}
+static inline void rosa__log_scalar(rosa__route *r, unsigned id, uint32_t old) {
+    if (r->undo) rosa__undo_push(r, ROSA__U_SCALAR, id, old);
+}
+/* Start a logged step (r->horizon > 0): its mark, given the caller's copies of the query
+ * scalars.  0, or the error that fails the route. */
+int rosa__undo_step(rosa__route *r, uint32_t cursor, unsigned moved, unsigned prev_k,
+                    unsigned prev_q, unsigned csym);
+/* xmap om (capacity oc) was replaced during a step: keep it for undo, or free it. */
+void rosa__undo_xmap_replaced(rosa__route *r, uint32_t *om, uint32_t oc);
+/* Free the log (the horizon stays). */
+void rosa__undo_free(rosa__route *r);
+
 /* ---- a route's state as data: fork and session files (rosa_sam_image.c) ----
  * Everything of a route but its arena, cap and trace: scalars and the used length of each
  * array.  A route is rebuilt from a header (arrays allocated to exactly those lengths, through
@@ -166,6 +250,7 @@ void rosa__route_arrays(const rosa__route *r, void **p, size_t *bytes);
 /* header <-> the 22 words stored in a session file */
 void rosa__route_hdr_pack(const rosa__route_hdr *h, uint32_t *w);
 void rosa__route_hdr_unpack(const uint32_t *w, rosa__route_hdr *h);
-/* Deep copy of src into fresh route dst (dst keeps its arena): the same results from here on. */
+/* Deep copy of src into fresh route dst (dst keeps its arena): the same results from here on.
+ * dst takes src's horizon with an empty undo log (the log is not part of the image). */
 int rosa__route_copy(rosa__route *dst, const rosa__route *src);
 #endif

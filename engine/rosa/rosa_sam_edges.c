@@ -13,7 +13,7 @@
 size_t rosa__route_bytes(const rosa__route *r) {
     return ((size_t)r->capst + r->cappool + (size_t)r->capx * 2 + r->capsample + (size_t)r->capcells * 3) *
                sizeof(uint32_t) +
-           (size_t)r->capruns * ROSA__RUN_BYTES;
+           (size_t)r->capruns * ROSA__RUN_BYTES + rosa__route_undo_bytes(r);
 }
 
 /* New capacity for an array of `elem`-byte items that must hold `need`: doubling while small
@@ -98,7 +98,9 @@ static int rosa__block_alloc(rosa__route *r, unsigned code, uint32_t *h) {
     uint32_t o, words = rosa__code_words(code);
     if (code < ROSA__NCLASS && r->freel[code] != ROSA__NONE) {
         o = r->freel[code];
+        rosa__log_scalar(r, ROSA__US_FREEL + code, o);
         r->freel[code] = r->pool[o + 1];
+        rosa__log_pool(r, o);
     } else {
         uint32_t base = r->npool;
         if ((uint64_t)base + words > ROSA__OFF_MASK) return ROSA_ERR_LIMIT;
@@ -106,7 +108,11 @@ static int rosa__block_alloc(rosa__route *r, unsigned code, uint32_t *h) {
                                  sizeof(uint32_t), 64);
         if (err) return err;
         o = base;
+        rosa__log_scalar(r, ROSA__US_NPOOL, base);
         r->npool = base + words;
+        /* every word of a new block is written: a route's image (and so a session file) holds
+         * no uninitialised memory, and a truncated route's equals a fresh one's */
+        memset(r->pool + o, 0, (size_t)words * sizeof(uint32_t));
     }
     r->pool[o] = 0;
     if (code >= ROSA__DENSE_CODE)
@@ -121,6 +127,8 @@ int rosa__sam_block_new(rosa__route *r, unsigned need, uint32_t *h) {
 
 static void rosa__block_release(rosa__route *r, uint32_t h) {
     if (CODE(h) >= ROSA__DENSE_CODE) return; /* rare (a wider alphabet appeared): not reused */
+    rosa__log_pool(r, OFF(h) + 1);
+    rosa__log_scalar(r, ROSA__US_FREEL + CODE(h), r->freel[CODE(h)]);
     r->pool[OFF(h) + 1] = r->freel[CODE(h)];
     r->freel[CODE(h)] = OFF(h);
 }
@@ -147,12 +155,20 @@ int rosa__sam_block_add(rosa__route *r, uint32_t *h, unsigned c, uint32_t t) {
         unsigned code = CODE(*h);
         if (code >= ROSA__DENSE_CODE) {
             if (c < (1u << (code - ROSA__DENSE_CODE))) {
+                rosa__log_pool(r, o + 1 + c);
+                rosa__log_pool(r, o);
                 r->pool[o + 1 + c] = t;
                 r->pool[o] = n + 1;
                 return 0;
             }
         } else if (n < (4u << code)) {
             uint8_t *sy = (uint8_t *)(r->pool + o + 1);
+            if (n == 0)
+                rosa__log_pool_range(r, o + 1, 1u << code);
+            else
+                rosa__log_pool(r, o + 1 + n / 4);
+            rosa__log_pool(r, o + 1 + (1u << code) + n);
+            rosa__log_pool(r, o);
             if (n == 0) memset(sy, (int)c, 4u << code); /* unused slots repeat the first symbol */
             sy[n] = (uint8_t)c;
             r->pool[o + 1 + (1u << code) + n] = t;
@@ -168,6 +184,7 @@ int rosa__sam_block_dup(rosa__route *r, uint32_t h, uint32_t *out) {
     unsigned code = CODE(h);
     int err = rosa__block_alloc(r, code, out);
     if (err) return err;
+    rosa__log_pool_range(r, OFF(*out), rosa__code_words(code));
     memcpy(r->pool + OFF(*out), r->pool + OFF(h), rosa__code_words(code) * sizeof(uint32_t));
     return 0;
 }
@@ -210,10 +227,15 @@ int rosa__sam_xput(rosa__route *r, uint32_t id, uint32_t block) {
         r->capx = nc;
         for (uint32_t s = 0; s < oc; s++)
             if (om[2 * s]) memcpy(nm + 2 * rosa__sam_xslot(r, om[2 * s] - 1), om + 2 * s, 8);
-        free(om);
+        rosa__undo_xmap_replaced(r, om, oc); /* kept whole by the undo log, or freed */
     }
     uint32_t h = rosa__sam_xslot(r, id);
-    if (!r->xmap[2 * h]) r->nx++;
+    if (!r->xmap[2 * h]) {
+        rosa__log_scalar(r, ROSA__US_NX, r->nx);
+        r->nx++;
+    }
+    rosa__log_xmap(r, 2 * h);
+    rosa__log_xmap(r, 2 * h + 1);
     r->xmap[2 * h] = id + 1;
     r->xmap[2 * h + 1] = block;
     return 0;

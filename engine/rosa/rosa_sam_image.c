@@ -54,7 +54,9 @@ int rosa__route_check_hdr(const rosa__route_hdr *h) {
                    ? ROSA_ERR_FORMAT
                    : 0;
     if (h->nst < 2 || h->nst > ROSA__NONE || h->npool > ROSA__OFF_MASK) return ROSA_ERR_FORMAT;
-    if (h->capx & (h->capx - 1) || h->capx > (1u << 30) || 2ull * h->nx > h->capx) return ROSA_ERR_FORMAT;
+    /* capx: a power of two, at most what ROSA__MAX_RUNS prefix states need (load <= 1/2), so
+     * that an xmap word index fits the undo log's 28 bits */
+    if (h->capx & (h->capx - 1) || h->capx > (1u << 26) || 2ull * h->nx > h->capx) return ROSA_ERR_FORMAT;
     if (h->nruns > ROSA__MAX_RUNS || h->nsample != (h->nruns >> SAMPLE_LOG) + 1) return ROSA_ERR_FORMAT;
     if (h->ncells >= LOW24 || h->nclones > h->nst || (int64_t)h->nruns > h->t) return ROSA_ERR_FORMAT;
     if (h->last >= h->nst || h->cursor >= h->nst || !handle_ok(h->rootx, h->npool)) return ROSA_ERR_FORMAT;
@@ -137,6 +139,7 @@ int rosa__route_copy(rosa__route *dst, const rosa__route *src) {
     int err = rosa__route_get_hdr(src, &h);
     if (err) return err;
     dst->max_bytes = src->max_bytes;
+    dst->horizon = src->horizon; /* the log itself is not copied: dst's starts empty */
     if ((err = rosa__route_from_hdr(dst, &h))) return err;
     void *sp[ROSA__ROUTE_NARRAYS], *dp[ROSA__ROUTE_NARRAYS];
     size_t sb[ROSA__ROUTE_NARRAYS], db[ROSA__ROUTE_NARRAYS];

@@ -14,7 +14,7 @@ from srvtest import SERVER, SRC, Server, run  # noqa: E402
 
 CLI = os.environ.get("ROSA_CLI", os.path.join(SRC, "build", "clients", "rosa-cli"))
 FLAGS = ["--window", "--global-layers", "--rosa-bits", "--rosa-mode", "--no-rosa", "--threads",
-         "--device", "--precision", "--gpu-memory"]
+         "--device", "--precision", "--gpu-memory", "--rollback-tokens"]
 
 
 def run_options_block(text):
@@ -41,7 +41,7 @@ def test_help_lists_the_same_run_options():
 
 def test_same_flags_same_effect():
     opts = ["--window", "3", "--global-layers", "0", "--rosa-bits", "2", "--rosa-mode", "pre_attn",
-            "--threads", "1", "--device", "cpu", "--precision", "f32"]
+            "--threads", "1", "--device", "cpu", "--precision", "f32", "--rollback-tokens", "40"]
     s = Server(*opts)
     try:
         st, r = s.get("/v1/models")
@@ -49,6 +49,7 @@ def test_same_flags_same_effect():
         m = json.loads(r)["data"][0]
         assert m["rosa"]["bits_per_route"] == 2 and m["rosa"]["inject_mode"] == "pre_attn", m
         assert m["attention_window"] == 3 and m["global_layers"] == 0, m
+        assert m["rollback_tokens"] == 40, m
     finally:
         s.stop()
     d = os.path.join(s.cache, "demo")
@@ -58,6 +59,7 @@ def test_same_flags_same_effect():
     assert q.returncode == 0, q.stderr
     assert "M=2 bits per route" in q.stdout and "inject pre_attn" in q.stdout, q.stdout
     assert "window=3" in q.stdout and "threads 1" in q.stdout, q.stdout
+    assert "rollback_tokens 40" in q.stdout, q.stdout
     q = subprocess.run([CLI, "info", "--model", model, "--adapter", adapter, "--no-rosa"],
                        capture_output=True, text=True, timeout=120)
     assert q.returncode == 0 and "rosa layers (0)" in q.stdout, q.stdout + q.stderr
@@ -78,6 +80,8 @@ def test_bad_values_and_old_names_refused_alike():
                        (["--device", "tpu"], "--device is cpu or cuda"),
                        (["--precision", "f8"], "--precision is f32 or bf16"),
                        (["--gpu-memory", "-1"], "--gpu-memory takes GiB"),
+                       (["--rollback-tokens", "2000000"],
+                        "--rollback-tokens expects an integer in [0, 1048576]"),
                        (["--window"], "--window needs a value"),
                        (["--bits-per-route", "4"], "--bits-per-route was renamed: use --rosa-bits"),
                        (["--inject-mode", "pre_attn"], "--inject-mode was renamed: use --rosa-mode")):
