@@ -7,7 +7,6 @@ and a multi-turn chat (Qwen3 template, thinking off, which drops the empty think
 earlier answer) on a small random ROSA checkpoint with the real Qwen3 tokenizer."""
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -30,25 +29,13 @@ def complete(s, prompt, max_tokens, sid=None, **extra):
     return r
 
 
-def server_has_option(opt):
-    out = subprocess.run([SERVER, "--help"], capture_output=True, text=True, timeout=30)
-    return opt in out.stdout + out.stderr
-
-
-def rollback_works(s):
-    """Probe: does the engine roll a session back (rosa_session_truncate)?  A build whose engine
-    has only the placeholder (no --rollback-tokens option) rebuilds instead, and the tests then
-    check that fallback; with the option, rollback must work."""
+def assert_rollback_works(s):
+    """A session that holds 10 tokens and a prompt sharing 9 of them: rolled back, counted."""
     r0 = s.metric("rosa_session_rollbacks_total")
     for p in (list(range(1, 11)), list(range(1, 10)) + [77]):
         complete(s, p, 0, "probe")
     assert s.request("DELETE", "/v1/sessions/probe")[0] == 200
-    works = s.metric("rosa_session_rollbacks_total") > r0
-    if not works:
-        assert not server_has_option("--rollback-tokens"), "the engine has rollback, the server "
-        "did not use it"
-        print("  (no rollback in this engine: checking the rebuild fallback only)")
-    return works
+    assert s.metric("rosa_session_rollbacks_total") == r0 + 1
 
 
 class Counters:
@@ -74,12 +61,10 @@ def test_rollback_token_prompts():
         base = list(b"The passkey is 47123. " + b"XXXXX. " * 12 + b"The passkey is ")
         sid = "tok"
         fresh = {}
-        rb = rollback_works(s)
+        assert_rollback_works(s)
         counters = Counters(s)
 
-        def check(prompt, want_cached, n=8, rollback=False):
-            if rollback and not rb:
-                want_cached = 0
+        def check(prompt, want_cached, n=8):
             key = bytes(prompt)
             if key not in fresh:
                 fresh[key] = complete(s, prompt, n)
@@ -99,17 +84,17 @@ def test_rollback_token_prompts():
         assert counters() == (0, 0)
         # diverges 5 tokens before the end of the prompt part: rolled back, not rebuilt
         late = ext[:-5] + list(b"other text")
-        out = check(late, len(ext) - 5, rollback=True)
+        out = check(late, len(ext) - 5)
         held = late + out[:-1]
         # early: only the first 10 tokens shared (well inside the default horizon)
         early = base[:10] + list(b"a different story. The passkey is ")
-        out = check(early, 10, rollback=True)
+        out = check(early, 10)
         held = early + out[:-1]
         # the same prompt again: all of it is held, its last token is fed again for logits
-        out = check(early, len(early) - 1, rollback=True)
+        out = check(early, len(early) - 1)
         # a prefix of what is held
-        check(early[:20], 19, rollback=True)
-        assert counters() == ((4, 0) if rb else (0, 4)), counters()
+        check(early[:20], 19)
+        assert counters() == (4, 0), counters()
         # echo + logprobs still rebuild (the prefix's logits are not kept)
         r = complete(s, early[:20], 2, sid, echo=True, logprobs=0)
         assert cached(r) == 0, r["usage"]
@@ -154,13 +139,9 @@ def test_cached_tokens_n_and_stream():
 def test_beyond_horizon_rebuilds():
     """--rollback-tokens H: a divergence more than H tokens back rebuilds the session (counted),
     one within H rolls back; the answers are the fresh ones either way."""
-    if not server_has_option("--rollback-tokens"):
-        print("  skip: this rosa-server has no --rollback-tokens (the engine's rollback is not "
-              "merged)")
-        return
     s = Server("--rollback-tokens", "8")
     try:
-        assert rollback_works(s)
+        assert_rollback_works(s)
         counters = Counters(s)
         base = list(b"0123456789abcdefghijklmnopqrstuvwxyz 0123456789 ")
         complete(s, base, 4, "h")
@@ -213,26 +194,27 @@ def test_chat_turns_reuse_the_session():
         print("  skip: no ../shared tokenizer or no numpy/safetensors")
         return
     d, tok = setup
-    # window 16 < every prompt: rollback must restore what the window had dropped
+    # window 16 < every prompt and every rollback (24 answer tokens + the think block): it must
+    # restore what the window had dropped
     s = Server("--model", d, "--tokenizer", tok, "--window", "16", "--global-layers", "1")
     try:
         try:
             import openai
         except ImportError:
             openai = None
-        rb = rollback_works(s)
+        assert_rollback_works(s)
         counters = Counters(s)
         msgs = [{"role": "system", "content": "You are terse."}]
         prev_prompt = None
         for k, u in enumerate(USER):
             msgs.append({"role": "user", "content": u})
-            body = {"messages": msgs, "max_tokens": 10, **GREEDY}
+            body = {"messages": msgs, "max_tokens": 24, **GREEDY}
             st, fresh = s.post("/v1/chat/completions", body)
             assert st == 200, fresh
             if k == 3 and openai:  # this turn through the official client
                 c = openai.OpenAI(base_url=f"http://127.0.0.1:{s.port}/v1", api_key="none")
                 o = c.chat.completions.create(model=c.models.list().data[0].id, messages=msgs,
-                                              max_tokens=10, temperature=0,
+                                              max_tokens=24, temperature=0,
                                               extra_body={"session_id": "chat",
                                                           "ignore_eos": True})
                 got = {"content": o.choices[0].message.content,
@@ -257,7 +239,7 @@ def test_chat_turns_reuse_the_session():
             assert got["content"] == answer, (k, got, answer)
             assert got["prompt_tokens"] == fresh["usage"]["prompt_tokens"]
             assert cached(fresh) == 0
-            if prev_prompt is None or not rb:
+            if prev_prompt is None:
                 assert got["cached"] == 0, got
             else:
                 # everything up to the previous "<|im_start|>assistant\n" is reused: the
@@ -267,16 +249,16 @@ def test_chat_turns_reuse_the_session():
             prev_prompt = got["prompt_tokens"]
             msgs.append({"role": "assistant", "content": answer})
         n = len(USER) - 1
-        assert counters() == ((n, 0) if rb else (0, n)), counters()
+        assert counters() == (n, 0), counters()
         # a conversation that diverges early (another system prompt): rolled back to the
         # shared start, the answer still the fresh one
         other = [{"role": "system", "content": "You are verbose."}] + msgs[1:4]
-        st, fresh = s.post("/v1/chat/completions", {"messages": other, "max_tokens": 10,
+        st, fresh = s.post("/v1/chat/completions", {"messages": other, "max_tokens": 24,
                                                      **GREEDY})
-        st, r = s.post("/v1/chat/completions", {"messages": other, "max_tokens": 10,
+        st, r = s.post("/v1/chat/completions", {"messages": other, "max_tokens": 24,
                                                  "session_id": "chat", **GREEDY})
         assert r["choices"][0]["token_ids"] == fresh["choices"][0]["token_ids"]
-        assert (0 < cached(r) < 8) if rb else cached(r) == 0, r["usage"]
+        assert 0 < cached(r) < 8, r["usage"]
     finally:
         assert s.stop() == 0
         shutil.rmtree(d, ignore_errors=True)
