@@ -328,7 +328,7 @@ static int seq_attach(srv_engine *e, eseq *s) {
                 srv_log(srv, SRV_LOG_DEBUG, "session %s: rolled back from %lld to %lld tokens",
                         ss->id, (long long)ss->n, (long long)keep);
             } else {
-                if (rc == ROSA_ERR_LIMIT)
+                if (rc == ROSA_ERR_LIMIT || rc == ROSA_ERR_UNSUPPORTED) /* CUDA: horizon 0 */
                     atomic_fetch_add_explicit(&srv->metrics.session_rollback_rebuilds, 1,
                                               memory_order_relaxed);
                 srv_log(srv, SRV_LOG_DEBUG, "session %s: no rollback from %lld to %lld tokens "

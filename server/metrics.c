@@ -81,7 +81,8 @@ void srv_metrics_render(srv_metrics *m, sbuf *o) {
     scalar(o, "rosa_session_rollbacks_total", "counter", "Kept sessions rolled back to the "
            "prefix they share with a new prompt (the rest is fed).", LOAD(m->session_rollbacks));
     scalar(o, "rosa_session_rollback_rebuilds_total", "counter", "Kept sessions rebuilt from "
-           "scratch because the prompt diverged beyond the rollback horizon.",
+           "scratch because the prompt diverged beyond the rollback horizon (or the backend has "
+           "none).",
            LOAD(m->session_rollback_rebuilds));
     scalar(o, "rosa_session_evictions_total", "counter", "Sessions evicted (LRU or TTL).",
            LOAD(m->evictions));
