@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat_prepare.h"
 #include "demo_model.h"
 #include "log.h"
 #include "sessions.h"
@@ -85,6 +86,8 @@ struct srv_engine {
     uint64_t admitted;        /* admission counter */
     size_t running_bytes;     /* state of the running sequences, last measured */
     fork_src *forks;          /* n > 1 prompt states (engine-private) */
+    srv_prep *preps;          /* chat sessions to prepare while idle, oldest first; guarded by
+                                 mu (chat_prepare.h) */
 };
 
 /* ---------------------------------------------------------------- events */
@@ -705,6 +708,75 @@ static void account_memory(srv_engine *e) {
     atomic_store_explicit(&mt->running, e->n_run, memory_order_relaxed);
 }
 
+/* ---------------------------------------------------------------- chat preparation */
+
+/* Nothing else to run: one step of the oldest preparation (chat_prepare.h).  It is off the list
+ * while it runs, so that the loop can queue a newer one for the same session meanwhile (which
+ * then replaces it).  Returns 1 if it did anything. */
+static int prepare_idle(srv_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    srv_prep *p = e->preps;
+    if (p) e->preps = p->next;
+    pthread_mutex_unlock(&e->mu);
+    if (!p) return 0;
+    p->next = NULL;
+    int slice = e->srv->cfg.prefill_chunk < SRV_PREP_SLICE ? e->srv->cfg.prefill_chunk
+                                                           : SRV_PREP_SLICE;
+    if (srv_chat_prepare_step(e->srv, p, slice)) {
+        srv_prep_free(p);
+        return 1;
+    }
+    pthread_mutex_lock(&e->mu);
+    int newer = 0;
+    for (srv_prep *q = e->preps; q; q = q->next)
+        if (!strcmp(q->id, p->id)) newer = 1;
+    if (!newer) { /* back at the head: it goes on at the next idle iteration */
+        p->next = e->preps;
+        e->preps = p;
+        p = NULL;
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (p) atomic_fetch_add_explicit(&e->srv->metrics.session_prep_abandoned, 1,
+                                     memory_order_relaxed);
+    srv_prep_free(p);
+    return 1;
+}
+
+void srv_engine_prepare(srv_engine *e, srv_prep *p) {
+    srv_prep *old = NULL;
+    int count = 0;
+    p->next = NULL;
+    pthread_mutex_lock(&e->mu);
+    srv_prep **pp = &e->preps;
+    while (*pp) {
+        if (!strcmp((*pp)->id, p->id)) { /* an older turn's: a request came before it ran */
+            srv_prep *q = *pp;
+            atomic_fetch_add_explicit(&e->srv->metrics.session_prep_abandoned, 1,
+                                      memory_order_relaxed);
+            *pp = q->next;
+            q->next = old;
+            old = q;
+            continue;
+        }
+        count++;
+        pp = &(*pp)->next;
+    }
+    *pp = p;
+    if (count >= SRV_PREP_MAX) { /* too many waiting: the oldest goes */
+        srv_prep *q = e->preps;
+        e->preps = q->next;
+        q->next = old;
+        old = q;
+    }
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    while (old) {
+        srv_prep *q = old;
+        old = q->next;
+        srv_prep_free(q);
+    }
+}
+
 /* ---------------------------------------------------------------- thread */
 
 static int load(srv_engine *e) {
@@ -787,7 +859,7 @@ static void *engine_main(void *arg) {
     uv_async_send(&srv->wake); /* let the loop notice readiness */
     for (;;) {
         pthread_mutex_lock(&e->mu);
-        while (!e->stop && !e->in_head && e->n_run == 0 && !e->q_head) {
+        while (!e->stop && !e->in_head && e->n_run == 0 && !e->q_head && !e->preps) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
@@ -832,12 +904,14 @@ static void *engine_main(void *arg) {
         admit(e);
         int work = prefill(e);
         work |= decode(e);
+        /* the lowest priority: only when nothing else ran (not an engine step either) */
+        int prepared = !work && e->n_run == 0 && !e->q_head && prepare_idle(e);
         account_memory(e);
         srv_wake_loop(srv); /* one wake-up for all the events of this iteration */
         if (work) {
             srv_hist_observe(&srv->metrics.step, srv_now() - ts);
             atomic_fetch_add_explicit(&srv->metrics.engine_steps, 1, memory_order_relaxed);
-        } else {
+        } else if (!prepared) {
             /* nothing could advance (every running stream paused by backpressure, the queue
              * waiting for room): sleep until poked (unpause, cancel, submit) or for a while, so
              * that timeouts are still checked */
@@ -937,6 +1011,11 @@ void srv_engine_stop(srv_engine *e) {
     srv_server *srv = e->srv;
     srv_sessions_collect(srv->sessions, srv_now());
     while (e->forks) fs_drop(e, e->forks); /* (every job's end purged its own already) */
+    while (e->preps) {
+        srv_prep *p = e->preps;
+        e->preps = p->next;
+        srv_prep_free(p);
+    }
     free(e->logits);
     free(e->plp_logits);
     free(e->run);

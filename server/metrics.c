@@ -84,6 +84,14 @@ void srv_metrics_render(srv_metrics *m, sbuf *o) {
            "scratch because the prompt diverged beyond the rollback horizon (or the backend has "
            "none).",
            LOAD(m->session_rollback_rebuilds));
+    scalar(o, "rosa_session_prepared_tokens_total", "counter", "Tokens fed into kept chat "
+           "sessions while the engine was idle, ahead of the next turn (the answer as the next "
+           "prompt renders it).", LOAD(m->session_prepared_tokens));
+    scalar(o, "rosa_session_preparations_total", "counter", "Chat sessions fully prepared for "
+           "their next turn.", LOAD(m->session_preparations));
+    scalar(o, "rosa_session_preparations_abandoned_total", "counter", "Chat session "
+           "preparations given up because a request for the session came first.",
+           LOAD(m->session_prep_abandoned));
     scalar(o, "rosa_session_evictions_total", "counter", "Sessions evicted (LRU or TTL).",
            LOAD(m->evictions));
     /* what the server costs besides the model: compare the loop thread's CPU time per

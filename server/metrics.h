@@ -24,6 +24,9 @@ typedef struct srv_metrics {
     atomic_ullong evictions, cancellations, engine_steps;
     atomic_ullong session_rollbacks;         /* kept sessions rolled back to a shared prefix */
     atomic_ullong session_rollback_rebuilds; /* ... rebuilt instead: beyond the horizon */
+    atomic_ullong session_prepared_tokens;   /* chat_prepare.c: fed ahead of the next turn */
+    atomic_ullong session_preparations;      /* ... preparations completed */
+    atomic_ullong session_prep_abandoned;    /* ... given up: a request came first */
     atomic_ullong read_timeouts;        /* connections closed by --read-timeout */
     atomic_ullong engine_thread_cpu_ns; /* CPU time of the engine thread, after each iteration */
     srv_hist ttft, per_token, step;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat_prepare.h"
 #include "http.h"
 #include "outflow.h"
 
@@ -359,6 +360,7 @@ void srv_job_process(srv_job *j, const srv_event *ev, int n) {
     srv_out_grew(j, held);
     if (j->n_done == j->n_choices && j->state == JOB_RUNNING) {
         j->state = JOB_DONE;
+        srv_chat_prepare_job_done(j); /* a chat session: ready it for the next turn */
         if (j->p.stream) finish_stream(j);
     }
 }

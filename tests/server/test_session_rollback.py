@@ -186,9 +186,10 @@ USER = ["Tell me about suffix automata, briefly please.",
 
 
 def test_chat_turns_reuse_the_session():
-    """Turn k + 1 sends the whole conversation with the previous answer: the session rolls back
-    to where the template rewrote the previous turn (the empty think block it drops) and keeps
-    everything before it; every answer equals the answer of a fresh session."""
+    """Turn k + 1 sends the whole conversation with the previous answer: without the chat
+    preparation the session rolls back to where the template rewrote the previous turn (the
+    empty think block it drops) and keeps everything before it; every answer equals the answer
+    of a fresh session."""
     setup = chat_setup()
     if not setup:
         print("  skip: no ../shared tokenizer or no numpy/safetensors")
@@ -196,7 +197,9 @@ def test_chat_turns_reuse_the_session():
     d, tok = setup
     # window 16 < every prompt and every rollback (24 answer tokens + the think block): it must
     # restore what the window had dropped
-    s = Server("--model", d, "--tokenizer", tok, "--window", "16", "--global-layers", "1")
+    # --no-chat-prepare: the request itself rolls back (test_chat_prepare.py: with it)
+    s = Server("--model", d, "--tokenizer", tok, "--window", "16", "--global-layers", "1",
+               "--no-chat-prepare")
     try:
         try:
             import openai
