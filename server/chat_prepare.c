@@ -83,7 +83,7 @@ static void work_render(uv_work_t *req) {
 static void after_render(uv_work_t *req, int status) {
     prep_work *w = req->data;
     srv_server *s = w->job->srv;
-    if (status == 0 && w->out && !s->shutting_down) {
+    if (status == 0 && w->out && !s->shutting_down && s->engine) {
         srv_engine_prepare(s->engine, w->out);
         w->out = NULL;
     }

@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
 """bench_chat_turns.py: what kept sessions save in a multi-turn chat.  Starts rosa-server on a
 random Qwen3-shaped ROSA checkpoint with windowed attention and the real Qwen3 tokenizer, runs a
-10-turn chat (user messages of ~100-300 tokens, 200-token answers, streamed) once with a
-session_id and once without, and prints per turn: prompt tokens, cached_tokens, reuse %, time to
-first token and total time.  Each turn sends the whole conversation, as chat clients do, so the
-Qwen3 template drops the empty think block of the previous answer and the session must roll
-back (docs/SERVER.md, Sessions).
+10-turn chat (user messages of ~100-300 tokens or --user-words, 200-token answers, streamed,
+--think-s seconds between turns) once with a session_id and once without, and prints per turn:
+prompt tokens, cached_tokens, reuse %, time to first token and total time.  Each turn sends the
+whole conversation, as chat clients do, so the Qwen3 template drops the empty think block of the
+previous answer: the server prepares the session for that while idle (between turns), or the
+request rolls it back (docs/SERVER.md, Sessions).
 
 The checkpoint (bf16, written with the standard library only: random bits with a fixed
 exponent range) is cached under --cache-dir.  Needs only the Python standard library.
 
 Usage: tools/bench_chat_turns.py [--server build/server/rosa-server]
          [--tokenizer ../shared/tokenizer/qwen3/tokenizer.json] [--turns 10] [--answer 200]
-         [--hidden 256] [--layers 6] [--window 256] [--threads 2] [-- extra rosa-server args]
+         [--hidden 256] [--layers 6] [--window 256] [--threads 2] [--user-words 80,220]
+         [--think-s 0] [-- extra rosa-server args]
 """
 import argparse
 import http.client
@@ -189,18 +191,20 @@ WORDS = ("the of and to in is that for it as with was on be by this are from at 
          "where Paris Tokyo river mountain 1997 42 3.14 coffee bicycle library winter").split()
 
 
-def user_message(rng, turn):
-    n = rng.randint(80, 220)  # ~100-300 tokens
+def user_message(rng, turn, words):
+    n = rng.randint(*words)  # 80-220 words: ~100-300 tokens; 12-40: ~20-60
     words = [rng.choice(WORDS) for _ in range(n)]
     return "Question %d: %s?" % (turn, " ".join(words))
 
 
-def run_chat(srv, turns, answer, session, seed):
+def run_chat(srv, turns, answer, session, seed, words, think):
     rng = random.Random(seed)
     msgs = [{"role": "system", "content": "You are a helpful assistant. Answer at length."}]
     rows, answers = [], []
     for k in range(turns):
-        msgs.append({"role": "user", "content": user_message(rng, k + 1)})
+        if k and think:  # the user reads and types (the server may prepare the session)
+            time.sleep(think)
+        msgs.append({"role": "user", "content": user_message(rng, k + 1, words)})
         body = {"messages": msgs, "max_tokens": answer, "temperature": 0, "ignore_eos": True,
                 "stream": True, "stream_options": {"include_usage": True}}
         if session:
@@ -241,6 +245,11 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--only", choices=("session", "fresh"), help="run one of the two chats")
+    ap.add_argument("--user-words", default="80,220",
+                    help="LO,HI words per user message (80,220: ~100-300 tokens; 12,40: ~20-60)")
+    ap.add_argument("--think-s", type=float, default=0.0,
+                    help="seconds between a turn's answer and the next message (a user reading "
+                         "and typing; the server prepares the session meanwhile)")
     ap.add_argument("extra", nargs="*", help="more rosa-server options (after --)")
     a = ap.parse_args()
     for what, lo, hi in (("turns", 1, 100), ("answer", 1, 4096), ("hidden", 64, 4096),
@@ -248,6 +257,13 @@ def main():
         v = getattr(a, what)
         if not lo <= v <= hi:
             raise SystemExit("--%s must be in [%d, %d]" % (what, lo, hi))
+    try:
+        words = tuple(int(x) for x in a.user_words.split(","))
+        assert len(words) == 2 and 1 <= words[0] <= words[1] <= 5000
+    except (ValueError, AssertionError):
+        raise SystemExit("--user-words must be LO,HI with 1 <= LO <= HI <= 5000")
+    if not 0 <= a.think_s <= 600:
+        raise SystemExit("--think-s must be in [0, 600]")
     if not os.path.exists(a.server):
         raise SystemExit("no rosa-server at %s (--server)" % a.server)
     if not os.path.exists(a.tokenizer):
@@ -269,13 +285,17 @@ def main():
             if a.only and a.only != mode:
                 continue
             rows, answers = run_chat(srv, a.turns, a.answer, "bench" if mode == "session" else None,
-                                     a.seed)
+                                     a.seed, words, a.think_s)
             results[mode] = (rows, answers)
             print_rows("with session_id (%s)" % mode if mode == "session"
                        else "without session_id (every turn from scratch)", rows)
-        print("\nrollbacks %d, rebuilds beyond the horizon %d" % (
-            srv.metric("rosa_session_rollbacks_total"),
-            srv.metric("rosa_session_rollback_rebuilds_total")))
+        print("\nrollbacks %d, rebuilds beyond the horizon %d; chat preparation: %d tokens fed "
+              "ahead, %d done, %d abandoned" % (
+                  srv.metric("rosa_session_rollbacks_total"),
+                  srv.metric("rosa_session_rollback_rebuilds_total"),
+                  srv.metric("rosa_session_prepared_tokens_total") or 0,
+                  srv.metric("rosa_session_preparations_total") or 0,
+                  srv.metric("rosa_session_preparations_abandoned_total") or 0))
         if len(results) == 2:
             same = results["session"][1] == results["fresh"][1]
             print("answers identical with and without the session: %s" % ("yes" if same else "NO"))

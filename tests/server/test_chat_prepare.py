@@ -211,6 +211,41 @@ def test_request_first_abandons():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_next_turn_right_away():
+    """Each turn sent as soon as the previous answer is in: the preparation (200-token answers,
+    several slices) races with it, and is done, abandoned before it began or between two
+    slices.  Whichever: exact answers, cached_tokens between the request-time rollback's count
+    and the whole conversation before the last user turn, every preparation accounted for.
+    --prefill-chunk 1 makes the slices 1 token: the preparation takes many engine iterations."""
+    s, d, _ = start("--prefill-chunk", "1")
+    if not s:
+        return
+    try:
+        c = Counters(s)
+        msgs = [{"role": "system", "content": "You are terse."}]
+        prev = None
+        seen = []
+        for k, u in enumerate(USER[:4]):
+            msgs.append({"role": "user", "content": u})
+            r = chat(s, msgs, "r", max_tokens=200, ignore_eos=True)
+            seen.append((list(msgs), r["choices"][0]["token_ids"]))
+            p = r["usage"]["prompt_tokens"]
+            if prev is not None:
+                assert prev - 6 <= cached(r) <= p - last_turn_tokens(s, u), (k, r["usage"])
+            prev = p
+            msgs.append({"role": "assistant", "content": r["choices"][0]["message"]["content"]})
+        deadline = time.time() + 30
+        while c()[1] + c()[2] < 4 and time.time() < deadline:
+            time.sleep(0.02)
+        for k, (m, ids) in enumerate(seen):  # afterwards: the chat ran back to back
+            assert chat(s, m, max_tokens=200, ignore_eos=True)["choices"][0]["token_ids"] == ids, k
+        print("  prepared %d tokens, %d done, %d abandoned" % c()[:3])
+        assert c()[1] + c()[2] == 4, c()
+    finally:
+        assert s.stop() == 0
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_no_chat_prepare():
     """--no-chat-prepare: nothing is fed ahead; turn 2 reuses the previous prompt less the
     think block (the old counts)."""
@@ -240,4 +275,4 @@ if __name__ == "__main__":
         print("rosa-server not built")
         sys.exit(77)
     run([test_turns_reuse_the_answer, test_edited_history_and_stream,
-         test_request_first_abandons, test_no_chat_prepare])
+         test_request_first_abandons, test_next_turn_right_away, test_no_chat_prepare])
