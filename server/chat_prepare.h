@@ -16,7 +16,7 @@
 
 #include "server.h"
 
-#define SRV_PREP_SLICE 64  /* tokens fed per engine iteration (a request waits at most this) */
+#define SRV_PREP_SLICE 32  /* tokens fed per engine iteration (a request waits at most this) */
 #define SRV_PREP_MAX 64    /* preparations waiting; beyond, the oldest is dropped */
 
 typedef struct srv_prep {

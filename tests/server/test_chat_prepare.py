@@ -40,10 +40,10 @@ class Counters:
         assert self()[i] == want, (self.NAMES[i], self(), want)
 
 
-def last_turn_tokens(s, user):
+def last_turn_tokens(s, user, tail=TAIL):
     """Tokens of the prompt after the conversation so far: the last user turn and the
     generation prompt (begins with a special token, so it tokenizes alone as in context)."""
-    st, r = s.post("/tokenize", {"prompt": "<|im_start|>user\n" + user + TAIL})
+    st, r = s.post("/tokenize", {"prompt": "<|im_start|>user\n" + user + tail})
     assert st == 200, r
     return r["count"]
 
@@ -109,15 +109,40 @@ def test_turns_reuse_the_answer():
         # the requests never had to roll back: the preparation did (and is not counted there)
         assert rollbacks == 0, c()
         # the session lists the prepared tokens: conversation + last answer + <|im_end|>\n
-        st, r = s.post("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}],
-                                                 "max_tokens": 1, "session_id": "probe"})
         st, data = s.get("/v1/sessions")
-
         held = {x["id"]: x["tokens"] for x in json.loads(data)["data"]}
         assert held["c"] >= prev[0] - 4 + prev[1] + 1, (held, prev)
     finally:
         assert s.stop() == 0
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_thinking_and_special_tokens_modes():
+    """With thinking on (no empty think block after the generation prompt) and with
+    --chat-special-tokens (the other rendering and tokenizing path): the same exact reuse."""
+    for args, extra, tail in (((), {"chat_template_kwargs": {"enable_thinking": True}},
+                               "<|im_end|>\n<|im_start|>assistant\n"),
+                              (("--chat-special-tokens",), {}, TAIL)):
+        s, d, _ = start(*args)
+        if not s:
+            return
+        try:
+            c = Counters(s)
+            msgs = [{"role": "user", "content": USER[0]}]
+            for k, u in enumerate(USER[1:4]):
+                r = chat(s, msgs, "m", **extra)
+                assert r["choices"][0]["token_ids"] == chat(s, msgs, **extra)["choices"][0][
+                    "token_ids"], (args, k)
+                if k:
+                    want = r["usage"]["prompt_tokens"] - last_turn_tokens(s, msgs[-1]["content"],
+                                                                          tail)
+                    assert cached(r) == want, (args, k, r["usage"], want)
+                c.wait(1, k + 1)
+                msgs += [{"role": "assistant", "content": r["choices"][0]["message"]["content"]},
+                         {"role": "user", "content": u}]
+        finally:
+            assert s.stop() == 0
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def test_edited_history_and_stream():
@@ -274,5 +299,6 @@ if __name__ == "__main__":
     if not os.path.exists(SERVER):
         print("rosa-server not built")
         sys.exit(77)
-    run([test_turns_reuse_the_answer, test_edited_history_and_stream,
+    run([test_turns_reuse_the_answer, test_thinking_and_special_tokens_modes,
+         test_edited_history_and_stream,
          test_request_first_abandons, test_next_turn_right_away, test_no_chat_prepare])
