@@ -13,6 +13,7 @@ void srv_config_defaults(srv_config *c) {
     c->max_batch = 64;
     c->max_queue = 256;
     c->prefill_chunk = 512;
+    c->chat_prepare = 1;
     c->max_prompt_tokens = 131072;
     c->max_tokens = 32768;
     c->max_n = 16;
@@ -85,7 +86,10 @@ void srv_config_help(FILE *f) {
         "  --shutdown-grace S       on SIGINT/SIGTERM, time to finish streams (default 10)\n"
         "  --chat-special-tokens    read special-token text (<|im_start|>) in chat messages as\n"
         "                           control tokens (default: plain text; only the template's\n"
-        "                           own markup is special)\n\n"
+        "                           own markup is special)\n"
+        "  --no-chat-prepare        do not feed a chat session its answer, as the next turn\n"
+        "                           will render it, while the engine is idle (default: do;\n"
+        "                           docs/SERVER.md, Sessions)\n\n"
         "logging:\n"
         "  --log-format text|json   (default text)\n"
         "  --verbose                one log line per finished request (method, path, status,\n"
@@ -127,6 +131,10 @@ int srv_config_parse(srv_config *c, int argc, char **argv) {
         }
         if (!strcmp(a, "--chat-special-tokens")) {
             c->chat_special_tokens = 1;
+            continue;
+        }
+        if (!strcmp(a, "--no-chat-prepare")) {
+            c->chat_prepare = 0;
             continue;
         }
         if (strncmp(a, "--", 2) || i + 1 >= argc) {

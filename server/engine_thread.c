@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat_prepare.h"
 #include "demo_model.h"
 #include "log.h"
 #include "session_disk.h"
@@ -86,6 +87,8 @@ struct srv_engine {
     uint64_t admitted;        /* admission counter */
     size_t running_bytes;     /* state of the running sequences, last measured */
     fork_src *forks;          /* n > 1 prompt states (engine-private) */
+    srv_prep *preps;          /* chat sessions to prepare while idle, oldest first; guarded by
+                                 mu (chat_prepare.h) */
 };
 
 /* ---------------------------------------------------------------- events */
@@ -294,27 +297,65 @@ static eseq *seq_new(srv_engine *e, srv_job *j, int choice) {
     return s;
 }
 
-/* Bind the sequence to a fresh or kept rosa_session.  Returns 0 or a rosa_err. */
+/* Tokens at the start of a and b that agree. */
+static int64_t common_prefix(const int32_t *a, int64_t na, const int32_t *b, int64_t nb) {
+    int64_t n = na < nb ? na : nb, i = 0;
+    while (i < n && a[i] == b[i]) i++;
+    return i;
+}
+
+/* How many of the kept session's tokens the prompt can start from: their longest common prefix,
+ * less one when the whole prompt is in the session (its last token is fed again, so that the
+ * sequence has its logits; a session that holds exactly the prompt keeps them).  0: none. */
+static int64_t reusable_prefix(const srv_sess *ss, const eseq *s) {
+    int64_t keep = common_prefix(ss->toks, ss->n, s->prompt, s->n_prompt);
+    if (keep == s->n_prompt && !(keep == ss->n && rosa_session_logits(ss->rs))) keep--;
+    return keep > 0 ? keep : 0;
+}
+
+/* Bind the sequence to a fresh or kept rosa_session.  A kept one is rolled back to the part the
+ * prompt shares with it (rosa_session_truncate) and only the rest is fed; beyond the rollback
+ * horizon, or with echo + logprobs (the prefix's logits are not kept), it is rebuilt from
+ * scratch.  Returns 0 or a rosa_err. */
 static int seq_attach(srv_engine *e, eseq *s) {
     srv_server *srv = e->srv;
     srv_sess *ss = s->job->sess_entry;
     if (ss) {
         s->sess = ss;
         srv_disk_bring_back(srv->sessions, ss, srv->model, srv->info->vocab); /* --session-dir */
-        if (ss->rs && !s->want_plp && ss->n > 0 && ss->n <= s->n_prompt &&
-            !memcmp(ss->toks, s->prompt, sizeof(int32_t) * (size_t)ss->n)) {
+        int64_t keep = 0, held = ss->n; /* toks has room for held tokens */
+        if (ss->rs && !s->want_plp && ss->n > 0 && rosa_session_length(ss->rs) == ss->n)
+            keep = reusable_prefix(ss, s);
+        if (keep > 0 && keep < ss->n) {
+            int rc = rosa_session_truncate(ss->rs, keep);
+            if (rc == 0) {
+                atomic_fetch_add_explicit(&srv->metrics.session_rollbacks, 1, memory_order_relaxed);
+                srv_log(srv, SRV_LOG_DEBUG, "session %s: rolled back from %lld to %lld tokens",
+                        ss->id, (long long)ss->n, (long long)keep);
+            } else {
+                if (rc == ROSA_ERR_LIMIT || rc == ROSA_ERR_UNSUPPORTED) /* CUDA: horizon 0 */
+                    atomic_fetch_add_explicit(&srv->metrics.session_rollback_rebuilds, 1,
+                                              memory_order_relaxed);
+                srv_log(srv, SRV_LOG_DEBUG, "session %s: no rollback from %lld to %lld tokens "
+                        "(%s): rebuilt", ss->id, (long long)ss->n, (long long)keep,
+                        rosa_strerror(rc));
+                keep = 0;
+            }
+        }
+        if (keep > 0) {
             s->rs = ss->rs;
             s->hist = ss->toks;
-            s->n_hist = s->cap_hist = ss->n;
-            s->fed = (int)ss->n;
+            s->n_hist = keep;
+            s->cap_hist = held;
+            s->fed = (int)keep;
             ss->rs = NULL; /* the sequence owns them while it runs */
             ss->toks = NULL;
-            atomic_fetch_add_explicit(&srv->metrics.prompt_tokens_reused, (unsigned long long)s->fed,
+            atomic_fetch_add_explicit(&srv->metrics.prompt_tokens_reused, (unsigned long long)keep,
                                       memory_order_relaxed);
-            atomic_fetch_add_explicit(&s->job->reused_tokens, (long)s->fed, memory_order_relaxed);
+            atomic_fetch_add_explicit(&s->job->reused_tokens, (long)keep, memory_order_relaxed);
             return 0;
         }
-        /* diverged (or no state yet): rebuild from scratch */
+        /* diverged at once, or no state yet: rebuild from scratch */
         if (ss->rs) rosa_session_free(ss->rs);
         free(ss->toks);
         ss->rs = NULL;
@@ -675,6 +716,75 @@ static void account_memory(srv_engine *e) {
     atomic_store_explicit(&mt->running, e->n_run, memory_order_relaxed);
 }
 
+/* ---------------------------------------------------------------- chat preparation */
+
+/* Nothing else to run: one step of the oldest preparation (chat_prepare.h).  It is off the list
+ * while it runs, so that the loop can queue a newer one for the same session meanwhile (which
+ * then replaces it).  Returns 1 if it did anything. */
+static int prepare_idle(srv_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    srv_prep *p = e->preps;
+    if (p) e->preps = p->next;
+    pthread_mutex_unlock(&e->mu);
+    if (!p) return 0;
+    p->next = NULL;
+    int slice = e->srv->cfg.prefill_chunk < SRV_PREP_SLICE ? e->srv->cfg.prefill_chunk
+                                                           : SRV_PREP_SLICE;
+    if (srv_chat_prepare_step(e->srv, p, slice)) {
+        srv_prep_free(p);
+        return 1;
+    }
+    pthread_mutex_lock(&e->mu);
+    int newer = 0;
+    for (srv_prep *q = e->preps; q; q = q->next)
+        if (!strcmp(q->id, p->id)) newer = 1;
+    if (!newer) { /* back at the head: it goes on at the next idle iteration */
+        p->next = e->preps;
+        e->preps = p;
+        p = NULL;
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (p) atomic_fetch_add_explicit(&e->srv->metrics.session_prep_abandoned, 1,
+                                     memory_order_relaxed);
+    srv_prep_free(p);
+    return 1;
+}
+
+void srv_engine_prepare(srv_engine *e, srv_prep *p) {
+    srv_prep *old = NULL;
+    int count = 0;
+    p->next = NULL;
+    pthread_mutex_lock(&e->mu);
+    srv_prep **pp = &e->preps;
+    while (*pp) {
+        if (!strcmp((*pp)->id, p->id)) { /* an older turn's: a request came before it ran */
+            srv_prep *q = *pp;
+            atomic_fetch_add_explicit(&e->srv->metrics.session_prep_abandoned, 1,
+                                      memory_order_relaxed);
+            *pp = q->next;
+            q->next = old;
+            old = q;
+            continue;
+        }
+        count++;
+        pp = &(*pp)->next;
+    }
+    *pp = p;
+    if (count >= SRV_PREP_MAX) { /* too many waiting: the oldest goes */
+        srv_prep *q = e->preps;
+        e->preps = q->next;
+        q->next = old;
+        old = q;
+    }
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    while (old) {
+        srv_prep *q = old;
+        old = q->next;
+        srv_prep_free(q);
+    }
+}
+
 /* ---------------------------------------------------------------- thread */
 
 static int load(srv_engine *e) {
@@ -757,7 +867,7 @@ static void *engine_main(void *arg) {
     uv_async_send(&srv->wake); /* let the loop notice readiness */
     for (;;) {
         pthread_mutex_lock(&e->mu);
-        while (!e->stop && !e->in_head && e->n_run == 0 && !e->q_head) {
+        while (!e->stop && !e->in_head && e->n_run == 0 && !e->q_head && !e->preps) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
@@ -802,13 +912,15 @@ static void *engine_main(void *arg) {
         admit(e);
         int work = prefill(e);
         work |= decode(e);
+        /* the lowest priority: only when nothing else ran (not an engine step either) */
+        int prepared = !work && e->n_run == 0 && !e->q_head && prepare_idle(e);
         account_memory(e);
         srv_sessions_free_saved(srv->sessions); /* --session-dir: saves written meanwhile */
         srv_wake_loop(srv); /* one wake-up for all the events of this iteration */
         if (work) {
             srv_hist_observe(&srv->metrics.step, srv_now() - ts);
             atomic_fetch_add_explicit(&srv->metrics.engine_steps, 1, memory_order_relaxed);
-        } else {
+        } else if (!prepared) {
             /* nothing could advance (every running stream paused by backpressure, the queue
              * waiting for room): sleep until poked (unpause, cancel, submit) or for a while, so
              * that timeouts are still checked */
@@ -924,6 +1036,11 @@ void srv_engine_stop(srv_engine *e) {
     srv_server *srv = e->srv;
     srv_sessions_collect(srv->sessions, srv_now());
     while (e->forks) fs_drop(e, e->forks); /* (every job's end purged its own already) */
+    while (e->preps) {
+        srv_prep *p = e->preps;
+        e->preps = p->next;
+        srv_prep_free(p);
+    }
     free(e->logits);
     free(e->plp_logits);
     free(e->run);

@@ -78,6 +78,20 @@ void srv_metrics_render(srv_metrics *m, sbuf *o) {
     scalar(o, "rosa_sessions", "gauge", "Kept sessions.", LOAD(m->sessions));
     scalar(o, "rosa_session_bytes", "gauge", "Bytes held by kept idle sessions.",
            LOAD(m->session_bytes));
+    scalar(o, "rosa_session_rollbacks_total", "counter", "Kept sessions rolled back to the "
+           "prefix they share with a new prompt (the rest is fed).", LOAD(m->session_rollbacks));
+    scalar(o, "rosa_session_rollback_rebuilds_total", "counter", "Kept sessions rebuilt from "
+           "scratch because the prompt diverged beyond the rollback horizon (or the backend has "
+           "none).",
+           LOAD(m->session_rollback_rebuilds));
+    scalar(o, "rosa_session_prepared_tokens_total", "counter", "Tokens fed into kept chat "
+           "sessions while the engine was idle, ahead of the next turn (the answer as the next "
+           "prompt renders it).", LOAD(m->session_prepared_tokens));
+    scalar(o, "rosa_session_preparations_total", "counter", "Chat sessions fully prepared for "
+           "their next turn.", LOAD(m->session_preparations));
+    scalar(o, "rosa_session_preparations_abandoned_total", "counter", "Chat session "
+           "preparations given up because a request for the session came first.",
+           LOAD(m->session_prep_abandoned));
     scalar(o, "rosa_session_evictions_total", "counter", "Sessions evicted (LRU or TTL).",
            LOAD(m->evictions));
     scalar(o, "rosa_session_disk_sessions", "gauge", "Sessions saved in --session-dir.",

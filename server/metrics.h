@@ -22,6 +22,11 @@ typedef struct srv_metrics {
     atomic_ullong prompt_tokens, generation_tokens, prompt_tokens_reused;
     atomic_llong queue_depth, running, paused, kv_bytes, rosa_bytes, sessions, session_bytes;
     atomic_ullong evictions, cancellations, engine_steps;
+    atomic_ullong session_rollbacks;         /* kept sessions rolled back to a shared prefix */
+    atomic_ullong session_rollback_rebuilds; /* ... rebuilt instead: beyond the horizon */
+    atomic_ullong session_prepared_tokens;   /* chat_prepare.c: fed ahead of the next turn */
+    atomic_ullong session_preparations;      /* ... preparations completed */
+    atomic_ullong session_prep_abandoned;    /* ... given up: a request came first */
     atomic_ullong read_timeouts;        /* connections closed by --read-timeout */
     atomic_ullong engine_thread_cpu_ns; /* CPU time of the engine thread, after each iteration */
     /* --session-dir (session_disk.c) */

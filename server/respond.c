@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat_prepare.h"
 #include "http.h"
 #include "outflow.h"
 
@@ -267,9 +268,16 @@ static void emit_chunk(srv_job *j, int idx, int finish) {
     c->emitted = c->text.len;
 }
 
+/* cached_tokens (OpenAI's prompt_tokens_details): prompt tokens not recomputed, from a kept
+ * session or, with n > 1, forked from the prompt's first choice.  prompt_tokens counts each
+ * prompt once while every forked choice reuses it, so the count stops at prompt_tokens. */
 static void usage_json(srv_job *j, sbuf *o) {
-    sb_printf(o, "\"usage\":{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"total_tokens\":%ld}",
-              j->prompt_tokens, j->completion_tokens, j->prompt_tokens + j->completion_tokens);
+    long cached = atomic_load_explicit(&j->reused_tokens, memory_order_relaxed);
+    if (cached > j->prompt_tokens) cached = j->prompt_tokens;
+    sb_printf(o, "\"usage\":{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"total_tokens\":%ld,"
+                 "\"prompt_tokens_details\":{\"cached_tokens\":%ld}}",
+              j->prompt_tokens, j->completion_tokens, j->prompt_tokens + j->completion_tokens,
+              cached);
 }
 
 static void finish_stream(srv_job *j) {
@@ -352,6 +360,7 @@ void srv_job_process(srv_job *j, const srv_event *ev, int n) {
     srv_out_grew(j, held);
     if (j->n_done == j->n_choices && j->state == JOB_RUNNING) {
         j->state = JOB_DONE;
+        srv_chat_prepare_job_done(j); /* a chat session: ready it for the next turn */
         if (j->p.stream) finish_stream(j);
     }
 }

@@ -301,6 +301,7 @@ static void after_prepare(uv_work_t *w, int status) {
     if (!j->err.status && j->kind == JOBK_GEN && j->p.session_id) {
         int busy = 0;
         j->sess_entry = srv_sessions_acquire(s->sessions, j->p.session_id, &busy, srv_now());
+        if (j->sess_entry) j->sess_turn = j->sess_entry->turn; /* written by the loop only */
         if (!j->sess_entry && busy)
             srv_fail(&j->err, 409, "session_id", "session '%.128s' is in use by another request",
                      j->p.session_id);
@@ -314,9 +315,8 @@ static void after_prepare(uv_work_t *w, int status) {
     if (!j->err.status && j->kind == JOBK_GEN) {
         int rc = srv_engine_submit(s->engine, j);
         if (rc) {
-            if (j->sess_entry) {
-                srv_sess *e = j->sess_entry;
-                srv_sessions_release(s->sessions, e, e->rs, e->toks, e->n, srv_now());
+            if (j->sess_entry) { /* (the engine thread may be preparing it: chat_prepare.c) */
+                srv_sessions_unreserve(s->sessions, j->sess_entry, srv_now());
                 j->sess_entry = NULL;
             }
             srv_fail(&j->err, rc == -1 ? 429 : 500, NULL,

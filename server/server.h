@@ -47,6 +47,8 @@ typedef struct srv_config {
                            adapter is set from `adapter` (or the demo) at load */
     int log_json, verbose;
     int chat_special_tokens;    /* parse special-token text in chat content (the old way) */
+    int chat_prepare;           /* feed a chat session its answer as the next turn will render
+                                   it, while idle (chat_prepare.c; --no-chat-prepare: 0) */
 } srv_config;
 
 /* Shutdown phases (shutdown.c): grace period, requests cancelled, requests answered by the loop. */
@@ -208,6 +210,7 @@ typedef struct srv_job {
     int too_big;             /* over --max-response-bytes: further tokens are dropped */
     int ended;               /* answered by srv_job_end_now: further events are dropped */
     struct srv_sess *sess_entry; /* reserved session, NULL without session_id */
+    uint64_t sess_turn;      /* its turn counter after the reservation (chat_prepare.c) */
     int engine_left;         /* engine thread: sequences not yet finished */
 } srv_job;
 

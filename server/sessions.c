@@ -67,10 +67,13 @@ static void unlink_entry(srv_sessions *s, srv_sess *e) {
 static int evict_lru(srv_sessions *s) {
     srv_sess *victim = NULL;
     for (srv_sess *e = s->head; e; e = e->next)
-        if (!e->busy) victim = e; /* last idle one = least recently used */
+        /* last idle one = least recently used; one the engine is feeding ahead of its next turn
+         * (chat_prepare.c, one slice at a time) stays until that slice ends */
+        if (!e->busy && !e->preparing) victim = e;
     if (!victim) return 0;
     unlink_entry(s, victim);
     if (!srv_disk_spill_locked(s, victim)) { /* --session-dir takes it, or it goes */
+        victim->dead = 1;
         victim->next = s->graveyard;
         s->graveyard = victim;
     }
@@ -118,6 +121,7 @@ srv_sess *srv_sessions_acquire(srv_sessions *s, const char *id, int *busy, doubl
     }
     if (e) {
         e->busy = 1;
+        e->turn++;
         e->last_used = now;
         e->next = s->head;
         s->head = e;
@@ -186,6 +190,56 @@ void srv_sessions_release(srv_sessions *s, srv_sess *e, rosa_session *rs, int32_
     srv_sessions_collect(s, now);
 }
 
+srv_sess *srv_sessions_prep_begin(srv_sessions *s, const char *id, uint64_t turn, int *taken) {
+    *taken = 0;
+    pthread_mutex_lock(&s->mu);
+    srv_sess *e = s->head;
+    while (e && strcmp(e->id, id)) e = e->next;
+    if (e && (e->busy || e->turn != turn)) {
+        *taken = 1;
+        e = NULL;
+    }
+    if (e) e->preparing = 1;
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+void srv_sessions_prep_end(srv_sessions *s, srv_sess *e, rosa_session *rs, int32_t *toks,
+                           int64_t n) {
+    size_t bytes = 0;
+    if (!rs) {
+        free(toks);
+        toks = NULL;
+        n = 0;
+    } else {
+        rosa_session_mem m;
+        rosa_session_memory(rs, &m);
+        bytes = m.kv_bytes + m.rosa_bytes + (size_t)n * sizeof(int32_t);
+    }
+    pthread_mutex_lock(&s->mu);
+    e->rs = rs;
+    e->toks = toks;
+    e->n = n;
+    e->preparing = 0;
+    /* idle and listed: its bytes count (busy ones are counted again when released; dead ones
+     * no longer) */
+    if (!e->busy && !e->dead) s->bytes = s->bytes - e->bytes + bytes;
+    e->bytes = bytes;
+    evict_over_budget(s);
+    set_gauges(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void srv_sessions_unreserve(srv_sessions *s, srv_sess *e, double now) {
+    pthread_mutex_lock(&s->mu);
+    e->busy = 0;
+    e->last_used = now;
+    if (!e->dead) s->bytes += e->bytes;
+    evict_over_budget(s);
+    set_gauges(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
 int srv_sessions_delete(srv_sessions *s, const char *id) {
     pthread_mutex_lock(&s->mu);
     int on_disk;
@@ -196,6 +250,7 @@ int srv_sessions_delete(srv_sessions *s, const char *id) {
     } else if (e) {
         if (!on_disk) unlink_entry(s, e);
         srv_disk_forget_locked(s, e); /* its files too */
+        e->dead = 1;
         e->next = s->graveyard;
         s->graveyard = e;
         set_gauges(s);
@@ -216,6 +271,7 @@ void srv_sessions_collect(srv_sessions *s, double now) {
                 s->bytes -= e->bytes;
                 if (e->where == SRV_LOC_DISK && s->disk) srv_disk_push_locked(s, e);
                 else {
+                    e->dead = 1;
                     e->next = s->graveyard;
                     s->graveyard = e;
                 }
@@ -225,8 +281,18 @@ void srv_sessions_collect(srv_sessions *s, double now) {
             }
         }
     }
-    srv_sess *dead = s->graveyard;
-    s->graveyard = NULL;
+    /* entries the engine is preparing stay until it is done with them (prep_end) */
+    srv_sess *dead = NULL;
+    for (srv_sess **pp = &s->graveyard; *pp;) {
+        srv_sess *e = *pp;
+        if (e->preparing) {
+            pp = &e->next;
+            continue;
+        }
+        *pp = e->next;
+        e->next = dead;
+        dead = e;
+    }
     struct srv_save *saved = srv_disk_take_done_locked(s);
     set_gauges(s);
     pthread_mutex_unlock(&s->mu);

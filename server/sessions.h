@@ -21,6 +21,10 @@ typedef struct srv_sess {
     int32_t *toks;       /* tokens fed into rs (engine thread while busy) */
     int64_t n;
     int busy;            /* reserved by a request */
+    uint64_t turn;       /* requests that reserved it so far (chat_prepare.c: stale or not) */
+    int dead;            /* evicted or deleted: on the graveyard */
+    int preparing;       /* engine thread is feeding it ahead of a request (chat_prepare.c):
+                            not freed from the graveyard until it is done */
     double last_used;
     size_t bytes;        /* kv + rosa bytes when last released; on disk: its files' bytes */
     int where;           /* SRV_LOC_*: DISK: the state is in --session-dir (session_disk.c) */
@@ -64,9 +68,19 @@ srv_sess *srv_sessions_acquire(srv_sessions *s, const char *id, int *busy, doubl
  * rs = NULL drops the state).  Evicts least-recently-used idle entries over the budget. */
 void srv_sessions_release(srv_sessions *s, srv_sess *e, rosa_session *rs, int32_t *toks,
                           int64_t n, double now);
+/* Loop thread: give back a reservation that never reached the engine (state untouched). */
+void srv_sessions_unreserve(srv_sessions *s, srv_sess *e, double now);
 /* Engine thread: evict least-recently-used idle entries until idle bytes <= target (room for
  * running sequences under the same budget).  Returns the number evicted. */
 int srv_sessions_fit(srv_sessions *s, size_t target);
+/* Engine thread, chat preparation (chat_prepare.c): the idle entry `id` if it is still the one
+ * reserved by turn `turn` (no request has reserved it since), marked preparing; else NULL with
+ * *taken = 1 when a request came first (busy, or a later turn), 0 when it is gone. */
+srv_sess *srv_sessions_prep_begin(srv_sessions *s, const char *id, uint64_t turn, int *taken);
+/* Engine thread: the preparation step is over; the entry holds rs (NULL: state dropped) and
+ * toks[0..n) again.  Updates bytes and evicts over the budget as srv_sessions_release. */
+void srv_sessions_prep_end(srv_sessions *s, srv_sess *e, rosa_session *rs, int32_t *toks,
+                           int64_t n);
 /* Loop thread: 0 deleted, -1 unknown, -2 busy. */
 int srv_sessions_delete(srv_sessions *s, const char *id);
 /* Engine thread: free the graveyard and TTL-expired idle entries. */

@@ -50,7 +50,8 @@ def test_passkey_recall():
         assert bytes(c["token_ids"][:5]) == b"47123", c["token_ids"]
         assert c["finish_reason"] == "length"
         assert r["usage"] == {"prompt_tokens": len(PASSKEY), "completion_tokens": 6,
-                              "total_tokens": len(PASSKEY) + 6}
+                              "total_tokens": len(PASSKEY) + 6,
+                              "prompt_tokens_details": {"cached_tokens": 0}}
     finally:
         assert s.stop() == 0
 
