@@ -81,7 +81,9 @@ def chat_usage(s, messages, max_tokens):
 
 
 def test_chat_streams_keeps_history_and_resets():
-    s = Server()
+    # the kept token counts below are those of the turns as sent; the server's preparation of
+    # the next turn (tests/server/test_chat_prepare.py) would change them while idle
+    s = Server("--no-chat-prepare")
     try:
         url = f"http://127.0.0.1:{s.port}"
         if not has_tokenizer(s):
