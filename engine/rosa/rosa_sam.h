@@ -116,27 +116,28 @@ int64_t rosa__route_nstates(const rosa__route *r);
  * the same horizon and an empty log (it covers the steps taken after the copy).  A failure
  * to grow the log fails the route like any other (ROSA_ERR_NOMEM / ROSA_ERR_LIMIT).
  *
- * The log (rosa__undo below): before a step writes a word that existed when the step began
- * (an st or pool word, a cells word, an xmap word, a rare scalar), the old value goes into a
- * list of 64-bit entries, code << 60 | index << 32 | old value (code: which array, or which
- * scalar; st, pool and cells writes below the used lengths at the step's start only, since
- * records made in the same step vanish when the lengths are restored).  The last_end walk,
- * most of a step's writes, is logged compactly: its first state and old value, then the next
- * states' old 24-bit values two per entry (undo walks the same suffix links again); adding
- * an edge to a block is one entry (what it overwrites is known: unused sparse slots hold the
- * first symbol and, but in reused blocks, target 0; dense ones ROSA__NONE).  Entries live in 2 KiB chunks (a
- * ring of chunk pointers; one spare chunk), so the log's memory follows what the last H steps
- * wrote.  Each step starts with a 12-byte mark: its first entry's position, the query scalars
- * (cursor, moved, prev_k, prev_q, csym) and two flags from which nst, last, nruns, nclones
- * and the spine symbol written before the step follow (whether it starts a k-run; whether the
- * newest prefix state then was followed by a clone record); t is implied by the mark's place.  Growing the xmap keeps the
- * old map whole in the log (an entry plus a saved pointer, freed when its step leaves the
- * log): undoing it puts the old map back, amortised O(1).  New edge blocks are written in
- * full, so a route's arrays match a fresh route's byte for byte.  Truncating replays entries
- * backwards to the target step's mark.  Marks live in a ring of at most H; when a step's mark
- * is dropped (H newer steps), its entries are dropped with it.
- */
-#define ROSA__MAX_HORIZON (1u << 20)
+ * The log (rosa__undo below): before a step writes a word that existed when the step began (an st
+ * or pool word, a cells word, an xmap word, a rare scalar), the old value goes into a list of
+ * 64-bit entries, code << 60 | index << 32 | old value (code: which array, or which scalar; st,
+ * pool and cells writes below the used lengths at the step's start only, since records made in
+ * the same step vanish when the lengths are restored).  Two kinds are compact: the last_end walk,
+ * most of a step's writes, is its first state and old value, then the next states' old 24-bit
+ * values two per entry (undo walks the same suffix links again); adding an edge to a block is one
+ * entry, since what it overwrites is known (unused sparse slots hold the first symbol and target
+ * 0, but in reused blocks, whose old target is logged too; dense slots ROSA__NONE).  Entries live
+ * in 2 KiB chunks (a ring of chunk pointers, one spare chunk), so the log's memory follows what
+ * the last H steps wrote.  Each step starts with a 12-byte mark: its first entry's position, the
+ * query scalars (cursor, moved, prev_k, prev_q, csym) and two flags from which nst, last, nruns,
+ * nclones and the spine symbol written before the step follow (whether the step starts a k-run;
+ * whether the newest prefix state was then followed by a clone record); t is implied by the
+ * mark's place.  Growing the xmap keeps the old map whole in the log (an entry plus a saved
+ * pointer, freed when its step leaves the log): undoing it puts the old map back, amortised O(1).
+ * New edge blocks are written in full, so a route's arrays equal a fresh route's byte for byte.
+ * Truncating replays the entries backwards to the target step's mark.  Marks live in a ring of at
+ * most H; when a step's mark is dropped (H newer steps), its entries go with it.  Costs
+ * (docs/PERFORMANCE.md): about 7 entries a step (56 bytes) plus the mark, so H = 2048 costs about
+ * 90-150 KB a route. */
+#define ROSA__MAX_HORIZON (1u << 20) /* steps; a larger horizon is clamped to it */
 void rosa__route_set_horizon(rosa__route *r, uint32_t steps);
 int rosa__route_can_truncate(const rosa__route *r, int64_t t);
 int rosa__route_truncate(rosa__route *r, int64_t t);
