@@ -181,6 +181,7 @@ enum { ROSA__US_NPOOL, ROSA__US_NCELLS, ROSA__US_NX, ROSA__US_ROOTX,
        ROSA__US_KD_LOG, ROSA__US_FREEL }; /* scalars logged when they change; FREEL + class */
 #define ROSA__UNDO_CHUNK_LOG 8 /* entries are kept in chunks of 256 (2 KiB) */
 #define ROSA__UNDO_CHUNK (1u << ROSA__UNDO_CHUNK_LOG)
+#define ROSA__UNDO_DROP 32 /* steps dropped between updates of tail (each reads the oldest mark) */
 #define ROSA__UM_MOVED 1u   /* mark flags (low byte of bytes) */
 #define ROSA__UM_RUN 2u     /* the step starts a k-run (so nst, last and nruns change) */
 #define ROSA__UM_FAR 4u     /* ... and its newest prefix state is followed by a clone record */
@@ -195,12 +196,14 @@ typedef struct rosa__undo_map {
 } rosa__undo_map;
 typedef struct rosa__undo {
     uint64_t *cur;                 /* the chunk of position head (when head is inside one) */
-    uint32_t head, tail;           /* positions (wrapping): head - tail entries are live */
+    uint32_t head, tail;           /* positions (wrapping): head - tail entries are kept (tail
+                                      follows the oldest mark in batches of ROSA__UNDO_DROP) */
     uint64_t **chunks;             /* [cmask + 1] ring of chunks by chunk number (pos >> LOG) */
     uint32_t cmask, nchunks;       /* nchunks: allocated (spare included) */
     uint64_t *spare;               /* a free chunk kept for the next one needed */
     rosa__undo_mark *m;            /* [mcap] marks, ring: m0 the oldest, nm live */
     uint32_t mcap, m0, nm;
+    uint32_t ndrop;                /* marks dropped since tail was last moved up to the oldest */
     rosa__undo_map *maps;          /* [capmaps] saved xmaps, oldest first */
     uint32_t nmaps, capmaps;
     int fail;                      /* the log could not grow: the route fails at the step's end */

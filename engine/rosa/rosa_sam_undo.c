@@ -118,11 +118,15 @@ static rosa__undo_mark *mark(const rosa__undo *u, uint32_t i) {
     return &u->m[j >= u->mcap ? j - u->mcap : j];
 }
 
-/* Drop the oldest step: its entries and any xmap it saved. */
+/* Drop the oldest step.  Its entries and any xmap it saved are freed with those of the next
+ * ROSA__UNDO_DROP - 1 dropped steps: reading the oldest mark (cold) every step would cost a
+ * cache miss a step. */
 static void drop_oldest(rosa__undo *u) {
     uint32_t t0 = u->tail;
     u->m0 = u->m0 + 1 == u->mcap ? 0 : u->m0 + 1;
     u->nm--;
+    if (++u->ndrop < ROSA__UNDO_DROP && u->nm) return;
+    u->ndrop = 0;
     u->tail = u->nm ? mark(u, 0)->pos : u->head;
     free_chunks(u, t0 >> CH_LOG, u->tail >> CH_LOG);
     uint32_t live = u->head - u->tail, k = 0;
