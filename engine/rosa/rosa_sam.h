@@ -259,10 +259,31 @@ static inline void rosa__log_xmap(rosa__route *r, uint32_t i) {
 static inline void rosa__log_scalar(rosa__route *r, unsigned id, uint32_t old) {
     if (r->undo) rosa__undo_push(r, ROSA__U_SCALAR, id, old);
 }
+/* The general case of rosa__undo_step (first steps, growth, failures, moving tail). */
+int rosa__undo_step_slow(rosa__route *r, uint32_t cursor, uint32_t bytes);
 /* Start a logged step (r->horizon > 0): its mark, given the caller's copies of the query
- * scalars and whether the step starts a k-run.  0, or the error that fails the route. */
-int rosa__undo_step(rosa__route *r, uint32_t cursor, unsigned moved, unsigned prev_k,
-                    unsigned prev_q, unsigned csym, int run);
+ * scalars and whether the step starts a k-run.  0, or the error that fails the route.  Inline
+ * for the usual case: the ring of marks is full (H steps), so the new mark takes the oldest
+ * one's slot. */
+static inline int rosa__undo_step(rosa__route *r, uint32_t cursor, unsigned moved, unsigned prev_k,
+                                  unsigned prev_q, unsigned csym, int run) {
+    rosa__undo *u = r->undo;
+    uint32_t bytes = (moved & 1) | (run ? ROSA__UM_RUN : 0) |
+                     (r->nst - r->last == ROSA__PREFIX_WORDS + ROSA__CLONE_WORDS ? ROSA__UM_FAR : 0) |
+                     (prev_k & 255) << 8 | (prev_q & 255) << 16 | (csym & 255) << 24;
+    if (!u || u->nm != r->horizon || u->fail || u->ndrop + 1 >= ROSA__UNDO_DROP)
+        return rosa__undo_step_slow(r, cursor, bytes);
+    rosa__undo_mark *m = &u->m[u->m0];
+    u->m0 = u->m0 + 1 == u->mcap ? 0 : u->m0 + 1;
+    u->ndrop++;
+    m->pos = u->head;
+    m->cursor = cursor;
+    m->bytes = bytes;
+    r->u_st = r->nst;
+    r->u_pool = r->npool;
+    r->u_cells = 3 * r->ncells;
+    return 0;
+}
 /* xmap om (capacity oc) was replaced during a step: keep it for undo, or free it. */
 void rosa__undo_xmap_replaced(rosa__route *r, uint32_t *om, uint32_t oc);
 /* Free the log (the horizon stays). */

@@ -151,8 +151,7 @@ static int grow_marks(rosa__route *r, rosa__undo *u) {
     return 0;
 }
 
-int rosa__undo_step(rosa__route *r, uint32_t cursor, unsigned moved, unsigned prev_k,
-                    unsigned prev_q, unsigned csym, int run) {
+int rosa__undo_step_slow(rosa__route *r, uint32_t cursor, uint32_t bytes) {
     rosa__undo *u = r->undo;
     int err;
     if (!u) {
@@ -167,8 +166,7 @@ int rosa__undo_step(rosa__route *r, uint32_t cursor, unsigned moved, unsigned pr
     rosa__undo_mark *m = mark(u, u->nm++);
     m->pos = u->head;
     m->cursor = cursor;
-    unsigned flags = (moved & 1) | (run ? ROSA__UM_RUN : 0) | (r->nst - r->last == PW + CW ? ROSA__UM_FAR : 0);
-    m->bytes = flags | (prev_k & 255) << 8 | (prev_q & 255) << 16 | (csym & 255) << 24;
+    m->bytes = bytes;
     r->u_st = r->nst;
     r->u_pool = r->npool;
     r->u_cells = 3 * r->ncells;
