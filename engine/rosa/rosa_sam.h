@@ -134,9 +134,9 @@ int64_t rosa__route_nstates(const rosa__route *r);
  * pointer, freed when its step leaves the log): undoing it puts the old map back, amortised O(1).
  * New edge blocks are written in full, so a route's arrays equal a fresh route's byte for byte.
  * Truncating replays the entries backwards to the target step's mark.  Marks live in a ring of at
- * most H; when a step's mark is dropped (H newer steps), its entries go with it.  Costs
- * (docs/PERFORMANCE.md): about 7 entries a step (56 bytes) plus the mark, so H = 2048 costs about
- * 90-150 KB a route. */
+ * most H; when a step's mark is dropped (H newer steps), its entries go with it.  Cost (measured,
+ * 4-bit keys): about 65 bytes a step in all, 130-140 KB a route at H = 2048 (a 0.6b session at
+ * 32k tokens: +16% bytes), and about 25% more CPU time per step than at H = 0. */
 #define ROSA__MAX_HORIZON (1u << 20) /* steps; a larger horizon is clamped to it */
 void rosa__route_set_horizon(rosa__route *r, uint32_t steps);
 int rosa__route_can_truncate(const rosa__route *r, int64_t t);
