@@ -1,6 +1,7 @@
 /* test_cli_bench.c: `rosa-cli bench rosa-step` as a user runs it (a real process): a small run
  * prints its one machine-readable line with every field, consistent with each other (per-step
  * time = per-token time x batch, the thread count asked for, a plausible memory per k-run);
+ * with --horizon H a second line gives the undo logs' bytes and the time to go back H steps;
  * bad arguments exit with status 2 and a message, never a crash or a run. */
 #include <check.h>
 #include <stdio.h>
@@ -56,6 +57,26 @@ START_TEST(rosa_step_prints_one_line) {
 }
 END_TEST
 
+/* --horizon H: a second line with the undo logs' bytes and the time of going back H steps. */
+START_TEST(rosa_step_horizon_line) {
+    char *cmd = tu_path("%s/clients/rosa-cli bench rosa-step --layers 2 --routes 20 --context 300 "
+                        "--tokens 5 --horizon 64",
+                        tu_binary_dir());
+    FILE *f = popen(cmd, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[1024] = "", line2[1024] = "";
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    ck_assert_ptr_nonnull(fgets(line2, sizeof line2, f));
+    ck_assert_int_eq(pclose(f), 0);
+    free(cmd);
+    ck_assert_msg(!strncmp(line2, "bench rosa-step horizon=64 ", 27), "got: %s", line2);
+    ck_assert_msg(field(line2, "undo_bytes_per_session") > 0, "got: %s", line2);
+    ck_assert_msg(field(line2, "undo_bytes_per_session") < field(line, "bytes_per_session"), "got: %s", line2);
+    ck_assert_int_eq((int)field(line2, "truncate_steps"), 64);
+    ck_assert_msg(field(line2, "truncate_ms") >= 0, "got: %s", line2);
+}
+END_TEST
+
 START_TEST(bad_arguments_exit_2) {
     const char *bad[] = {
         "bench rosa-step --shape 2b",      "bench rosa-step --batch 0",
@@ -63,6 +84,7 @@ START_TEST(bad_arguments_exit_2) {
         "bench rosa-step --tokens x",      "bench rosa-step --threads",
         "bench rosa-step --frobnicate 1",  "bench rosa-step --repeat 0",
         "bench rosa --routes 0 --tokens 5", "bench rosa --routes 4",
+        "bench rosa-step --horizon -1",    "bench rosa --routes 2 --tokens 5 --horizon x",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         ck_assert_msg(run(bad[i]) == 2, "'rosa-cli %s' did not exit 2", bad[i]);
@@ -75,6 +97,7 @@ int main(void) {
     TCase *tc = tcase_create("cli");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, rosa_step_prints_one_line);
+    tcase_add_test(tc, rosa_step_horizon_line);
     tcase_add_test(tc, bad_arguments_exit_2);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

@@ -10,7 +10,11 @@
  * - Truncating past the log returns ROSA_ERR_LIMIT and changes nothing; t > r->t, t < 0 and a
  *   failed route give ROSA_ERR_INVALID; t == r->t is a no-op; repeated truncate/continue cycles
  *   stay exact; horizon 0 keeps no log; set_horizon drops the log; a copy keeps the horizon
- *   with an empty log; route_bytes counts the log. */
+ *   with an empty log; route_bytes counts the log.
+ * - rosa__routes_truncate changes no route when one cannot go back; a route failing inside a
+ *   grouped call leaves the others valid and truncatable.
+ * - The streams are checked to have made cells, clones, a grown xmap and a dense block; logs
+ *   start near the wrap of their 32-bit positions, so the longer runs cross it. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>

@@ -896,6 +896,8 @@ static int rosa__lanes_run(rosa__route *const *routes, int m, int T, const uint8
             PREFETCH_W(r->st + r->last);
             PREFETCH(r->st + L[i].cursor);
             if (r->runs) PREFETCH_W(r->runs + (size_t)r->nruns * ROSA__RUN_BYTES);
+            if (r->undo && r->undo->cur) /* where the undo log writes next */
+                PREFETCH_W(r->undo->cur + (r->undo->head & (ROSA__UNDO_CHUNK - 1)));
         }
         /* stage 1: the run record, and the extension up to the first state with an edge on k */
         int logging = 0; /* some route keeps an undo log */

@@ -116,27 +116,28 @@ int64_t rosa__route_nstates(const rosa__route *r);
  * the same horizon and an empty log (it covers the steps taken after the copy).  A failure
  * to grow the log fails the route like any other (ROSA_ERR_NOMEM / ROSA_ERR_LIMIT).
  *
- * The log (rosa__undo below): before a step writes a word that existed when the step began
- * (an st or pool word, a cells word, an xmap word, a rare scalar), the old value goes into a
- * list of 64-bit entries, code << 60 | index << 32 | old value (code: which array, or which
- * scalar; st, pool and cells writes below the used lengths at the step's start only, since
- * records made in the same step vanish when the lengths are restored).  The last_end walk,
- * most of a step's writes, is logged compactly: its first state and old value, then the next
- * states' old 24-bit values two per entry (undo walks the same suffix links again); adding
- * an edge to a block is one entry (what it overwrites is known: unused sparse slots hold the
- * first symbol and, but in reused blocks, target 0; dense ones ROSA__NONE).  Entries live in 2 KiB chunks (a
- * ring of chunk pointers; one spare chunk), so the log's memory follows what the last H steps
- * wrote.  Each step starts with a 12-byte mark: its first entry's position, the query scalars
- * (cursor, moved, prev_k, prev_q, csym) and two flags from which nst, last, nruns, nclones
- * and the spine symbol written before the step follow (whether it starts a k-run; whether the
- * newest prefix state then was followed by a clone record); t is implied by the mark's place.  Growing the xmap keeps the
- * old map whole in the log (an entry plus a saved pointer, freed when its step leaves the
- * log): undoing it puts the old map back, amortised O(1).  New edge blocks are written in
- * full, so a route's arrays match a fresh route's byte for byte.  Truncating replays entries
- * backwards to the target step's mark.  Marks live in a ring of at most H; when a step's mark
- * is dropped (H newer steps), its entries are dropped with it.
- */
-#define ROSA__MAX_HORIZON (1u << 20)
+ * The log (rosa__undo below): before a step writes a word that existed when the step began (an st
+ * or pool word, a cells word, an xmap word, a rare scalar), the old value goes into a list of
+ * 64-bit entries, code << 60 | index << 32 | old value (code: which array, or which scalar; st,
+ * pool and cells writes below the used lengths at the step's start only, since records made in
+ * the same step vanish when the lengths are restored).  Two kinds are compact: the last_end walk,
+ * most of a step's writes, is its first state and old value, then the next states' old 24-bit
+ * values two per entry (undo walks the same suffix links again); adding an edge to a block is one
+ * entry, since what it overwrites is known (unused sparse slots hold the first symbol and target
+ * 0, but in reused blocks, whose old target is logged too; dense slots ROSA__NONE).  Entries live
+ * in 2 KiB chunks (a ring of chunk pointers, one spare chunk), so the log's memory follows what
+ * the last H steps wrote.  Each step starts with a 12-byte mark: its first entry's position, the
+ * query scalars (cursor, moved, prev_k, prev_q, csym) and two flags from which nst, last, nruns,
+ * nclones and the spine symbol written before the step follow (whether the step starts a k-run;
+ * whether the newest prefix state was then followed by a clone record); t is implied by the
+ * mark's place.  Growing the xmap keeps the old map whole in the log (an entry plus a saved
+ * pointer, freed when its step leaves the log): undoing it puts the old map back, amortised O(1).
+ * New edge blocks are written in full, so a route's arrays equal a fresh route's byte for byte.
+ * Truncating replays the entries backwards to the target step's mark.  Marks live in a ring of at
+ * most H; when a step's mark is dropped (H newer steps), its entries go with it.  Cost (measured,
+ * 4-bit keys): about 65 bytes a step in all, 130-140 KB a route at H = 2048 (a 0.6b session at
+ * 32k tokens: +16% bytes), and about 25% more CPU time per step than at H = 0. */
+#define ROSA__MAX_HORIZON (1u << 20) /* steps; a larger horizon is clamped to it */
 void rosa__route_set_horizon(rosa__route *r, uint32_t steps);
 int rosa__route_can_truncate(const rosa__route *r, int64_t t);
 int rosa__route_truncate(rosa__route *r, int64_t t);
@@ -180,6 +181,7 @@ enum { ROSA__US_NPOOL, ROSA__US_NCELLS, ROSA__US_NX, ROSA__US_ROOTX,
        ROSA__US_KD_LOG, ROSA__US_FREEL }; /* scalars logged when they change; FREEL + class */
 #define ROSA__UNDO_CHUNK_LOG 8 /* entries are kept in chunks of 256 (2 KiB) */
 #define ROSA__UNDO_CHUNK (1u << ROSA__UNDO_CHUNK_LOG)
+#define ROSA__UNDO_DROP 32 /* steps dropped between updates of tail (each reads the oldest mark) */
 #define ROSA__UM_MOVED 1u   /* mark flags (low byte of bytes) */
 #define ROSA__UM_RUN 2u     /* the step starts a k-run (so nst, last and nruns change) */
 #define ROSA__UM_FAR 4u     /* ... and its newest prefix state is followed by a clone record */
@@ -194,12 +196,14 @@ typedef struct rosa__undo_map {
 } rosa__undo_map;
 typedef struct rosa__undo {
     uint64_t *cur;                 /* the chunk of position head (when head is inside one) */
-    uint32_t head, tail;           /* positions (wrapping): head - tail entries are live */
+    uint32_t head, tail;           /* positions (wrapping): head - tail entries are kept (tail
+                                      follows the oldest mark in batches of ROSA__UNDO_DROP) */
     uint64_t **chunks;             /* [cmask + 1] ring of chunks by chunk number (pos >> LOG) */
     uint32_t cmask, nchunks;       /* nchunks: allocated (spare included) */
     uint64_t *spare;               /* a free chunk kept for the next one needed */
     rosa__undo_mark *m;            /* [mcap] marks, ring: m0 the oldest, nm live */
     uint32_t mcap, m0, nm;
+    uint32_t ndrop;                /* marks dropped since tail was last moved up to the oldest */
     rosa__undo_map *maps;          /* [capmaps] saved xmaps, oldest first */
     uint32_t nmaps, capmaps;
     int fail;                      /* the log could not grow: the route fails at the step's end */
@@ -255,10 +259,31 @@ static inline void rosa__log_xmap(rosa__route *r, uint32_t i) {
 static inline void rosa__log_scalar(rosa__route *r, unsigned id, uint32_t old) {
     if (r->undo) rosa__undo_push(r, ROSA__U_SCALAR, id, old);
 }
+/* The general case of rosa__undo_step (first steps, growth, failures, moving tail). */
+int rosa__undo_step_slow(rosa__route *r, uint32_t cursor, uint32_t bytes);
 /* Start a logged step (r->horizon > 0): its mark, given the caller's copies of the query
- * scalars and whether the step starts a k-run.  0, or the error that fails the route. */
-int rosa__undo_step(rosa__route *r, uint32_t cursor, unsigned moved, unsigned prev_k,
-                    unsigned prev_q, unsigned csym, int run);
+ * scalars and whether the step starts a k-run.  0, or the error that fails the route.  Inline
+ * for the usual case: the ring of marks is full (H steps), so the new mark takes the oldest
+ * one's slot. */
+static inline int rosa__undo_step(rosa__route *r, uint32_t cursor, unsigned moved, unsigned prev_k,
+                                  unsigned prev_q, unsigned csym, int run) {
+    rosa__undo *u = r->undo;
+    uint32_t bytes = (moved & 1) | (run ? ROSA__UM_RUN : 0) |
+                     (r->nst - r->last == ROSA__PREFIX_WORDS + ROSA__CLONE_WORDS ? ROSA__UM_FAR : 0) |
+                     (prev_k & 255) << 8 | (prev_q & 255) << 16 | (csym & 255) << 24;
+    if (!u || u->nm != r->horizon || u->fail || u->ndrop + 1 >= ROSA__UNDO_DROP)
+        return rosa__undo_step_slow(r, cursor, bytes);
+    rosa__undo_mark *m = &u->m[u->m0];
+    u->m0 = u->m0 + 1 == u->mcap ? 0 : u->m0 + 1;
+    u->ndrop++;
+    m->pos = u->head;
+    m->cursor = cursor;
+    m->bytes = bytes;
+    r->u_st = r->nst;
+    r->u_pool = r->npool;
+    r->u_cells = 3 * r->ncells;
+    return 0;
+}
 /* xmap om (capacity oc) was replaced during a step: keep it for undo, or free it. */
 void rosa__undo_xmap_replaced(rosa__route *r, uint32_t *om, uint32_t oc);
 /* Free the log (the horizon stays). */

@@ -118,11 +118,15 @@ static rosa__undo_mark *mark(const rosa__undo *u, uint32_t i) {
     return &u->m[j >= u->mcap ? j - u->mcap : j];
 }
 
-/* Drop the oldest step: its entries and any xmap it saved. */
+/* Drop the oldest step.  Its entries and any xmap it saved are freed with those of the next
+ * ROSA__UNDO_DROP - 1 dropped steps: reading the oldest mark (cold) every step would cost a
+ * cache miss a step. */
 static void drop_oldest(rosa__undo *u) {
     uint32_t t0 = u->tail;
     u->m0 = u->m0 + 1 == u->mcap ? 0 : u->m0 + 1;
     u->nm--;
+    if (++u->ndrop < ROSA__UNDO_DROP && u->nm) return;
+    u->ndrop = 0;
     u->tail = u->nm ? mark(u, 0)->pos : u->head;
     free_chunks(u, t0 >> CH_LOG, u->tail >> CH_LOG);
     uint32_t live = u->head - u->tail, k = 0;
@@ -147,8 +151,7 @@ static int grow_marks(rosa__route *r, rosa__undo *u) {
     return 0;
 }
 
-int rosa__undo_step(rosa__route *r, uint32_t cursor, unsigned moved, unsigned prev_k,
-                    unsigned prev_q, unsigned csym, int run) {
+int rosa__undo_step_slow(rosa__route *r, uint32_t cursor, uint32_t bytes) {
     rosa__undo *u = r->undo;
     int err;
     if (!u) {
@@ -163,8 +166,7 @@ int rosa__undo_step(rosa__route *r, uint32_t cursor, unsigned moved, unsigned pr
     rosa__undo_mark *m = mark(u, u->nm++);
     m->pos = u->head;
     m->cursor = cursor;
-    unsigned flags = (moved & 1) | (run ? ROSA__UM_RUN : 0) | (r->nst - r->last == PW + CW ? ROSA__UM_FAR : 0);
-    m->bytes = flags | (prev_k & 255) << 8 | (prev_q & 255) << 16 | (csym & 255) << 24;
+    m->bytes = bytes;
     r->u_st = r->nst;
     r->u_pool = r->npool;
     r->u_cells = 3 * r->ncells;
