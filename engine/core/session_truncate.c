@@ -11,6 +11,35 @@
  * one, since lengths only grow between truncates. */
 #include "core/model.h"
 
+/* The routes replay their logs in parallel on the model's pool (each route is independent and
+ * frees only its own heap blocks): a 0.6B session's 6,912 routes undo 2048 steps in ~3 s on
+ * one thread. */
+typedef struct trunc_ctx {
+    rosa__routes *rs;
+    int64_t n;
+    int ntasks;
+    int rc[64];
+} trunc_ctx;
+
+static void trunc_task(void *arg, int task, int thread) {
+    (void)thread;
+    trunc_ctx *c = arg;
+    size_t lo = c->rs->n * (size_t)task / (size_t)c->ntasks;
+    size_t hi = c->rs->n * (size_t)(task + 1) / (size_t)c->ntasks;
+    for (size_t i = lo; i < hi && !c->rc[task]; i++) c->rc[task] = rosa__route_truncate(&c->rs->r[i], c->n);
+}
+
+static int routes_truncate(rosa_model *m, rosa__routes *rs, int64_t n) {
+    int threads = m->pool ? rosa__pool_size(m->pool) : 1;
+    if (threads <= 1 || rs->n < 16) return rosa__routes_truncate(rs, n);
+    trunc_ctx c = {.rs = rs, .n = n, .ntasks = 4 * threads};
+    if (c.ntasks > 64) c.ntasks = 64;
+    rosa__pool_run(m->pool, c.ntasks, trunc_task, &c);
+    for (int t = 0; t < c.ntasks; t++)
+        if (c.rc[t]) return c.rc[t];
+    return 0;
+}
+
 int rosa_session_truncate(rosa_session *s, int64_t n) {
     if (!s || s->broken || n < 0 || n > s->pos) return ROSA_ERR_INVALID;
     if (n == s->pos) return 0;
@@ -26,7 +55,7 @@ int rosa_session_truncate(rosa_session *s, int64_t n) {
     }
     int rc = m->backend->session_truncate(s, n);
     if (rc) return rc;
-    rc = rosa__routes_truncate(&s->routes, n);
+    rc = routes_truncate(m, &s->routes, n);
     if (rc) { /* a route agreed and then failed: the caches went back already */
         s->broken = 1;
         return rc;
