@@ -14,6 +14,7 @@
  * Everything streams through session_io.c (one buffer, large writes, no per-route syscalls).
  * Every count is checked against the model and against the bytes left before it is used. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +92,48 @@ int rosa__routes_write(rosa__sio *w, const rosa__routes *rs) {
     return 0;
 }
 
-int rosa__routes_read(rosa__sio *r, rosa__routes *rs, int64_t pos) {
+/* The structural check (rosa_sam_check.c) costs about as much CPU as reading a route, so with
+ * many routes a second thread checks route i while this one reads route i + 1 (routes are
+ * independent; a route's arrays do not change once read).  Its first error wins. */
+typedef struct check_pipe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    rosa__routes *rs;
+    size_t ready; /* routes read so far */
+    int stop, err;
+} check_pipe;
+
+static void *check_main(void *arg) {
+    check_pipe *c = arg;
+    for (size_t i = 0;; i++) {
+        pthread_mutex_lock(&c->mu);
+        while (c->ready <= i && !c->stop) pthread_cond_wait(&c->cv, &c->mu);
+        int more = c->ready > i && !c->err;
+        pthread_mutex_unlock(&c->mu);
+        if (!more) break;
+        int err = rosa__route_check(&c->rs->r[i]);
+        if (err) {
+            pthread_mutex_lock(&c->mu);
+            c->err = err;
+            pthread_mutex_unlock(&c->mu);
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* 0: route i is read; the pipe (when there is one) takes it, else it is checked here */
+static int route_read_done(check_pipe *c, rosa__routes *rs, size_t i) {
+    if (!c) return rosa__route_check(&rs->r[i]);
+    pthread_mutex_lock(&c->mu);
+    c->ready = i + 1;
+    int err = c->err;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return err;
+}
+
+static int read_routes(rosa__sio *r, rosa__routes *rs, int64_t pos, check_pipe *c) {
     for (size_t i = 0; i < rs->n; i++) {
         uint32_t words[ROSA__ROUTE_HDR_WORDS];
         rosa__route_hdr h;
@@ -111,9 +153,35 @@ int rosa__routes_read(rosa__sio *r, rosa__routes *rs, int64_t pos) {
             if (b[a] && (err = rosa__sio_get(r, p[a], b[a]))) return err;
         /* the checksum detects corruption, not forgery: a route is stepped only once its
          * structure is known to be safe (rosa_sam_check.c) */
-        if ((err = rosa__route_check(&rs->r[i]))) return err;
+        if ((err = route_read_done(c, rs, i))) return err;
     }
     return 0;
+}
+
+int rosa__routes_read(rosa__sio *r, rosa__routes *rs, int64_t pos) {
+    check_pipe c = {.rs = rs};
+    pthread_t th;
+    int piped = rs->n >= 16 && sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
+                !pthread_mutex_init(&c.mu, NULL);
+    if (piped && pthread_cond_init(&c.cv, NULL)) {
+        pthread_mutex_destroy(&c.mu);
+        piped = 0;
+    }
+    if (piped && pthread_create(&th, NULL, check_main, &c)) {
+        pthread_cond_destroy(&c.cv);
+        pthread_mutex_destroy(&c.mu);
+        piped = 0;
+    }
+    int err = read_routes(r, rs, pos, piped ? &c : NULL);
+    if (!piped) return err;
+    pthread_mutex_lock(&c.mu);
+    c.stop = 1;
+    pthread_cond_signal(&c.cv);
+    pthread_mutex_unlock(&c.mu);
+    pthread_join(th, NULL);
+    pthread_cond_destroy(&c.cv);
+    pthread_mutex_destroy(&c.mu);
+    return err ? err : c.err;
 }
 
 /* ---------------------------------------------------------------- attention caches */
