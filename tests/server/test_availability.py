@@ -234,7 +234,15 @@ def test_stream_backpressure():
 
         c = start(12000)  # about 6.5 MB of events: more than the kernel buffers hold
         wait_paused(1)
-        made = s.metric("rosa_generation_tokens_total")
+        # the engine sees the pause at its next iteration: a step already under way (slow on a
+        # loaded machine) may still add its token; then the count must stand still
+        made, deadline = s.metric("rosa_generation_tokens_total"), time.time() + 10
+        while time.time() < deadline:
+            time.sleep(0.2)
+            now = s.metric("rosa_generation_tokens_total")
+            if now == made:
+                break
+            made = now
         time.sleep(0.6)
         assert s.metric("rosa_generation_tokens_total") == made < 12000, made
         c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
