@@ -60,6 +60,10 @@ static void s_bf16_to_f32(const void *w, float *out, int n) {
     for (int i = 0; i < n; i++) out[i] = bf16f(p[i]);
 }
 
+static void s_gemv_bf16(const void *W, size_t ldw, int nrows, int K, const float *x, float *y) {
+    for (int r = 0; r < nrows; r++) y[r] = s_dot_bf16((const uint16_t *)W + (size_t)r * ldw, x, K);
+}
+
 static void s_f16_to_f32(const void *w, float *out, int n) {
     const uint16_t *p = w;
     for (int i = 0; i < n; i++) out[i] = rosa__half_to_float(p[i]);
@@ -138,7 +142,7 @@ static const rosa__kernels scalar = {
     .bf16_to_f32 = s_bf16_to_f32, .f16_to_f32 = s_f16_to_f32,
     .gemm_tile = s_gemm_tile, .gemm_mr = S_MR, .gemm_nr = S_NR,
     .exp_f32 = s_exp_f32, .axpy_f32 = s_axpy_f32, .scale_f32 = s_scale_f32,
-    .att_block = s_att_block, .round_bf16 = rosa__round_bf16_scalar};
+    .att_block = s_att_block, .round_bf16 = rosa__round_bf16_scalar, .gemv_bf16 = s_gemv_bf16};
 
 const rosa__kernels *rosa__kernels_scalar(void) { return &scalar; }
 

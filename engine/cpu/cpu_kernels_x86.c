@@ -3,7 +3,10 @@
  * check in rosa__kernels_avx2/avx512; other architectures get NULL (portable kernels). */
 #include <math.h>
 
+#include <stdlib.h>
+
 #include "cpu/cpu_kernels.h"
+#include "cpu/gemv_x86.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -479,13 +482,19 @@ static const rosa__kernels k_avx2 = {
     .bf16_to_f32 = a2_bf16_to_f32, .f16_to_f32 = a2_f16_to_f32,
     .gemm_tile = a2_gemm_tile, .gemm_mr = A2_MR, .gemm_nr = 16,
     .exp_f32 = a2_exp_f32, .axpy_f32 = a2_axpy_f32, .scale_f32 = a2_scale_f32,
-    .att_block = a2_att_block, .round_bf16 = rosa__round_bf16_scalar};
-static const rosa__kernels k_avx512 = {
-    .name = "avx512", .dot_f32 = a5_dot_f32, .dot_bf16 = a5_dot_bf16, .dot_f16 = a5_dot_f16,
-    .bf16_to_f32 = a5_bf16_to_f32, .f16_to_f32 = a2_f16_to_f32,
-    .gemm_tile = a5_gemm_tile, .gemm_mr = A5_MR, .gemm_nr = 32, .gemm_pack = a5_gemm_pack,
-    .exp_f32 = a5_exp_f32, .axpy_f32 = a5_axpy_f32, .scale_f32 = a5_scale_f32,
-    .att_block = a5_att_block, .round_bf16 = rosa__round_bf16_scalar};
+    .att_block = a2_att_block, .round_bf16 = rosa__round_bf16_scalar,
+    .gemv_bf16 = rosa__gemv_bf16_avx2};
+#define K_AVX512_COMMON                                                                           \
+    .name = "avx512", .dot_f32 = a5_dot_f32, .dot_bf16 = a5_dot_bf16, .dot_f16 = a5_dot_f16,      \
+    .bf16_to_f32 = a5_bf16_to_f32, .f16_to_f32 = a2_f16_to_f32,                                   \
+    .gemm_tile = a5_gemm_tile, .gemm_mr = A5_MR, .gemm_nr = 32, .gemm_pack = a5_gemm_pack,         \
+    .exp_f32 = a5_exp_f32, .axpy_f32 = a5_axpy_f32, .scale_f32 = a5_scale_f32,                     \
+    .att_block = a5_att_block, .round_bf16 = rosa__round_bf16_scalar,                              \
+    .gemv_bf16 = rosa__gemv_bf16_avx512
+static const rosa__kernels k_avx512 = {K_AVX512_COMMON};
+/* the same set on a CPU with AVX512_BF16: bf16 mode's matrix-vector products take bf16 input */
+static const rosa__kernels k_avx512_bf16 = {K_AVX512_COMMON,
+                                            .gemv_bf16_x16 = rosa__gemv_bf16_x16_avx512bf16};
 
 const rosa__kernels *rosa__kernels_avx2(void) {
     __builtin_cpu_init();
@@ -496,8 +505,8 @@ const rosa__kernels *rosa__kernels_avx2(void) {
 
 const rosa__kernels *rosa__kernels_avx512(void) {
     __builtin_cpu_init();
-    if (rosa__kernels_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return &k_avx512;
-    return NULL;
+    if (!rosa__kernels_avx2() || !__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw")) return NULL;
+    return rosa__cpu_has_avx512bf16() && !getenv("ROSA_NO_AVX512BF16") ? &k_avx512_bf16 : &k_avx512;
 }
 
 #else
