@@ -241,7 +241,7 @@ static void att_task(void *vctx, int task, int thread) {
     int D = m->D, Hq = m->Hq, Hkv = m->Hkv, group = Hq / Hkv;
     float scale = 1.0f / sqrtf((float)D);
     const rosa__kernels *kr = cm->kern;
-    float acc[1024];
+    float acc[ROSA_ATT_GROUP * 1024], mx[ROSA_ATT_GROUP], sum[ROSA_ATT_GROUP];
     for (int i = 0; i < c->ntok[si]; i++) {
         int row = c->row0[si] + i;
         int64_t pos = s->pos + i;
@@ -250,13 +250,14 @@ static void att_task(void *vctx, int task, int thread) {
         memcpy(kv->v + ((size_t)slot * Hkv + kh) * D, cm->v + ((size_t)row * Hkv + kh) * D, (size_t)D * sizeof(float));
         int64_t first = W ? pos - W + 1 : 0;
         if (first < 0) first = 0;
-        for (int g = 0; g < group; g++) {
-            int qh = kh * group + g;
+        for (int g0 = 0; g0 < group; g0 += ROSA_ATT_GROUP) {
+            /* the query heads g0.. of this kv head together (they read the same keys) */
+            int qh = kh * group + g0, gn = group - g0 < ROSA_ATT_GROUP ? group - g0 : ROSA_ATT_GROUP;
             const float *q = cm->q + ((size_t)row * Hq + qh) * D;
-            /* softmax over keys first..pos in blocks (kernel att_block: scores, running
+            /* softmax over keys first..pos in blocks (kernel att_block_group: scores, running
              * maximum and sum, weighted values) */
-            float mx = -INFINITY, sum = 0;
-            memset(acc, 0, (size_t)D * sizeof *acc);
+            for (int g = 0; g < gn; g++) { mx[g] = -INFINITY; sum[g] = 0; }
+            memset(acc, 0, (size_t)gn * D * sizeof *acc);
             for (int64_t j0 = first; j0 <= pos; j0 += ROSA_ATT_BLOCK) {
                 int nb = pos - j0 + 1 < ROSA_ATT_BLOCK ? (int)(pos - j0 + 1) : ROSA_ATT_BLOCK;
                 const float *kp[ROSA_ATT_BLOCK], *vp[ROSA_ATT_BLOCK];
@@ -265,10 +266,12 @@ static void att_task(void *vctx, int task, int thread) {
                     kp[b] = kv->k + ((size_t)sl * Hkv + kh) * D;
                     vp[b] = kv->v + ((size_t)sl * Hkv + kh) * D;
                 }
-                kr->att_block(q, kp, vp, nb, D, scale, &mx, &sum, acc);
+                kr->att_block_group(q, gn, kp, vp, nb, D, scale, mx, sum, acc);
             }
-            float *o = cm->att + ((size_t)row * Hq + qh) * D;
-            for (int d = 0; d < D; d++) o[d] = acc[d] / sum;
+            for (int g = 0; g < gn; g++) {
+                float *o = cm->att + ((size_t)row * Hq + qh + g) * D;
+                for (int d = 0; d < D; d++) o[d] = acc[(size_t)g * D + d] / sum[g];
+            }
         }
     }
 }

@@ -35,6 +35,11 @@ typedef struct rosa__kernels {
      * acc = 0; the output is acc / *sum.  Every kernel set runs the same steps in this order. */
     void (*att_block)(const float *q, const float *const *kp, const float *const *vp, int nb, int D,
                       float scale, float *mx, float *sum, float *acc);
+    /* att_block for the G <= ROSA_ATT_GROUP query heads of one kv head (grouped-query
+     * attention) over the same keys and values: q[G, D], mx[G], sum[G], acc[G, D]; each head's
+     * result is exactly that of att_block on it alone (the keys and values are read once). */
+    void (*att_block_group)(const float *q, int G, const float *const *kp, const float *const *vp,
+                            int nb, int D, float scale, float *mx, float *sum, float *acc);
     /* --precision bf16: out[i] = x[i] rounded to the nearest bf16 (ties to even), as bits */
     void (*round_bf16)(const float *x, uint16_t *out, int n);
     /* Decode's matrix-vector product (one input row): y[r] = sum_k W[r, k] x[k] for r < nrows,
@@ -48,6 +53,7 @@ typedef struct rosa__kernels {
 } rosa__kernels;
 
 #define ROSA_ATT_BLOCK 128
+#define ROSA_ATT_GROUP 8 /* query heads per att_block_group call */
 
 /* The best kernels this CPU runs (ROSA_KERNELS=scalar|avx2|avx512 in the environment forces one). */
 const rosa__kernels *rosa__kernels_get(void);
