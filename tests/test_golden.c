@@ -213,6 +213,22 @@ START_TEST(golden_step_batch) {
         }
         free(out);
     }
+    /* batch invariance: a session stepped alone, after the same lead chunk, gives bit for bit
+     * the logits it got inside batches of 1-3 (the server batches whatever runs together) */
+    float *alone = malloc((size_t)g.V * sizeof(float));
+    for (int i = 0; i < NS; i++) {
+        rosa_session *r;
+        ck_assert_int_eq(rosa_session_new(m, &r), 0);
+        if (lead[i]) ck_assert_int_eq(rosa_session_feed(r, g.prompt, lead[i], NULL), 0);
+        for (int p = lead[i]; p < g.T; p++) {
+            ck_assert_int_eq(rosa_session_feed(r, g.prompt + p, 1, alone), 0);
+            ck_assert_msg(memcmp(alone, logits[i] + (size_t)p * g.V, (size_t)g.V * sizeof(float)) == 0,
+                          "%s: session %d, position %d: batched logits differ from stepping alone",
+                          CASES[_i], i, p);
+        }
+        rosa_session_free(r);
+    }
+    free(alone);
     for (int i = 0; i < NS; i++) {
         check_outputs(&g, logits[i], dest[i], "rosa_step_batch");
         rosa_session_free(s[i]);

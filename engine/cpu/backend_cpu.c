@@ -115,6 +115,19 @@ static void mm_task(void *vctx, int task, int thread) {
         else kr->gemv_bf16(w0, (size_t)W->cols, r1 - r0, W->cols, c->x, y + r0);
         return;
     }
+    if (W->dt == ROSA_DT_BF16 && !c->emulate) {
+        /* a few rows (batched decode, short chunks): each row of x through the kernel a single
+         * row takes, so a sequence's logits do not depend on what it is batched with; weights
+         * in blocks of 16 rows that stay in cache while every row of x passes over them */
+        for (int b0 = r0; b0 < r1; b0 += 16) {
+            int nb = r1 - b0 < 16 ? r1 - b0 : 16;
+            const uint16_t *wb = (const uint16_t *)W->w + (size_t)b0 * W->cols;
+            for (int t = 0; t < c->T; t++)
+                kr->gemv_bf16(wb, (size_t)W->cols, nb, W->cols, c->x + (size_t)t * W->cols,
+                              y + (size_t)t * W->rows + b0);
+        }
+        return;
+    }
     size_t es = rosa__dtype_size(W->dt);
     float *buf = c->cm->rowbuf + (size_t)thread * c->cm->maxcols;
     for (int r = r0; r < r1; r++) {
@@ -136,9 +149,13 @@ static void mm_task(void *vctx, int task, int thread) {
             y[r] = s;
             continue;
         }
+        if (W->dt == ROSA_DT_F16) { /* the single-row kernel for every row: batch invariant */
+            for (int t = 0; t < c->T; t++)
+                y[(size_t)t * W->rows + r] = kr->dot_f16(wr, c->x + (size_t)t * W->cols, W->cols);
+            continue;
+        }
         const float *wf = wr;
         if (W->dt == ROSA_DT_BF16) { kr->bf16_to_f32(wr, buf, W->cols); wf = buf; }
-        else if (W->dt == ROSA_DT_F16) { kr->f16_to_f32(wr, buf, W->cols); wf = buf; }
         for (int t = 0; t < c->T; t++)
             y[(size_t)t * W->rows + r] = kr->dot_f32(wf, c->x + (size_t)t * W->cols, W->cols);
     }
