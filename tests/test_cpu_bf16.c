@@ -10,7 +10,8 @@
  * The AMX tiles and the float32 vector tiles multiply the same rounded values and differ only in
  * summation order; through a network that order can still move an activation across a bf16
  * rounding boundary, so the two paths are held to near-identity (top-1 >= 0.95, destinations
- * >= 0.99), and the tiles themselves to float32 exactness in test_cpu_gemm. */
+ * >= 0.99), and the tiles themselves to float32 exactness in test_cpu_gemm.  The same holds
+ * for decode's two matrix-vector paths (vdpbf16ps on bf16 input, float32 on the rounded input). */
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -132,7 +133,18 @@ START_TEST(bf16_agrees_with_f32) {
     printf("bf16 tiles vs vector path %s: top1_agree=%.4f dest_agree=%.4f max_abs_logit_diff=%.6f\n", bc->name, top1, dest, maxd);
     ck_assert_msg(top1 >= 0.95 && dest >= 0.99, "%s: AMX and vector bf16 paths differ (top-1 %.3f, dest %.4f)",
                   bc->name, top1, dest);
-    free_out(&f); free_out(&h); free_out(&v);
+    /* decode, one token at a time: the AVX512_BF16 matrix-vector products (bf16 input) against
+     * the float32 fallback over the same rounded input (ROSA_NO_AVX512BF16) */
+    outputs d1 = run(&g, "bf16", 1);
+    setenv("ROSA_NO_AVX512BF16", "1", 1);
+    outputs d2 = run(&g, "bf16", 1);
+    unsetenv("ROSA_NO_AVX512BF16");
+    compare(&g, &d1, &d2, &top1, &dest, &maxd);
+    printf("bf16 decode vdpbf16ps vs float32 fallback %s: top1_agree=%.4f dest_agree=%.4f max_abs_logit_diff=%.6f\n",
+           bc->name, top1, dest, maxd);
+    ck_assert_msg(top1 >= 0.95 && dest >= 0.99, "%s: bf16 decode paths differ (top-1 %.3f, dest %.4f)", bc->name,
+                  top1, dest);
+    free_out(&f); free_out(&h); free_out(&v); free_out(&d1); free_out(&d2);
     free(g.prompt); free(g.model); free(g.adapter);
 }
 END_TEST

@@ -1,5 +1,6 @@
 /* test_cpu_gemm.c: the CPU backend's blocked matrix product (engine/cpu/gemm_cpu.c) and the
- * attention kernels (exp, axpy, scale, the fused softmax block) of every kernel set this CPU runs, against plain double
+ * attention kernels (exp, axpy, scale, the fused softmax block; its grouped-query form bit for
+ * bit against it) of every kernel set this CPU runs, against plain double
  * references: all three weight dtypes, shapes with tails in every dimension (rows of x, weight
  * rows, depth across panel boundaries), sub-ranges of output columns, and the promise that a
  * column's value does not depend on the range it was computed in; the AMX product against the
@@ -143,6 +144,42 @@ static void check_att_block(const rosa__kernels *k, int D, int nkeys) {
     free(q); free(K); free(V); free(acc); free(ref); free(sc);
 }
 
+/* att_block_group over G heads gives each head bit for bit what att_block gives it alone (the
+ * golden cases' exactness rests on it), over several blocks so the rescaling path runs too;
+ * keys and values at a row stride of 8 heads, as in the cache */
+static void check_att_group(const rosa__kernels *k, int D, int nkeys, int G) {
+    int st = 8 * D;
+    float *q = malloc((size_t)G * D * sizeof *q), *K = malloc((size_t)nkeys * st * sizeof *K);
+    float *V = malloc((size_t)nkeys * st * sizeof *V);
+    float *acc = calloc((size_t)G * D, sizeof *acc), *acc1 = calloc(D, sizeof *acc1);
+    for (int i = 0; i < G * D; i++) q[i] = frand() * (1 + i % 3);
+    for (size_t i = 0; i < (size_t)nkeys * st; i++) {
+        K[i] = frand() * (1.0f + 4.0f * (float)(i / st) / nkeys);
+        V[i] = frand();
+    }
+    float scale = 1.0f / sqrtf((float)D), mx[ROSA_ATT_GROUP], sum[ROSA_ATT_GROUP];
+    for (int g = 0; g < G; g++) { mx[g] = -INFINITY; sum[g] = 0; }
+    for (int j0 = 0; j0 < nkeys; j0 += ROSA_ATT_BLOCK) {
+        int nb = nkeys - j0 < ROSA_ATT_BLOCK ? nkeys - j0 : ROSA_ATT_BLOCK;
+        const float *kp[ROSA_ATT_BLOCK], *vp[ROSA_ATT_BLOCK];
+        for (int b = 0; b < nb; b++) { kp[b] = K + (size_t)(j0 + b) * st; vp[b] = V + (size_t)(j0 + b) * st; }
+        k->att_block_group(q, G, kp, vp, nb, D, scale, mx, sum, acc);
+    }
+    for (int g = 0; g < G; g++) {
+        float m1 = -INFINITY, s1 = 0;
+        memset(acc1, 0, (size_t)D * sizeof *acc1);
+        for (int j0 = 0; j0 < nkeys; j0 += ROSA_ATT_BLOCK) {
+            int nb = nkeys - j0 < ROSA_ATT_BLOCK ? nkeys - j0 : ROSA_ATT_BLOCK;
+            const float *kp[ROSA_ATT_BLOCK], *vp[ROSA_ATT_BLOCK];
+            for (int b = 0; b < nb; b++) { kp[b] = K + (size_t)(j0 + b) * st; vp[b] = V + (size_t)(j0 + b) * st; }
+            k->att_block(q + (size_t)g * D, kp, vp, nb, D, scale, &m1, &s1, acc1);
+        }
+        ck_assert_msg(m1 == mx[g] && s1 == sum[g] && !memcmp(acc1, acc + (size_t)g * D, (size_t)D * sizeof *acc1),
+                      "%s att group D=%d keys=%d G=%d: head %d differs from att_block", k->name, D, nkeys, G, g);
+    }
+    free(q); free(K); free(V); free(acc); free(acc1);
+}
+
 static void run_set(const rosa__kernels *k, const char *what) {
     if (!k) { printf("NOTICE: this CPU has no %s kernels; not checked\n", what); return; }
     gemm_all_shapes(k);
@@ -151,6 +188,11 @@ static void run_set(const rosa__kernels *k, const char *what) {
     static const int Ns[] = {1, 15, 16, 17, 128, 129, 300, 1000};
     for (size_t a = 0; a < sizeof Ds / sizeof *Ds; a++)
         for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++) check_att_block(k, Ds[a], Ns[b]);
+    static const int Gs[] = {1, 2, 3, 4, 5, 8};
+    static const int Ns2[] = {1, 17, 128, 300};
+    for (size_t a = 0; a < sizeof Ds / sizeof *Ds; a++)
+        for (size_t b = 0; b < sizeof Ns2 / sizeof *Ns2; b++)
+            for (size_t g = 0; g < sizeof Gs / sizeof *Gs; g++) check_att_group(k, Ds[a], Ns2[b], Gs[g]);
 }
 
 /* AMX tiles against the float32 product of the same bf16-rounded values (tails in rows, weight

@@ -1,5 +1,6 @@
 /* test_cpu_kernels.c: every SIMD kernel variant this CPU runs agrees with the portable scalar
- * one on seeded random input (odd lengths included, to reach the tails). */
+ * one on seeded random input (odd lengths included, to reach the tails); the decode
+ * matrix-vector kernels of every set agree with a double-precision reference. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -47,6 +48,66 @@ static void compare(const rosa__kernels *k) {
     }
 }
 
+static float bf16_to_float(uint16_t h) { uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f; }
+
+/* gemv_bf16 (and gemv_bf16_x16 where the set has it) against a double-precision sum of the same
+ * products: row counts around the kernels' rows per pass, widths around their step (tails),
+ * a row stride wider than K whose padding is NaN (a kernel reading past K fails), and a
+ * sentinel after the last output (a kernel writing past nrows fails). */
+static void compare_gemv(const rosa__kernels *k) {
+    ck_assert_ptr_nonnull(k->gemv_bf16);
+    srand(11);
+    const int widths[] = {1, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 257, 1024, 1027};
+    for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
+        for (int nrows = 1; nrows <= 11; nrows++) {
+            int K = widths[wi];
+            size_t ldw = (size_t)K + 5;
+            uint16_t *W = malloc((size_t)nrows * ldw * 2), *x16 = malloc((size_t)K * 2);
+            float *x = malloc((size_t)K * sizeof *x), *y = malloc((size_t)(nrows + 1) * sizeof *y);
+            for (size_t i = 0; i < (size_t)nrows * ldw; i++)
+                W[i] = i % ldw < (size_t)K ? bf16((float)rand() / RAND_MAX * 4 - 2) : 0x7fc0; /* NaN pad */
+            for (int i = 0; i < K; i++) {
+                x[i] = (float)rand() / RAND_MAX * 4 - 2;
+                x16[i] = bf16(x[i]);
+            }
+            for (int pass = 0; pass < 2; pass++) {
+                if (pass == 1 && !k->gemv_bf16_x16) break;
+                y[nrows] = 12345.0f;
+                if (pass == 0) k->gemv_bf16(W, ldw, nrows, K, x, y);
+                else k->gemv_bf16_x16(W, ldw, nrows, K, x16, y);
+                for (int r = 0; r < nrows; r++) {
+                    double ref = 0, mag = 0;
+                    for (int j = 0; j < K; j++) {
+                        double p = (double)bf16_to_float(W[(size_t)r * ldw + j]) * (pass ? bf16_to_float(x16[j]) : x[j]);
+                        ref += p;
+                        mag += fabs(p);
+                    }
+                    ck_assert_msg(fabs(y[r] - ref) <= 1e-6 * mag + 1e-6, "%s gemv%s K=%d nrows=%d row %d: %g vs %g", k->name,
+                                  pass ? "_x16" : "", K, nrows, r, (double)y[r], ref);
+                }
+                ck_assert_float_eq(y[nrows], 12345.0f);
+            }
+            free(W); free(x16); free(x); free(y);
+        }
+}
+
+START_TEST(gemv_matches_reference) {
+    compare_gemv(rosa__kernels_scalar());
+    if (rosa__kernels_avx2()) compare_gemv(rosa__kernels_avx2());
+    else printf("NOTICE: no AVX2 on this CPU; avx2 gemv not compared\n");
+    const rosa__kernels *k5 = rosa__kernels_avx512();
+    if (!k5) { printf("NOTICE: no AVX-512 on this CPU; avx512 gemv not compared\n"); return; }
+    compare_gemv(k5);
+    if (!k5->gemv_bf16_x16) printf("NOTICE: no AVX512_BF16 on this CPU; gemv_bf16_x16 not compared\n");
+    /* the switch that reaches bf16 mode's float32 fallback on any CPU */
+    setenv("ROSA_NO_AVX512BF16", "1", 1);
+    ck_assert_ptr_null(rosa__kernels_avx512()->gemv_bf16_x16);
+    ck_assert_ptr_nonnull(rosa__kernels_avx512()->gemv_bf16);
+    unsetenv("ROSA_NO_AVX512BF16");
+    ck_assert(!rosa__kernels_scalar()->gemv_bf16_x16 && !(rosa__kernels_avx2() && rosa__kernels_avx2()->gemv_bf16_x16));
+}
+END_TEST
+
 START_TEST(half_conversion_special_values) {
     ck_assert_float_eq(rosa__half_to_float(0x3c00), 1.0f);
     ck_assert_float_eq(rosa__half_to_float(0xc000), -2.0f);
@@ -87,6 +148,7 @@ int main(void) {
     tcase_add_test(tc, avx2_matches_scalar);
     tcase_add_test(tc, avx512_matches_scalar);
     tcase_add_test(tc, env_forces_scalar);
+    tcase_add_test(tc, gemv_matches_reference);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

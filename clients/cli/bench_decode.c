@@ -44,6 +44,14 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* CPU seconds of the whole process (all threads): on a loaded machine a 1-thread step's CPU
+ * time moves much less than its wall time */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 /* ---- random checkpoint writer ---- */
 
 typedef struct tinfo {
@@ -256,13 +264,13 @@ static int run_one(const char *dir, const char *adapter, const bench_opts *b, co
     for (int i = 0; i < B && !rc; i++) rc = rosa_session_feed(ss[i], ids, b->prompt, NULL);
     double t_prefill = now_s() - t0;
     /* warm-up step, then timed greedy decode of all B sessions together */
-    double dt = 0;
+    double dt = 0, c0 = 0, dcpu = 0;
     for (int k = 0; !b->prefill && !rc && k <= b->ntok; k++) {
-        if (k == 1) t0 = now_s();
+        if (k == 1) { t0 = now_s(); c0 = cpu_s(); }
         for (int i = 0; i < B; i++) tok[i] = argmax_row(rosa_session_logits(ss[i]), in->vocab);
         rc = B == 1 ? rosa_session_feed(ss[0], tok, 1, NULL) : rosa_step_batch(ss, tok, B, lg);
     }
-    if (!b->prefill) dt = now_s() - t0;
+    if (!b->prefill) { dt = now_s() - t0; dcpu = cpu_s() - c0; }
     if (rc) {
         fprintf(stderr, "bench: %s\n", rosa_strerror(rc));
     } else {
@@ -287,11 +295,11 @@ static int run_one(const char *dir, const char *adapter, const bench_opts *b, co
         } else {
             double tps = (double)b->ntok * B / dt, bpt = bytes_per_token(in), roof = b->bw / bpt;
             printf("bench decode config=%s device=%s precision=%s layers=%d hidden=%d rosa_layers=%d window=%d threads=%d "
-                   "prompt=%d batch=%d tokens=%d tokens_per_s=%.3f ms_per_step=%.3f weight_bytes_per_token=%.0f "
+                   "prompt=%d batch=%d tokens=%d tokens_per_s=%.3f ms_per_step=%.3f cpu_ms_per_step=%.3f weight_bytes_per_token=%.0f "
                    "read_bw_gbs=%.2f roofline_tokens_per_s=%.3f roofline_fraction=%.3f kv_bytes=%zu "
                    "full_attention_kv_bytes=%.0f rosa_bytes=%zu max_rss_mib=%.0f\n",
                    label, in->backend, in->precision, in->layers, in->hidden, in->n_rosa_layers, b->window, in->threads,
-                   b->prompt, B, b->ntok, tps, 1000 * dt / b->ntok, bpt, b->bw / 1e9, roof, B == 1 ? tps / roof : tps / B / roof,
+                   b->prompt, B, b->ntok, tps, 1000 * dt / b->ntok, 1000 * dcpu / b->ntok, bpt, b->bw / 1e9, roof, B == 1 ? tps / roof : tps / B / roof,
                    mem.kv_bytes, full_kv, mem.rosa_bytes, max_rss_mib());
         }
         print_stats(m);

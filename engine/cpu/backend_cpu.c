@@ -45,6 +45,7 @@ typedef struct cpu_model {
     uint16_t *x16;  /* amx: [rows_cap rounded up to 32, ldx_cap] the rounded input, as bf16 */
     int ldx_cap;    /* maxcols rounded up to 32 */
     char *amxbuf;   /* amx: [nthreads, ROSA_AMX_SCRATCH_BYTES(ldx_cap)] panels */
+    uint16_t *xv16; /* bf16 mode with kern->gemv_bf16_x16: [maxcols] one rounded input row */
     int maxcols;
     /* activations, [rows_cap, ...] */
     int rows_cap;
@@ -69,6 +70,7 @@ typedef struct {
     int rows_per_task[MM_MAX];
     const float *x;
     const uint16_t *x16; /* the same rows as bf16 for AMX (rosa__gemm_amx layout), or NULL */
+    const uint16_t *xv16; /* T == 1, bf16 mode: the row as bf16 for kern->gemv_bf16_x16, or NULL */
     int ldx16;
     int T;
     int emulate;                /* round weights to bf16 (emulation of the CUDA bf16 path) */
@@ -104,6 +106,13 @@ static void mm_task(void *vctx, int task, int thread) {
     if (c->T >= ROSA_GEMM_MIN_ROWS && !(c->emulate && W->dt != ROSA_DT_BF16)) {
         rosa__gemm(kr, W->dt, W->w, W->rows, W->cols, c->x, c->T, y, r0, r1,
                    c->cm->packbuf + (size_t)thread * ROSA_GEMM_PACK_FLOATS);
+        return;
+    }
+    if (c->T == 1 && W->dt == ROSA_DT_BF16) {
+        /* decode: the rows r0..r1 in one call, several rows per pass */
+        const uint16_t *w0 = (const uint16_t *)W->w + (size_t)r0 * W->cols;
+        if (c->xv16) kr->gemv_bf16_x16(w0, (size_t)W->cols, r1 - r0, W->cols, c->xv16, y + r0);
+        else kr->gemv_bf16(w0, (size_t)W->cols, r1 - r0, W->cols, c->x, y + r0);
         return;
     }
     size_t es = rosa__dtype_size(W->dt);
@@ -142,13 +151,13 @@ static void matmul_prec(rosa_model *m, int nmat, float *const *y, const rosa__ma
         /* every product's input rounded to bf16 once: as float32 for the vector paths, and for
          * AMX also as bf16 rows padded to whole tiles, so every path sees the same values */
         int K = W[0]->cols, ld = (K + 31) & ~31;
-        int amx = cm->amx && T >= ROSA_GEMM_MIN_ROWS;
+        int amx = cm->amx && T >= ROSA_GEMM_MIN_ROWS, vec16 = T == 1 && cm->xv16;
         for (int t = 0; t < T; t++) {
-            uint16_t *h = cm->x16 ? cm->x16 + (size_t)t * ld : NULL, tmp[64];
+            uint16_t *h = amx ? cm->x16 + (size_t)t * ld : vec16 ? cm->xv16 : NULL, tmp[64];
             float *xr = cm->xr + (size_t)t * K;
             for (int k0 = 0; k0 < K; k0 += 64) {
                 int n = K - k0 < 64 ? K - k0 : 64;
-                uint16_t *o = amx ? h + k0 : tmp;
+                uint16_t *o = h ? h + k0 : tmp;
                 cm->kern->round_bf16(x + (size_t)t * K + k0, o, n);
                 for (int k = 0; k < n; k++) {
                     uint32_t u = (uint32_t)o[k] << 16;
@@ -158,6 +167,7 @@ static void matmul_prec(rosa_model *m, int nmat, float *const *y, const rosa__ma
             if (amx) memset(h + K, 0, (size_t)(ld - K) * sizeof *h);
         }
         c.x = cm->xr;
+        if (vec16) c.xv16 = cm->xv16;
         if (amx) {
             int Tp = (T + 31) & ~31;
             memset(cm->x16 + (size_t)T * ld, 0, (size_t)(Tp - T) * ld * sizeof *cm->x16);
@@ -234,7 +244,7 @@ static void att_task(void *vctx, int task, int thread) {
     int D = m->D, Hq = m->Hq, Hkv = m->Hkv, group = Hq / Hkv;
     float scale = 1.0f / sqrtf((float)D);
     const rosa__kernels *kr = cm->kern;
-    float acc[1024];
+    float acc[ROSA_ATT_GROUP * 1024], mx[ROSA_ATT_GROUP], sum[ROSA_ATT_GROUP];
     for (int i = 0; i < c->ntok[si]; i++) {
         int row = c->row0[si] + i;
         int64_t pos = s->pos + i;
@@ -243,13 +253,14 @@ static void att_task(void *vctx, int task, int thread) {
         memcpy(kv->v + ((size_t)slot * Hkv + kh) * D, cm->v + ((size_t)row * Hkv + kh) * D, (size_t)D * sizeof(float));
         int64_t first = W ? pos - W + 1 : 0;
         if (first < 0) first = 0;
-        for (int g = 0; g < group; g++) {
-            int qh = kh * group + g;
+        for (int g0 = 0; g0 < group; g0 += ROSA_ATT_GROUP) {
+            /* the query heads g0.. of this kv head together (they read the same keys) */
+            int qh = kh * group + g0, gn = group - g0 < ROSA_ATT_GROUP ? group - g0 : ROSA_ATT_GROUP;
             const float *q = cm->q + ((size_t)row * Hq + qh) * D;
-            /* softmax over keys first..pos in blocks (kernel att_block: scores, running
+            /* softmax over keys first..pos in blocks (kernel att_block_group: scores, running
              * maximum and sum, weighted values) */
-            float mx = -INFINITY, sum = 0;
-            memset(acc, 0, (size_t)D * sizeof *acc);
+            for (int g = 0; g < gn; g++) { mx[g] = -INFINITY; sum[g] = 0; }
+            memset(acc, 0, (size_t)gn * D * sizeof *acc);
             for (int64_t j0 = first; j0 <= pos; j0 += ROSA_ATT_BLOCK) {
                 int nb = pos - j0 + 1 < ROSA_ATT_BLOCK ? (int)(pos - j0 + 1) : ROSA_ATT_BLOCK;
                 const float *kp[ROSA_ATT_BLOCK], *vp[ROSA_ATT_BLOCK];
@@ -258,10 +269,12 @@ static void att_task(void *vctx, int task, int thread) {
                     kp[b] = kv->k + ((size_t)sl * Hkv + kh) * D;
                     vp[b] = kv->v + ((size_t)sl * Hkv + kh) * D;
                 }
-                kr->att_block(q, kp, vp, nb, D, scale, &mx, &sum, acc);
+                kr->att_block_group(q, gn, kp, vp, nb, D, scale, mx, sum, acc);
             }
-            float *o = cm->att + ((size_t)row * Hq + qh) * D;
-            for (int d = 0; d < D; d++) o[d] = acc[d] / sum;
+            for (int g = 0; g < gn; g++) {
+                float *o = cm->att + ((size_t)row * Hq + qh + g) * D;
+                for (int d = 0; d < D; d++) o[d] = acc[(size_t)g * D + d] / sum[g];
+            }
         }
     }
 }
@@ -344,6 +357,10 @@ static int cpu_model_init(rosa_model *m, char *err, size_t errlen) {
     cm->packbuf = malloc((size_t)cm->nthreads * ROSA_GEMM_PACK_FLOATS * sizeof(float));
     if (!cm->rowbuf || !cm->packbuf) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
     cm->ldx_cap = (cm->maxcols + 31) & ~31;
+    if (cm->bf16 && cm->kern->gemv_bf16_x16) {
+        cm->xv16 = malloc((size_t)cm->maxcols * sizeof *cm->xv16);
+        if (!cm->xv16) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
+    }
     if (cm->amx) {
         cm->amxbuf = malloc((size_t)cm->nthreads * ROSA_AMX_SCRATCH_BYTES(cm->ldx_cap));
         if (!cm->amxbuf) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
@@ -359,6 +376,7 @@ static void cpu_model_free(rosa_model *m) {
     free(cm->rowbuf);
     free(cm->packbuf);
     free(cm->amxbuf);
+    free(cm->xv16);
     free(cm);
     m->bctx = NULL;
 }

@@ -60,6 +60,10 @@ static void s_bf16_to_f32(const void *w, float *out, int n) {
     for (int i = 0; i < n; i++) out[i] = bf16f(p[i]);
 }
 
+static void s_gemv_bf16(const void *W, size_t ldw, int nrows, int K, const float *x, float *y) {
+    for (int r = 0; r < nrows; r++) y[r] = s_dot_bf16((const uint16_t *)W + (size_t)r * ldw, x, K);
+}
+
 static void s_f16_to_f32(const void *w, float *out, int n) {
     const uint16_t *p = w;
     for (int i = 0; i < n; i++) out[i] = rosa__half_to_float(p[i]);
@@ -133,12 +137,20 @@ static void s_att_block(const float *q, const float *const *kp, const float *con
     rosa__att_block_generic(&scalar, q, kp, vp, nb, D, scale, mx, sum, acc);
 }
 
+static void s_att_block_group(const float *q, int G, const float *const *kp, const float *const *vp,
+                              int nb, int D, float scale, float *mx, float *sum, float *acc) {
+    for (int g = 0; g < G; g++)
+        rosa__att_block_generic(&scalar, q + (size_t)g * D, kp, vp, nb, D, scale, mx + g, sum + g,
+                                acc + (size_t)g * D);
+}
+
 static const rosa__kernels scalar = {
     .name = "scalar", .dot_f32 = s_dot_f32, .dot_bf16 = s_dot_bf16, .dot_f16 = s_dot_f16,
     .bf16_to_f32 = s_bf16_to_f32, .f16_to_f32 = s_f16_to_f32,
     .gemm_tile = s_gemm_tile, .gemm_mr = S_MR, .gemm_nr = S_NR,
     .exp_f32 = s_exp_f32, .axpy_f32 = s_axpy_f32, .scale_f32 = s_scale_f32,
-    .att_block = s_att_block, .round_bf16 = rosa__round_bf16_scalar};
+    .att_block = s_att_block, .att_block_group = s_att_block_group,
+    .round_bf16 = rosa__round_bf16_scalar, .gemv_bf16 = s_gemv_bf16};
 
 const rosa__kernels *rosa__kernels_scalar(void) { return &scalar; }
 

@@ -35,17 +35,33 @@ typedef struct rosa__kernels {
      * acc = 0; the output is acc / *sum.  Every kernel set runs the same steps in this order. */
     void (*att_block)(const float *q, const float *const *kp, const float *const *vp, int nb, int D,
                       float scale, float *mx, float *sum, float *acc);
+    /* att_block for the G <= ROSA_ATT_GROUP query heads of one kv head (grouped-query
+     * attention) over the same keys and values: q[G, D], mx[G], sum[G], acc[G, D]; each head's
+     * result is exactly that of att_block on it alone (the keys and values are read once). */
+    void (*att_block_group)(const float *q, int G, const float *const *kp, const float *const *vp,
+                            int nb, int D, float scale, float *mx, float *sum, float *acc);
     /* --precision bf16: out[i] = x[i] rounded to the nearest bf16 (ties to even), as bits */
     void (*round_bf16)(const float *x, uint16_t *out, int n);
+    /* Decode's matrix-vector product (one input row): y[r] = sum_k W[r, k] x[k] for r < nrows,
+     * W bf16 rows of K values at a stride of ldw values.  Several rows per pass share the loads
+     * of x; products and sums in float32 (bf16 -> float32 is exact), in a kernel-set order. */
+    void (*gemv_bf16)(const void *W, size_t ldw, int nrows, int K, const float *x, float *y);
+    /* The same with x given as bf16 (--precision bf16: the input rounded once per product):
+     * pairs of bf16 products summed in float32 (vdpbf16ps).  NULL where the CPU lacks
+     * AVX512_BF16; callers then pass the rounded input as float32 to gemv_bf16. */
+    void (*gemv_bf16_x16)(const void *W, size_t ldw, int nrows, int K, const uint16_t *x16, float *y);
 } rosa__kernels;
 
 #define ROSA_ATT_BLOCK 128
+#define ROSA_ATT_GROUP 8 /* query heads per att_block_group call */
 
 /* The best kernels this CPU runs (ROSA_KERNELS=scalar|avx2|avx512 in the environment forces one). */
 const rosa__kernels *rosa__kernels_get(void);
 const rosa__kernels *rosa__kernels_scalar(void);
 const rosa__kernels *rosa__kernels_avx2(void);   /* NULL if the CPU lacks AVX2+FMA+F16C */
 const rosa__kernels *rosa__kernels_avx512(void); /* NULL if the CPU lacks AVX-512F/BW */
+/* gemv_bf16_x16 is set when the CPU has AVX512_BF16 and ROSA_NO_AVX512BF16 is not in the
+ * environment (that switch reaches the float32 fallback of bf16 mode on any CPU) */
 
 float rosa__half_to_float(uint16_t h);
 void rosa__round_bf16_scalar(const float *x, uint16_t *out, int n);

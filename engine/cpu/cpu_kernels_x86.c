@@ -3,7 +3,10 @@
  * check in rosa__kernels_avx2/avx512; other architectures get NULL (portable kernels). */
 #include <math.h>
 
+#include <stdlib.h>
+
 #include "cpu/cpu_kernels.h"
+#include "cpu/gemv_x86.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -365,72 +368,111 @@ T5 static int a5_gemm_pack(int dt, const void *W, int K, int n0, int k0, int kc,
     return 1;
 }
 
-/* Fused attention block (see cpu_kernels.h) for head sizes that are multiples of 16: scores of
- * 16 keys at a time reduced together through one transpose, exp over the block, and the value
- * sum with 64 output floats at a time held in registers across all keys of the block. */
+/* Fused attention block (see cpu_kernels.h, att_block and att_block_group) for head sizes that
+ * are multiples of 64: scores of 16 keys at a time reduced together through one transpose, exp
+ * over the block, and the value sum with 64 output floats at a time held in registers across
+ * all keys of the block.  The G query heads of a group go through each key and value row
+ * together (rows of one kv head lie Hkv * D floats apart, 4 KiB for Qwen3's 8 x 128: all map to
+ * the same cache sets, so a second pass per head would read them from memory again); each
+ * head's arithmetic is exactly that of a call for it alone. */
 static const rosa__kernels k_avx512;
-T5 static void a5_att_block(const float *q, const float *const *kp, const float *const *vp, int nb,
-                            int D, float scale, float *mx, float *sum, float *acc) {
-    if (D % 64) {
-        rosa__att_block_generic(&k_avx512, q, kp, vp, nb, D, scale, mx, sum, acc);
+
+/* the value sum of GN (1..4) heads for columns d..d+63: acc[g] += sum_b sc[g][b] v_b */
+T5 static inline __attribute__((always_inline)) void a5_att_values(const float (*sc)[ROSA_ATT_BLOCK],
+                                                                  const float *const *vp, int nb, int d,
+                                                                  float *acc, int D, const int GN) {
+    __m512 a[4][4];
+#pragma GCC unroll 4
+    for (int g = 0; g < GN; g++)
+        for (int j = 0; j < 4; j++) a[g][j] = _mm512_loadu_ps(acc + (size_t)g * D + d + 16 * j);
+    for (int b = 0; b < nb; b++) {
+        const float *v = vp[b] + d;
+        __m512 v0 = _mm512_loadu_ps(v), v1 = _mm512_loadu_ps(v + 16);
+        __m512 v2 = _mm512_loadu_ps(v + 32), v3 = _mm512_loadu_ps(v + 48);
+#pragma GCC unroll 4
+        for (int g = 0; g < GN; g++) {
+            __m512 p = _mm512_set1_ps(sc[g][b]);
+            a[g][0] = _mm512_fmadd_ps(p, v0, a[g][0]);
+            a[g][1] = _mm512_fmadd_ps(p, v1, a[g][1]);
+            a[g][2] = _mm512_fmadd_ps(p, v2, a[g][2]);
+            a[g][3] = _mm512_fmadd_ps(p, v3, a[g][3]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < GN; g++)
+        for (int j = 0; j < 4; j++) _mm512_storeu_ps(acc + (size_t)g * D + d + 16 * j, a[g][j]);
+}
+
+T5 static void a5_att_block_group(const float *q, int G, const float *const *kp, const float *const *vp,
+                                  int nb, int D, float scale, float *mx, float *sum, float *acc) {
+    if (D % 64 || G > ROSA_ATT_GROUP) {
+        for (int g = 0; g < G; g++)
+            rosa__att_block_generic(&k_avx512, q + (size_t)g * D, kp, vp, nb, D, scale, mx + g, sum + g,
+                                    acc + (size_t)g * D);
         return;
     }
-    float sc[ROSA_ATT_BLOCK];
-    __m512 vmax = _mm512_set1_ps(-INFINITY), vs = _mm512_set1_ps(scale);
-    for (int b0 = 0; b0 < nb; b0 += 16) {
-        int nk = nb - b0 < 16 ? nb - b0 : 16;
-        __m512 r[16];
-        for (int i = 0; i < 16; i++) {
-            r[i] = _mm512_setzero_ps();
-            if (i >= nk) continue;
-            const float *k = kp[b0 + i];
-            for (int d = 0; d < D; d += 16) r[i] = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), _mm512_loadu_ps(k + d), r[i]);
-        }
-        a5_transpose16(r);
-        __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(r[0], r[1]), _mm512_add_ps(r[2], r[3])),
-                                 _mm512_add_ps(_mm512_add_ps(r[4], r[5]), _mm512_add_ps(r[6], r[7])));
-        __m512 t2 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(r[8], r[9]), _mm512_add_ps(r[10], r[11])),
-                                  _mm512_add_ps(_mm512_add_ps(r[12], r[13]), _mm512_add_ps(r[14], r[15])));
-        __mmask16 m = nk == 16 ? 0xffff : (__mmask16)((1u << nk) - 1);
-        t = _mm512_mul_ps(_mm512_add_ps(t, t2), vs);
-        _mm512_mask_storeu_ps(sc + b0, m, t);
-        vmax = _mm512_mask_max_ps(vmax, m, vmax, t);
-    }
-    float bm = _mm512_reduce_max_ps(vmax);
-    if (bm > *mx) {
-        if (*sum > 0) {
-            float f = expf(*mx - bm);
-            *sum *= f;
-            a5_scale_f32(acc, f, D);
-        }
-        *mx = bm;
-    }
-    __m512 vm = _mm512_set1_ps(*mx), vsum = _mm512_setzero_ps();
+    float sc[ROSA_ATT_GROUP][ROSA_ATT_BLOCK];
+    __m512 vmax[ROSA_ATT_GROUP], vs = _mm512_set1_ps(scale);
+    for (int g = 0; g < G; g++) vmax[g] = _mm512_set1_ps(-INFINITY);
     for (int b0 = 0; b0 < nb; b0 += 16) {
         int nk = nb - b0 < 16 ? nb - b0 : 16;
         __mmask16 m = nk == 16 ? 0xffff : (__mmask16)((1u << nk) - 1);
-        __m512 e = a5_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sc + b0), vm));
-        e = _mm512_maskz_mov_ps(m, e);
-        vsum = _mm512_add_ps(vsum, e);
-        _mm512_mask_storeu_ps(sc + b0, m, e);
-    }
-    *sum += _mm512_reduce_add_ps(vsum);
-    for (int d = 0; d < D; d += 64) {
-        __m512 a0 = _mm512_loadu_ps(acc + d), a1 = _mm512_loadu_ps(acc + d + 16);
-        __m512 a2 = _mm512_loadu_ps(acc + d + 32), a3 = _mm512_loadu_ps(acc + d + 48);
-        for (int b = 0; b < nb; b++) {
-            __m512 p = _mm512_set1_ps(sc[b]);
-            const float *v = vp[b] + d;
-            a0 = _mm512_fmadd_ps(p, _mm512_loadu_ps(v), a0);
-            a1 = _mm512_fmadd_ps(p, _mm512_loadu_ps(v + 16), a1);
-            a2 = _mm512_fmadd_ps(p, _mm512_loadu_ps(v + 32), a2);
-            a3 = _mm512_fmadd_ps(p, _mm512_loadu_ps(v + 48), a3);
+        for (int g = 0; g < G; g++) { /* the 16 key rows stay in cache across the heads */
+            const float *qg = q + (size_t)g * D;
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) {
+                r[i] = _mm512_setzero_ps();
+                if (i >= nk) continue;
+                const float *k = kp[b0 + i];
+                for (int d = 0; d < D; d += 16) r[i] = _mm512_fmadd_ps(_mm512_loadu_ps(qg + d), _mm512_loadu_ps(k + d), r[i]);
+            }
+            a5_transpose16(r);
+            __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(r[0], r[1]), _mm512_add_ps(r[2], r[3])),
+                                     _mm512_add_ps(_mm512_add_ps(r[4], r[5]), _mm512_add_ps(r[6], r[7])));
+            __m512 t2 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(r[8], r[9]), _mm512_add_ps(r[10], r[11])),
+                                      _mm512_add_ps(_mm512_add_ps(r[12], r[13]), _mm512_add_ps(r[14], r[15])));
+            t = _mm512_mul_ps(_mm512_add_ps(t, t2), vs);
+            _mm512_mask_storeu_ps(sc[g] + b0, m, t);
+            vmax[g] = _mm512_mask_max_ps(vmax[g], m, vmax[g], t);
         }
-        _mm512_storeu_ps(acc + d, a0);
-        _mm512_storeu_ps(acc + d + 16, a1);
-        _mm512_storeu_ps(acc + d + 32, a2);
-        _mm512_storeu_ps(acc + d + 48, a3);
     }
+    for (int g = 0; g < G; g++) {
+        float bm = _mm512_reduce_max_ps(vmax[g]);
+        if (bm > mx[g]) {
+            if (sum[g] > 0) {
+                float f = expf(mx[g] - bm);
+                sum[g] *= f;
+                a5_scale_f32(acc + (size_t)g * D, f, D);
+            }
+            mx[g] = bm;
+        }
+        __m512 vm = _mm512_set1_ps(mx[g]), vsum = _mm512_setzero_ps();
+        for (int b0 = 0; b0 < nb; b0 += 16) {
+            int nk = nb - b0 < 16 ? nb - b0 : 16;
+            __mmask16 m = nk == 16 ? 0xffff : (__mmask16)((1u << nk) - 1);
+            __m512 e = a5_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sc[g] + b0), vm));
+            e = _mm512_maskz_mov_ps(m, e);
+            vsum = _mm512_add_ps(vsum, e);
+            _mm512_mask_storeu_ps(sc[g] + b0, m, e);
+        }
+        sum[g] += _mm512_reduce_add_ps(vsum);
+    }
+    for (int d = 0; d < D; d += 64)
+        for (int g0 = 0; g0 < G; g0 += 4) {
+            const float(*s)[ROSA_ATT_BLOCK] = sc + g0;
+            float *ag = acc + (size_t)g0 * D;
+            switch (G - g0 < 4 ? G - g0 : 4) {
+            case 1: a5_att_values(s, vp, nb, d, ag, D, 1); break;
+            case 2: a5_att_values(s, vp, nb, d, ag, D, 2); break;
+            case 3: a5_att_values(s, vp, nb, d, ag, D, 3); break;
+            default: a5_att_values(s, vp, nb, d, ag, D, 4); break;
+            }
+        }
+}
+
+T5 static void a5_att_block(const float *q, const float *const *kp, const float *const *vp, int nb,
+                            int D, float scale, float *mx, float *sum, float *acc) {
+    a5_att_block_group(q, 1, kp, vp, nb, D, scale, mx, sum, acc);
 }
 
 static const rosa__kernels k_avx2;
@@ -474,18 +516,31 @@ T2 static void a2_att_block(const float *q, const float *const *kp, const float 
     }
 }
 
+T2 static void a2_att_block_group(const float *q, int G, const float *const *kp, const float *const *vp,
+                                  int nb, int D, float scale, float *mx, float *sum, float *acc) {
+    for (int g = 0; g < G; g++)
+        a2_att_block(q + (size_t)g * D, kp, vp, nb, D, scale, mx + g, sum + g, acc + (size_t)g * D);
+}
+
 static const rosa__kernels k_avx2 = {
     .name = "avx2", .dot_f32 = a2_dot_f32, .dot_bf16 = a2_dot_bf16, .dot_f16 = a2_dot_f16,
     .bf16_to_f32 = a2_bf16_to_f32, .f16_to_f32 = a2_f16_to_f32,
     .gemm_tile = a2_gemm_tile, .gemm_mr = A2_MR, .gemm_nr = 16,
     .exp_f32 = a2_exp_f32, .axpy_f32 = a2_axpy_f32, .scale_f32 = a2_scale_f32,
-    .att_block = a2_att_block, .round_bf16 = rosa__round_bf16_scalar};
-static const rosa__kernels k_avx512 = {
-    .name = "avx512", .dot_f32 = a5_dot_f32, .dot_bf16 = a5_dot_bf16, .dot_f16 = a5_dot_f16,
-    .bf16_to_f32 = a5_bf16_to_f32, .f16_to_f32 = a2_f16_to_f32,
-    .gemm_tile = a5_gemm_tile, .gemm_mr = A5_MR, .gemm_nr = 32, .gemm_pack = a5_gemm_pack,
-    .exp_f32 = a5_exp_f32, .axpy_f32 = a5_axpy_f32, .scale_f32 = a5_scale_f32,
-    .att_block = a5_att_block, .round_bf16 = rosa__round_bf16_scalar};
+    .att_block = a2_att_block, .att_block_group = a2_att_block_group,
+    .round_bf16 = rosa__round_bf16_scalar, .gemv_bf16 = rosa__gemv_bf16_avx2};
+#define K_AVX512_COMMON                                                                           \
+    .name = "avx512", .dot_f32 = a5_dot_f32, .dot_bf16 = a5_dot_bf16, .dot_f16 = a5_dot_f16,      \
+    .bf16_to_f32 = a5_bf16_to_f32, .f16_to_f32 = a2_f16_to_f32,                                   \
+    .gemm_tile = a5_gemm_tile, .gemm_mr = A5_MR, .gemm_nr = 32, .gemm_pack = a5_gemm_pack,         \
+    .exp_f32 = a5_exp_f32, .axpy_f32 = a5_axpy_f32, .scale_f32 = a5_scale_f32,                     \
+    .att_block = a5_att_block, .att_block_group = a5_att_block_group,                              \
+    .round_bf16 = rosa__round_bf16_scalar,                                                         \
+    .gemv_bf16 = rosa__gemv_bf16_avx512
+static const rosa__kernels k_avx512 = {K_AVX512_COMMON};
+/* the same set on a CPU with AVX512_BF16: bf16 mode's matrix-vector products take bf16 input */
+static const rosa__kernels k_avx512_bf16 = {K_AVX512_COMMON,
+                                            .gemv_bf16_x16 = rosa__gemv_bf16_x16_avx512bf16};
 
 const rosa__kernels *rosa__kernels_avx2(void) {
     __builtin_cpu_init();
@@ -496,8 +551,8 @@ const rosa__kernels *rosa__kernels_avx2(void) {
 
 const rosa__kernels *rosa__kernels_avx512(void) {
     __builtin_cpu_init();
-    if (rosa__kernels_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return &k_avx512;
-    return NULL;
+    if (!rosa__kernels_avx2() || !__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw")) return NULL;
+    return rosa__cpu_has_avx512bf16() && !getenv("ROSA_NO_AVX512BF16") ? &k_avx512_bf16 : &k_avx512;
 }
 
 #else
