@@ -6,7 +6,10 @@
  * which changes a retrieval, not just a digit.  Printed per case: top-1 agreement, identical
  * ROSA destinations, max |logit difference|.  Thresholds sit below what was measured on
  * 2026-12-01 (docs/PERFORMANCE.md: tiny-base-full 0.992 / - / 0.12, tiny-pre-m2 0.925 / 0.971 /
- * 0.46, tiny-post-m4 0.609 / 0.780 / 12.1): a broken bf16 path agrees at chance (~0.002).
+ * 0.46, tiny-post-m4 0.609 / 0.780 / 12.1 with a float32 KV cache; with the bf16 KV cache, the
+ * same day: 0.992 / - / 0.161, 0.8875 / 0.957 / 0.641, 0.6615 / 0.787 / 13.8; the tile and
+ * vector paths then 0.992 / 1.0, 1.0 / 1.0, 0.964 / 0.995): a broken bf16 path agrees at chance
+ * (~0.002).  Every kv slot and attention read of bf16 mode goes through the bf16 cache here.
  * The AMX tiles and the float32 vector tiles multiply the same rounded values and differ only in
  * summation order; through a network that order can still move an activation across a bf16
  * rounding boundary, so the two paths are held to near-identity (top-1 >= 0.95, destinations

@@ -1,6 +1,7 @@
 /* test_cpu_gemm.c: the CPU backend's blocked matrix product (engine/cpu/gemm_cpu.c) and the
  * attention kernels (exp, axpy, scale, the fused softmax block; its grouped-query form bit for
- * bit against it) of every kernel set this CPU runs, against plain double
+ * bit against it; the form over bf16 keys and values, read across a ring's wrap, bit for bit
+ * against the float32 one on the widened rows) of every kernel set this CPU runs, against plain double
  * references: all three weight dtypes, shapes with tails in every dimension (rows of x, weight
  * rows, depth across panel boundaries), sub-ranges of output columns, and the promise that a
  * column's value does not depend on the range it was computed in; the AMX product against the
@@ -180,6 +181,71 @@ static void check_att_group(const rosa__kernels *k, int D, int nkeys, int G) {
     free(q); free(K); free(V); free(acc); free(acc1);
 }
 
+/* att_block_group_bf16 (--precision bf16's cache) over a ring of S slots holding bf16 rows at
+ * a stride of 8 heads: keys p0..p0+nkeys-1 in slots p % S, so the run wraps round the ring.
+ * Each head's result is bit for bit att_block_group's on the same rows widened to float32, and
+ * near a double softmax over those widened values (a kernel reading the bf16 bits wrongly, or
+ * the wrong slots, fails both). */
+static void check_att_group_bf16(const rosa__kernels *k, int D, int nkeys, int G) {
+    int st = 8 * D, S = nkeys + 5;
+    int64_t p0 = 3 * (int64_t)S - nkeys / 2;
+    uint16_t *K16 = malloc((size_t)S * st * 2), *V16 = malloc((size_t)S * st * 2);
+    float *Kf = malloc((size_t)S * st * 4), *Vf = malloc((size_t)S * st * 4);
+    float *q = malloc((size_t)G * D * 4), *acc = calloc((size_t)G * D, 4), *acc2 = calloc((size_t)G * D, 4);
+    double *ref = malloc((size_t)D * sizeof *ref), *sc = malloc((size_t)nkeys * sizeof *sc);
+    for (int i = 0; i < G * D; i++) q[i] = frand() * (1 + i % 3);
+    for (size_t i = 0; i < (size_t)S * st; i++) {
+        float kf = frand() * (1.0f + 4.0f * (float)(i / st) / S), vf = frand();
+        rosa__round_bf16_scalar(&kf, &K16[i], 1);
+        rosa__round_bf16_scalar(&vf, &V16[i], 1);
+        Kf[i] = bf16f(K16[i]);
+        Vf[i] = bf16f(V16[i]);
+    }
+    float scale = 1.0f / sqrtf((float)D), mx[ROSA_ATT_GROUP], sum[ROSA_ATT_GROUP], mx2[ROSA_ATT_GROUP],
+          sum2[ROSA_ATT_GROUP];
+    for (int g = 0; g < G; g++) { mx[g] = mx2[g] = -INFINITY; sum[g] = sum2[g] = 0; }
+    for (int j0 = 0; j0 < nkeys; j0 += ROSA_ATT_BLOCK) {
+        int nb = nkeys - j0 < ROSA_ATT_BLOCK ? nkeys - j0 : ROSA_ATT_BLOCK;
+        const uint16_t *kp[ROSA_ATT_BLOCK], *vp[ROSA_ATT_BLOCK];
+        const float *kf[ROSA_ATT_BLOCK], *vf[ROSA_ATT_BLOCK];
+        for (int b = 0; b < nb; b++) {
+            size_t sl = (size_t)((p0 + j0 + b) % S) * st;
+            kp[b] = K16 + sl; vp[b] = V16 + sl; kf[b] = Kf + sl; vf[b] = Vf + sl;
+        }
+        k->att_block_group_bf16(q, G, kp, vp, nb, D, scale, mx, sum, acc);
+        k->att_block_group(q, G, kf, vf, nb, D, scale, mx2, sum2, acc2);
+    }
+    for (int g = 0; g < G; g++) {
+        ck_assert_msg(mx[g] == mx2[g] && sum[g] == sum2[g] &&
+                          !memcmp(acc + (size_t)g * D, acc2 + (size_t)g * D, (size_t)D * 4),
+                      "%s att bf16 D=%d keys=%d G=%d: head %d differs from att_block_group on the widened rows",
+                      k->name, D, nkeys, G, g);
+        const float *qg = q + (size_t)g * D;
+        double m = -INFINITY, z = 0;
+        for (int j = 0; j < nkeys; j++) {
+            const float *kr = Kf + (size_t)((p0 + j) % S) * st;
+            double s = 0;
+            for (int d = 0; d < D; d++) s += (double)qg[d] * kr[d];
+            sc[j] = s * scale;
+            if (sc[j] > m) m = sc[j];
+        }
+        memset(ref, 0, (size_t)D * sizeof *ref);
+        for (int j = 0; j < nkeys; j++) {
+            const float *vr = Vf + (size_t)((p0 + j) % S) * st;
+            double p = exp(sc[j] - m);
+            z += p;
+            for (int d = 0; d < D; d++) ref[d] += p * vr[d];
+        }
+        for (int d = 0; d < D; d++) {
+            double got = acc[(size_t)g * D + d] / sum[g];
+            if (fabs(got - ref[d] / z) > 2e-5)
+                ck_abort_msg("%s att bf16 D=%d keys=%d G=%d: out[%d,%d] = %.7g, reference %.7g", k->name, D,
+                             nkeys, G, g, d, got, ref[d] / z);
+        }
+    }
+    free(K16); free(V16); free(Kf); free(Vf); free(q); free(acc); free(acc2); free(ref); free(sc);
+}
+
 static void run_set(const rosa__kernels *k, const char *what) {
     if (!k) { printf("NOTICE: this CPU has no %s kernels; not checked\n", what); return; }
     gemm_all_shapes(k);
@@ -193,6 +259,12 @@ static void run_set(const rosa__kernels *k, const char *what) {
     for (size_t a = 0; a < sizeof Ds / sizeof *Ds; a++)
         for (size_t b = 0; b < sizeof Ns2 / sizeof *Ns2; b++)
             for (size_t g = 0; g < sizeof Gs / sizeof *Gs; g++) check_att_group(k, Ds[a], Ns2[b], Gs[g]);
+    static const int Ds3[] = {8, 40, 48, 64, 128, 192};
+    static const int Ns3[] = {1, 15, 17, 128, 129, 300};
+    static const int Gs3[] = {1, 3, 4, 8};
+    for (size_t a = 0; a < sizeof Ds3 / sizeof *Ds3; a++)
+        for (size_t b = 0; b < sizeof Ns3 / sizeof *Ns3; b++)
+            for (size_t g = 0; g < sizeof Gs3 / sizeof *Gs3; g++) check_att_group_bf16(k, Ds3[a], Ns3[b], Gs3[g]);
 }
 
 /* AMX tiles against the float32 product of the same bf16-rounded values (tails in rows, weight

@@ -32,13 +32,16 @@ typedef struct {
     int H;             /* the horizon */
     int no_rosa;
     int window, global_layers; /* > 0: override the case's run options */
+    const char *precision;     /* NULL: the case's; "bf16": bf16 attention rings (CPU bf16 mode) */
 } tcase;
 static const tcase CASES[] = {
-    {"tiny-post-m4", 24, 0, 0, 0},   /* W 16 */
-    {"tiny-pre-m2", 37, 0, 0, 0},    /* W 12 */
-    {"tiny-base-full", 20, 0, 0, 0}, /* global layers only */
-    {"tiny-post-m4", 24, 1, 0, 0},
-    {"tiny-base-full", 13, 0, 10, 1},
+    {"tiny-post-m4", 24, 0, 0, 0, NULL},   /* W 16 */
+    {"tiny-pre-m2", 37, 0, 0, 0, NULL},    /* W 12 */
+    {"tiny-base-full", 20, 0, 0, 0, NULL}, /* global layers only */
+    {"tiny-post-m4", 24, 1, 0, 0, NULL},
+    {"tiny-base-full", 13, 0, 10, 1, NULL},
+    {"tiny-post-m4", 24, 1, 0, 0, "bf16"},
+    {"tiny-base-full", 13, 0, 10, 1, "bf16"},
 };
 #define NCASES ((int)(sizeof CASES / sizeof *CASES))
 
@@ -58,6 +61,7 @@ static rosa_model *load(const tcase *tc, const char *dir, int H) {
     char *adapter = tu_golden_opts(dir, &o);
     o.rollback_tokens = H;
     o.no_rosa = tc->no_rosa;
+    if (tc->precision) o.precision = tc->precision;
     if (tc->window) {
         o.window = tc->window;
         o.global_layers = tc->global_layers;
@@ -135,9 +139,18 @@ static void feed(const fixture *f, rosa_session *s, int a, int b, int c, float *
     }
 }
 
+/* bf16 mode is not chunk-invariant (a chunk's products take the tile path, one token the
+ * matrix-vector one: other summation orders, other bf16 roundings downstream), so against its
+ * token-by-token reference other chunkings only stay within BF16_CHUNK_TOL (2026-12-01: a bound
+ * of 0.05 failed with differences up to 0.12 on these cases), a sanity bound; what holds bf16
+ * rollback exact are the bit-for-bit checks against fresh sessions fed in the same chunks
+ * (truncate_refeed: every step token by token, the first step of every chunking). */
+#define BF16_CHUNK_TOL 0.5f
+
 static void check_golden_rows(const fixture *f, const float *lg, int a, int b, const char *what) {
+    float tol = f->tc->precision ? BF16_CHUNK_TOL : 1e-3f;
     for (size_t i = (size_t)a * f->V; i < (size_t)b * f->V; i++)
-        ck_assert_msg(fabsf(lg[i] - f->golden[i]) <= 1e-3f, "%s: row %zu: %g vs golden %g", what,
+        ck_assert_msg(fabsf(lg[i] - f->golden[i]) <= tol, "%s: row %zu: %g vs golden %g", what,
                       i / (size_t)f->V, lg[i], f->golden[i]);
 }
 
@@ -366,7 +379,7 @@ END_TEST
 
 START_TEST(truncate_arguments) {
     fixture f;
-    fx_load(&f, _i ? 3 : 0); /* tiny-post-m4 with and without ROSA */
+    fx_load(&f, _i == 2 ? 5 : _i ? 3 : 0); /* tiny-post-m4 with and without ROSA, and bf16 */
     int T = f.T, V = f.V;
     float *lg = calloc((size_t)T * V, 4);
     rosa_session *s;
@@ -400,15 +413,15 @@ START_TEST(truncate_arguments) {
     ck_assert_ptr_nonnull(rosa_session_logits(s));
     rosa_session_memory(s, &mem0);
     ck_assert_uint_eq(mem0.rollback_bytes, 0);
-    /* the extra ring slots: H per windowed layer, K and V, float32 */
+    /* the extra ring slots: H per windowed layer, K and V, float32 (bf16 in bf16 mode) */
     const rosa_model_info *mi = rosa_model_get_info(f.m);
-    size_t ring = 0;
+    size_t ring = 0, es = f.tc->precision ? 2 : 4;
     for (int l = 0; l < mi->layers; l++)
-        if (mi->layer_window[l]) ring += 2 * (size_t)f.H * mi->kv_heads * mi->head_dim * 4;
+        if (mi->layer_window[l]) ring += 2 * (size_t)f.H * mi->kv_heads * mi->head_dim * es;
     ck_assert_uint_eq(mem.kv_bytes - mem0.kv_bytes, ring);
     ck_assert_uint_ge(mem.rollback_bytes, ring);
-    printf("%s%s: H=%d T=%d kv_bytes %zu (H=0: %zu) rosa_bytes %zu (H=0: %zu) rollback_bytes %zu\n", f.tc->name,
-           f.tc->no_rosa ? " --no-rosa" : "", f.H, T,
+    printf("%s%s%s: H=%d T=%d kv_bytes %zu (H=0: %zu) rosa_bytes %zu (H=0: %zu) rollback_bytes %zu\n", f.tc->name,
+           f.tc->no_rosa ? " --no-rosa" : "", f.tc->precision ? " bf16" : "", f.H, T,
            mem.kv_bytes, mem0.kv_bytes, mem.rosa_bytes, mem0.rosa_bytes, mem.rollback_bytes);
     rosa_session_free(s);
     rosa_model_free(m0);
@@ -453,7 +466,7 @@ int main(void) {
     tcase_add_loop_test(tc, truncate_refeed, 0, NCASES);
     tcase_add_loop_test(tc, truncate_then_fork, 0, NCASES);
     tcase_add_loop_test(tc, truncate_then_save, 0, NCASES);
-    tcase_add_loop_test(tc, truncate_arguments, 0, 2); /* with and without ROSA */
+    tcase_add_loop_test(tc, truncate_arguments, 0, 3); /* with and without ROSA, bf16 */
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -277,8 +277,9 @@ static int run_one(const char *dir, const char *adapter, const bench_opts *b, co
         rosa_session_mem mem;
         rosa_session_memory(ss[0], &mem);
         int64_t T = rosa_session_length(ss[0]);
+        /* bytes per cached element: f32 mode 4, bf16 mode 2 (CUDA, and the CPU since its
+         * bf16 mode keeps a bf16 KV cache) */
         double elt = in->precision && !strcmp(in->precision, "f32") ? 4 : 2;
-        if (!strcmp(in->backend, "cpu")) elt = 4;
         double full_kv = (double)in->layers * 2 * T * in->kv_heads * in->head_dim * elt;
         if (b->prefill) {
             /* what the rollback horizon costs, and going back over all of it (where the backend can) */

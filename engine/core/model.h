@@ -69,13 +69,15 @@ typedef struct rosa__backend {
     int (*step_sample)(rosa_model *m, struct rosa_session *const *ss, int n, const int32_t *tokens,
                        struct rosa_sampler *const *smp, int32_t *next, float *logprobs);
     /* optional (NULL: rosa_session_fork / _save / _restore answer ROSA_ERR_UNSUPPORTED): layer
-     * l's attention cache in host memory, K and V each [slots, Hkv, D] float32, position p in
+     * l's attention cache in host memory, K and V each [slots, Hkv, D] elements of *es bytes
+     * (4: float32; 2: bf16, the CPU backend's --precision bf16), position p in
      * slot p % S for a windowed layer (its ring of S = W + H slots: the window W and the
      * rollback horizon H, rosa__kv_slots) and slot p for a global one; the first
      * rosa__kv_filled(pos) slots are allocated, and of them the last min(pos, W) (windowed) or
      * pos (global) positions are valid (rosa__kv_valid: a fork or restore brings only those).
      * reserve > 0 first makes room for that many slots (as a feed would).  0 or ROSA_ERR_NOMEM. */
-    int (*session_kv_host)(struct rosa_session *s, int layer, int64_t reserve, float **k, float **v);
+    int (*session_kv_host)(struct rosa_session *s, int layer, int64_t reserve, void **k, void **v,
+                           size_t *es);
     /* optional (NULL: rosa_session_truncate answers ROSA_ERR_UNSUPPORTED and the model's
      * horizon is 0): the session goes back to its first n tokens, s->pos - H <= n < s->pos
      * (rosa_session_truncate checks the horizon first; s->pos is still the old length).  The

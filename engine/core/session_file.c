@@ -5,7 +5,8 @@
  *     has_logits, V, L, Hkv*D, route count, route header words, 0
  *   last logits: V floats when has_logits
  *   per layer: filled slots (u64, must equal what pos implies: min(pos, W) or pos), K then V
- *     [slots, Hkv*D] floats, position p in slot p % W; the session's ring of W + H slots
+ *     [slots, Hkv*D] floats (a bf16 cache, --precision bf16 on the CPU, widened exactly and
+ *     rounded back on restore), position p in slot p % W; the session's ring of W + H slots
  *     (rollback horizon H) is not in the file, which is why H is not in the fingerprint
  *   per route: 22 header words (rosa_sam_image.c), then its six arrays' used bytes (each
  *     route is checked structurally once read, rosa__route_check: a forged file with a valid
@@ -190,18 +191,57 @@ int rosa__routes_read(rosa__sio *r, rosa__routes *rs, int64_t pos) {
  * p in slot p % S, or p) and the file, where they lie in the order of slots p % W (format
  * version 1: the ring as it was before the rollback horizon).  In runs of consecutive slots on
  * both sides: one run when the ring has no horizon, at most four otherwise. */
-static int kv_rows(rosa__sio *io, int put, const rosa_model *m, int l, int64_t pos, float *x) {
+/* bf16 caches (the CPU backend's --precision bf16) travel as float32, so the format stays one:
+ * widening is exact and rounding back (to nearest, ties to even) gives the same bits */
+static void bf16_widen(const uint16_t *h, float *f, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)h[i] << 16;
+        memcpy(&f[i], &u, 4);
+    }
+}
+
+static void bf16_narrow(const float *f, uint16_t *h, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &f[i], 4);
+        if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x7fffffu)) h[i] = (uint16_t)((u >> 16) | 0x40);
+        else h[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    }
+}
+
+/* n rows of the cache at x (elements of es bytes) to or from the file's float32 rows */
+static int kv_io(rosa__sio *io, int put, char *x, size_t es, size_t nrow, size_t rowlen) {
+    if (es == sizeof(float)) return put ? rosa__sio_put(io, x, nrow * rowlen * es) : rosa__sio_get(io, x, nrow * rowlen * es);
+    if (es != sizeof(uint16_t)) return ROSA_ERR_INVALID;
+    float buf[4096];
+    size_t total = nrow * rowlen;
+    uint16_t *h = (uint16_t *)(void *)x;
+    for (size_t i = 0; i < total;) {
+        size_t c = total - i < 4096 ? total - i : 4096;
+        int err;
+        if (put) {
+            bf16_widen(h + i, buf, c);
+            err = rosa__sio_put(io, buf, c * sizeof(float));
+        } else if (!(err = rosa__sio_get(io, buf, c * sizeof(float)))) {
+            bf16_narrow(buf, h + i, c);
+        }
+        if (err) return err;
+        i += c;
+    }
+    return 0;
+}
+
+static int kv_rows(rosa__sio *io, int put, const rosa_model *m, int l, int64_t pos, void *x, size_t es) {
     int64_t n = rosa__kv_valid(m, l, pos), S = rosa__kv_slots(m, l), W = m->layer_window[l];
     int64_t base = pos - n; /* the oldest valid position */
-    size_t row = (size_t)m->Hkv * m->D * sizeof(float);
+    size_t rowlen = (size_t)m->Hkv * m->D, row = rowlen * es;
     for (int64_t j = 0; j < n;) {
         /* file slot j holds the valid position p with p % W == j (p == j while pos <= W) */
         int64_t p = n == pos ? j : base + ((j - base) % W + W) % W;
         int64_t slot = S ? p % S : p, run = n - j;
         if (run > pos - p) run = pos - p;          /* the newest position: next comes the oldest */
         if (S && run > S - slot) run = S - slot;   /* the ring wraps */
-        char *at = (char *)x + (size_t)slot * row;
-        int err = put ? rosa__sio_put(io, at, (size_t)run * row) : rosa__sio_get(io, at, (size_t)run * row);
+        int err = kv_io(io, put, (char *)x + (size_t)slot * row, es, (size_t)run, rowlen);
         if (err) return err;
         j += run;
     }
@@ -276,10 +316,11 @@ static int write_session(rosa__sio *w, rosa_session *s) {
     if (!err && s->has_logits) err = rosa__sio_put(w, s->last_logits, (size_t)m->V * sizeof(float));
     for (int l = 0; l < m->L && !err; l++) {
         uint64_t n = (uint64_t)rosa__kv_valid(m, l, s->pos);
-        float *k, *v;
-        if (!(err = rosa__sio_put(w, &n, sizeof n)) && n && !(err = m->backend->session_kv_host(s, l, 0, &k, &v)) &&
-            !(err = kv_rows(w, 1, m, l, s->pos, k)))
-            err = kv_rows(w, 1, m, l, s->pos, v);
+        void *k, *v;
+        size_t es = 0;
+        if (!(err = rosa__sio_put(w, &n, sizeof n)) && n && !(err = m->backend->session_kv_host(s, l, 0, &k, &v, &es)) &&
+            !(err = kv_rows(w, 1, m, l, s->pos, k, es)))
+            err = kv_rows(w, 1, m, l, s->pos, v, es);
     }
     if (!err) err = rosa__routes_write(w, &s->routes);
     if (!err) err = rosa__sio_finish(w);
@@ -334,15 +375,16 @@ static int read_session(rosa__sio *r, rosa_model *m, rosa_session **out) {
     if (h.has_logits) err = rosa__sio_get(r, s->last_logits, (size_t)m->V * sizeof(float));
     for (int l = 0; l < m->L && !err; l++) {
         uint64_t n;
-        float *k, *v;
+        void *k, *v;
+        size_t es = 0;
         if ((err = rosa__sio_get(r, &n, sizeof n))) break;
         if (n != (uint64_t)rosa__kv_valid(m, l, h.pos) || 2 * n * h.row * sizeof(float) > r->left) {
             err = ROSA_ERR_FORMAT;
             break;
         }
-        if (n && !(err = m->backend->session_kv_host(s, l, rosa__kv_filled(m, l, h.pos), &k, &v)) &&
-            !(err = kv_rows(r, 0, m, l, h.pos, k)))
-            err = kv_rows(r, 0, m, l, h.pos, v);
+        if (n && !(err = m->backend->session_kv_host(s, l, rosa__kv_filled(m, l, h.pos), &k, &v, &es)) &&
+            !(err = kv_rows(r, 0, m, l, h.pos, k, es)))
+            err = kv_rows(r, 0, m, l, h.pos, v, es);
     }
     if (!err) err = rosa__routes_read(r, &s->routes, h.pos);
     if (!err) rosa__routes_set_horizon(&s->routes, (uint32_t)m->rollback); /* the horizon starts here */

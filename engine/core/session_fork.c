@@ -19,15 +19,17 @@ int rosa_session_fork(rosa_session *s, rosa_session **out) {
     rosa_session *c;
     int rc = rosa_session_new(m, &c);
     if (rc) return rc;
-    size_t row = (size_t)m->Hkv * m->D * sizeof(float);
     for (int l = 0; l < m->L && !rc; l++) {
         /* the positions attention still reads, [pos - n, pos), in the same ring slots: at most
          * two runs (the ring's H older positions are not copied: the copy's horizon starts here) */
         int64_t n = rosa__kv_valid(m, l, s->pos), S = rosa__kv_slots(m, l);
-        float *sk, *sv, *dk, *dv;
+        void *sk, *sv, *dk, *dv;
+        size_t es = 0, des = 0;
         if (!n) continue;
-        rc = m->backend->session_kv_host(s, l, 0, &sk, &sv);
-        if (!rc) rc = m->backend->session_kv_host(c, l, rosa__kv_filled(m, l, s->pos), &dk, &dv);
+        rc = m->backend->session_kv_host(s, l, 0, &sk, &sv, &es);
+        if (!rc) rc = m->backend->session_kv_host(c, l, rosa__kv_filled(m, l, s->pos), &dk, &dv, &des);
+        if (!rc && es != des) rc = ROSA_ERR_INVALID; /* one model, one element size */
+        size_t row = (size_t)m->Hkv * m->D * es; /* raw slots: float32 or bf16 */
         for (int64_t p = s->pos - n; !rc && p < s->pos;) {
             int64_t slot = S ? p % S : p, run = s->pos - p;
             if (S && run > S - slot) run = S - slot;

@@ -9,7 +9,8 @@
  * attention runs per (session, kv head), ROSA per (session, route group).  Windowed layers keep
  * a ring of W + H key/value slots per session (position p in slot p % (W + H); attention reads
  * the last W positions, the H older ones are kept for rosa_session_truncate); global layers a
- * growing cache.
+ * growing cache.  With --precision bf16 the caches hold K and V as bf16 (half the bytes; the
+ * attention kernels widen them as they read, sums in float32).
  *
  * CUDA bf16 emulation: when m->emulate_cuda_bf16 is set (never through the public API; tests
  * set it on a loaded f32 model), values are rounded to bf16 exactly
@@ -26,7 +27,7 @@
 #include "core/model.h"
 
 typedef struct cpu_kv {
-    float *k, *v;   /* [cap, Hkv, D] */
+    void *k, *v;    /* [cap, Hkv, D] float32, or bf16 in bf16 mode (cpu_model.kv_es) */
     int64_t cap;    /* slots allocated */
 } cpu_kv;
 
@@ -39,7 +40,8 @@ typedef struct cpu_model {
     int nthreads;
     float *rowbuf;  /* [nthreads, maxcols] converted weight rows */
     float *packbuf; /* [nthreads, ROSA_GEMM_PACK_FLOATS] GEMM panels */
-    int bf16;       /* --precision bf16: matrix-product inputs rounded to bf16 */
+    int bf16;       /* --precision bf16: matrix-product inputs rounded to bf16, K/V cached as bf16 */
+    size_t kv_es;   /* bytes per cached K/V element: 2 (bf16 mode) or 4 */
     int amx;        /* bf16 mode on a CPU with AMX: bf16 weights multiply on tiles */
     float *xr;      /* bf16 mode: [rows_cap, maxcols] the rounded input, as float32 */
     uint16_t *x16;  /* amx: [rows_cap rounded up to 32, ldx_cap] the rounded input, as bf16 */
@@ -262,12 +264,22 @@ static void att_task(void *vctx, int task, int thread) {
     float scale = 1.0f / sqrtf((float)D);
     const rosa__kernels *kr = cm->kern;
     float acc[ROSA_ATT_GROUP * 1024], mx[ROSA_ATT_GROUP], sum[ROSA_ATT_GROUP];
+    float *k32 = NULL, *v32 = NULL;
+    uint16_t *k16 = NULL, *v16 = NULL;
+    if (cm->kv_es == sizeof(uint16_t)) { k16 = kv->k; v16 = kv->v; }
+    else { k32 = kv->k; v32 = kv->v; }
     for (int i = 0; i < c->ntok[si]; i++) {
         int row = c->row0[si] + i;
         int64_t pos = s->pos + i;
         int64_t slot = S ? pos % S : pos;
-        memcpy(kv->k + ((size_t)slot * Hkv + kh) * D, cm->k + ((size_t)row * Hkv + kh) * D, (size_t)D * sizeof(float));
-        memcpy(kv->v + ((size_t)slot * Hkv + kh) * D, cm->v + ((size_t)row * Hkv + kh) * D, (size_t)D * sizeof(float));
+        size_t at = ((size_t)slot * Hkv + kh) * D, src = ((size_t)row * Hkv + kh) * D;
+        if (k16) { /* bf16 mode: the cache holds K and V rounded to bf16 */
+            kr->round_bf16(cm->k + src, k16 + at, D);
+            kr->round_bf16(cm->v + src, v16 + at, D);
+        } else {
+            memcpy(k32 + at, cm->k + src, (size_t)D * sizeof(float));
+            memcpy(v32 + at, cm->v + src, (size_t)D * sizeof(float));
+        }
         int64_t first = W ? pos - W + 1 : 0;
         if (first < 0) first = 0;
         for (int g0 = 0; g0 < group; g0 += ROSA_ATT_GROUP) {
@@ -280,11 +292,21 @@ static void att_task(void *vctx, int task, int thread) {
             memset(acc, 0, (size_t)gn * D * sizeof *acc);
             for (int64_t j0 = first; j0 <= pos; j0 += ROSA_ATT_BLOCK) {
                 int nb = pos - j0 + 1 < ROSA_ATT_BLOCK ? (int)(pos - j0 + 1) : ROSA_ATT_BLOCK;
+                if (k16) {
+                    const uint16_t *kp[ROSA_ATT_BLOCK], *vp[ROSA_ATT_BLOCK];
+                    for (int b = 0; b < nb; b++) {
+                        int64_t sl = S ? (j0 + b) % S : j0 + b;
+                        kp[b] = k16 + ((size_t)sl * Hkv + kh) * D;
+                        vp[b] = v16 + ((size_t)sl * Hkv + kh) * D;
+                    }
+                    kr->att_block_group_bf16(q, gn, kp, vp, nb, D, scale, mx, sum, acc);
+                    continue;
+                }
                 const float *kp[ROSA_ATT_BLOCK], *vp[ROSA_ATT_BLOCK];
                 for (int b = 0; b < nb; b++) {
                     int64_t sl = S ? (j0 + b) % S : j0 + b;
-                    kp[b] = kv->k + ((size_t)sl * Hkv + kh) * D;
-                    vp[b] = kv->v + ((size_t)sl * Hkv + kh) * D;
+                    kp[b] = k32 + ((size_t)sl * Hkv + kh) * D;
+                    vp[b] = v32 + ((size_t)sl * Hkv + kh) * D;
                 }
                 kr->att_block_group(q, gn, kp, vp, nb, D, scale, mx, sum, acc);
             }
@@ -303,11 +325,11 @@ static int kv_reserve(rosa_model *m, cpu_kv *kv, int64_t S, int64_t need) {
     int64_t nc = kv->cap ? kv->cap * 2 : 64;
     if (nc < need) nc = need;
     if (S && nc > S) nc = S;
-    size_t bytes = (size_t)nc * m->Hkv * m->D * sizeof(float);
-    float *k = realloc(kv->k, bytes);
+    size_t bytes = (size_t)nc * m->Hkv * m->D * ((cpu_model *)m->bctx)->kv_es;
+    void *k = realloc(kv->k, bytes);
     if (!k) return ROSA_ERR_NOMEM;
     kv->k = k;
-    float *v = realloc(kv->v, bytes);
+    void *v = realloc(kv->v, bytes);
     if (!v) return ROSA_ERR_NOMEM;
     kv->v = v;
     kv->cap = nc;
@@ -366,6 +388,7 @@ static int cpu_model_init(rosa_model *m, char *err, size_t errlen) {
     m->bctx = cm;
     cm->kern = rosa__kernels_get();
     cm->bf16 = m->precision == ROSA_PREC_BF16;
+    cm->kv_es = cm->bf16 ? sizeof(uint16_t) : sizeof(float);
     cm->amx = cm->bf16 && cm->kern->gemm_nr == 32 && !getenv("ROSA_NO_AMX") && rosa__amx_available();
     cm->nthreads = rosa__pool_size(m->pool);
     cm->maxcols = m->C > m->F ? m->C : m->F;
@@ -419,15 +442,17 @@ static void cpu_session_free(struct rosa_session *s) {
 static size_t cpu_session_kv_bytes(const struct rosa_session *s) {
     const cpu_session *cs = s->bstate;
     size_t b = 0;
-    for (int l = 0; l < s->m->L; l++) b += 2 * (size_t)cs->kv[l].cap * s->m->Hkv * s->m->D * sizeof(float);
+    size_t es = ((const cpu_model *)s->m->bctx)->kv_es;
+    for (int l = 0; l < s->m->L; l++) b += 2 * (size_t)cs->kv[l].cap * s->m->Hkv * s->m->D * es;
     return b;
 }
 
-static int cpu_session_kv_host(struct rosa_session *s, int l, int64_t reserve, float **k, float **v) {
+static int cpu_session_kv_host(struct rosa_session *s, int l, int64_t reserve, void **k, void **v, size_t *es) {
     cpu_kv *kv = &((cpu_session *)s->bstate)->kv[l];
     if (reserve > 0 && kv_reserve(s->m, kv, rosa__kv_slots(s->m, l), reserve)) return ROSA_ERR_NOMEM;
     *k = kv->k;
     *v = kv->v;
+    *es = ((const cpu_model *)s->m->bctx)->kv_es;
     return 0;
 }
 
@@ -447,7 +472,7 @@ static size_t cpu_session_rollback_bytes(const struct rosa_session *s) {
     for (int l = 0; l < s->m->L; l++) {
         int W = s->m->layer_window[l];
         if (W && cs->kv[l].cap > W)
-            b += 2 * (size_t)(cs->kv[l].cap - W) * s->m->Hkv * s->m->D * sizeof(float);
+            b += 2 * (size_t)(cs->kv[l].cap - W) * s->m->Hkv * s->m->D * ((const cpu_model *)s->m->bctx)->kv_es;
     }
     return b;
 }

@@ -122,6 +122,32 @@ void rosa__att_block_generic(const rosa__kernels *k, const float *q, const float
     }
 }
 
+void rosa__att_block_generic_bf16(const rosa__kernels *k, const float *q, const uint16_t *const *kp,
+                                  const uint16_t *const *vp, int nb, int D, float scale, float *mx,
+                                  float *sum, float *acc) {
+    float sc[ROSA_ATT_BLOCK], bm = -INFINITY, row[1024];
+    for (int b = 0; b < nb; b++) {
+        k->bf16_to_f32(kp[b], row, D);
+        sc[b] = k->dot_f32(q, row, D) * scale;
+        if (sc[b] > bm) bm = sc[b];
+    }
+    if (bm > *mx) {
+        if (*sum > 0) {
+            float f = expf(*mx - bm);
+            *sum *= f;
+            k->scale_f32(acc, f, D);
+        }
+        *mx = bm;
+    }
+    for (int b = 0; b < nb; b++) sc[b] -= *mx;
+    k->exp_f32(sc, nb);
+    for (int b = 0; b < nb; b++) {
+        *sum += sc[b];
+        k->bf16_to_f32(vp[b], row, D);
+        k->axpy_f32(sc[b], row, acc, D);
+    }
+}
+
 void rosa__round_bf16_scalar(const float *x, uint16_t *out, int n) {
     for (int i = 0; i < n; i++) {
         uint32_t u;
@@ -144,12 +170,21 @@ static void s_att_block_group(const float *q, int G, const float *const *kp, con
                                 acc + (size_t)g * D);
 }
 
+static void s_att_block_group_bf16(const float *q, int G, const uint16_t *const *kp,
+                                   const uint16_t *const *vp, int nb, int D, float scale, float *mx,
+                                   float *sum, float *acc) {
+    for (int g = 0; g < G; g++)
+        rosa__att_block_generic_bf16(&scalar, q + (size_t)g * D, kp, vp, nb, D, scale, mx + g,
+                                     sum + g, acc + (size_t)g * D);
+}
+
 static const rosa__kernels scalar = {
     .name = "scalar", .dot_f32 = s_dot_f32, .dot_bf16 = s_dot_bf16, .dot_f16 = s_dot_f16,
     .bf16_to_f32 = s_bf16_to_f32, .f16_to_f32 = s_f16_to_f32,
     .gemm_tile = s_gemm_tile, .gemm_mr = S_MR, .gemm_nr = S_NR,
     .exp_f32 = s_exp_f32, .axpy_f32 = s_axpy_f32, .scale_f32 = s_scale_f32,
     .att_block = s_att_block, .att_block_group = s_att_block_group,
+    .att_block_group_bf16 = s_att_block_group_bf16,
     .round_bf16 = rosa__round_bf16_scalar, .gemv_bf16 = s_gemv_bf16};
 
 const rosa__kernels *rosa__kernels_scalar(void) { return &scalar; }

@@ -40,6 +40,12 @@ typedef struct rosa__kernels {
      * result is exactly that of att_block on it alone (the keys and values are read once). */
     void (*att_block_group)(const float *q, int G, const float *const *kp, const float *const *vp,
                             int nb, int D, float scale, float *mx, float *sum, float *acc);
+    /* att_block_group over keys and values stored as bf16 (--precision bf16's attention
+     * cache): exactly att_block_group on the rows widened to float32 (widening is exact), in
+     * every kernel set; the rows are widened as they are read */
+    void (*att_block_group_bf16)(const float *q, int G, const uint16_t *const *kp,
+                                 const uint16_t *const *vp, int nb, int D, float scale, float *mx,
+                                 float *sum, float *acc);
     /* --precision bf16: out[i] = x[i] rounded to the nearest bf16 (ties to even), as bits */
     void (*round_bf16)(const float *x, uint16_t *out, int n);
     /* Decode's matrix-vector product (one input row): y[r] = sum_k W[r, k] x[k] for r < nrows,
@@ -70,4 +76,10 @@ void rosa__round_bf16_scalar(const float *x, uint16_t *out, int n);
 void rosa__att_block_generic(const rosa__kernels *k, const float *q, const float *const *kp,
                              const float *const *vp, int nb, int D, float scale, float *mx,
                              float *sum, float *acc);
+/* the same over bf16 rows (D <= 1024): each row widened into a stack buffer, then the kernel
+ * set's dot_f32 / axpy_f32 as rosa__att_block_generic calls them (bit-identical to it on the
+ * widened rows) */
+void rosa__att_block_generic_bf16(const rosa__kernels *k, const float *q, const uint16_t *const *kp,
+                                  const uint16_t *const *vp, int nb, int D, float scale, float *mx,
+                                  float *sum, float *acc);
 #endif

@@ -377,18 +377,24 @@ T5 static int a5_gemm_pack(int dt, const void *W, int K, int n0, int k0, int kc,
  * head's arithmetic is exactly that of a call for it alone. */
 static const rosa__kernels k_avx512;
 
+/* 16 floats at element i of a row of float32 (BF 0) or bf16 (BF 1, widened exactly) */
+T5 static inline __attribute__((always_inline)) __m512 a5_row16(const void *row, int i, const int BF) {
+    return BF ? load_bf16_16((const uint16_t *)row + i) : _mm512_loadu_ps((const float *)row + i);
+}
+
 /* the value sum of GN (1..4) heads for columns d..d+63: acc[g] += sum_b sc[g][b] v_b */
 T5 static inline __attribute__((always_inline)) void a5_att_values(const float (*sc)[ROSA_ATT_BLOCK],
-                                                                  const float *const *vp, int nb, int d,
-                                                                  float *acc, int D, const int GN) {
+                                                                  const void *const *vp, int nb, int d,
+                                                                  float *acc, int D, const int GN,
+                                                                  const int BF) {
     __m512 a[4][4];
 #pragma GCC unroll 4
     for (int g = 0; g < GN; g++)
         for (int j = 0; j < 4; j++) a[g][j] = _mm512_loadu_ps(acc + (size_t)g * D + d + 16 * j);
     for (int b = 0; b < nb; b++) {
-        const float *v = vp[b] + d;
-        __m512 v0 = _mm512_loadu_ps(v), v1 = _mm512_loadu_ps(v + 16);
-        __m512 v2 = _mm512_loadu_ps(v + 32), v3 = _mm512_loadu_ps(v + 48);
+        const void *v = vp[b];
+        __m512 v0 = a5_row16(v, d, BF), v1 = a5_row16(v, d + 16, BF);
+        __m512 v2 = a5_row16(v, d + 32, BF), v3 = a5_row16(v, d + 48, BF);
 #pragma GCC unroll 4
         for (int g = 0; g < GN; g++) {
             __m512 p = _mm512_set1_ps(sc[g][b]);
@@ -403,14 +409,11 @@ T5 static inline __attribute__((always_inline)) void a5_att_values(const float (
         for (int j = 0; j < 4; j++) _mm512_storeu_ps(acc + (size_t)g * D + d + 16 * j, a[g][j]);
 }
 
-T5 static void a5_att_block_group(const float *q, int G, const float *const *kp, const float *const *vp,
-                                  int nb, int D, float scale, float *mx, float *sum, float *acc) {
-    if (D % 64 || G > ROSA_ATT_GROUP) {
-        for (int g = 0; g < G; g++)
-            rosa__att_block_generic(&k_avx512, q + (size_t)g * D, kp, vp, nb, D, scale, mx + g, sum + g,
-                                    acc + (size_t)g * D);
-        return;
-    }
+/* D % 64 == 0, G <= ROSA_ATT_GROUP; rows float32 (BF 0) or bf16 (BF 1) */
+T5 static inline __attribute__((always_inline)) void a5_att_group(const float *q, int G, const void *const *kp,
+                                                                 const void *const *vp, int nb, int D,
+                                                                 float scale, float *mx, float *sum,
+                                                                 float *acc, const int BF) {
     float sc[ROSA_ATT_GROUP][ROSA_ATT_BLOCK];
     __m512 vmax[ROSA_ATT_GROUP], vs = _mm512_set1_ps(scale);
     for (int g = 0; g < G; g++) vmax[g] = _mm512_set1_ps(-INFINITY);
@@ -423,8 +426,8 @@ T5 static void a5_att_block_group(const float *q, int G, const float *const *kp,
             for (int i = 0; i < 16; i++) {
                 r[i] = _mm512_setzero_ps();
                 if (i >= nk) continue;
-                const float *k = kp[b0 + i];
-                for (int d = 0; d < D; d += 16) r[i] = _mm512_fmadd_ps(_mm512_loadu_ps(qg + d), _mm512_loadu_ps(k + d), r[i]);
+                const void *k = kp[b0 + i];
+                for (int d = 0; d < D; d += 16) r[i] = _mm512_fmadd_ps(_mm512_loadu_ps(qg + d), a5_row16(k, d, BF), r[i]);
             }
             a5_transpose16(r);
             __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(r[0], r[1]), _mm512_add_ps(r[2], r[3])),
@@ -462,12 +465,37 @@ T5 static void a5_att_block_group(const float *q, int G, const float *const *kp,
             const float(*s)[ROSA_ATT_BLOCK] = sc + g0;
             float *ag = acc + (size_t)g0 * D;
             switch (G - g0 < 4 ? G - g0 : 4) {
-            case 1: a5_att_values(s, vp, nb, d, ag, D, 1); break;
-            case 2: a5_att_values(s, vp, nb, d, ag, D, 2); break;
-            case 3: a5_att_values(s, vp, nb, d, ag, D, 3); break;
-            default: a5_att_values(s, vp, nb, d, ag, D, 4); break;
+            case 1: a5_att_values(s, vp, nb, d, ag, D, 1, BF); break;
+            case 2: a5_att_values(s, vp, nb, d, ag, D, 2, BF); break;
+            case 3: a5_att_values(s, vp, nb, d, ag, D, 3, BF); break;
+            default: a5_att_values(s, vp, nb, d, ag, D, 4, BF); break;
             }
         }
+}
+
+T5 static void a5_att_block_group(const float *q, int G, const float *const *kp, const float *const *vp,
+                                  int nb, int D, float scale, float *mx, float *sum, float *acc) {
+    if (D % 64 || G > ROSA_ATT_GROUP) {
+        for (int g = 0; g < G; g++)
+            rosa__att_block_generic(&k_avx512, q + (size_t)g * D, kp, vp, nb, D, scale, mx + g, sum + g,
+                                    acc + (size_t)g * D);
+        return;
+    }
+    a5_att_group(q, G, (const void *const *)kp, (const void *const *)vp, nb, D, scale, mx, sum, acc, 0);
+}
+
+/* bf16 rows: the same arithmetic, each element widened (exactly) as it is loaded.  The scores
+ * stay float32 products (queries are not rounded), so vdpbf16ps is not used here. */
+T5 static void a5_att_block_group_bf16(const float *q, int G, const uint16_t *const *kp,
+                                       const uint16_t *const *vp, int nb, int D, float scale,
+                                       float *mx, float *sum, float *acc) {
+    if (D % 64 || G > ROSA_ATT_GROUP) {
+        for (int g = 0; g < G; g++)
+            rosa__att_block_generic_bf16(&k_avx512, q + (size_t)g * D, kp, vp, nb, D, scale, mx + g,
+                                         sum + g, acc + (size_t)g * D);
+        return;
+    }
+    a5_att_group(q, G, (const void *const *)kp, (const void *const *)vp, nb, D, scale, mx, sum, acc, 1);
 }
 
 T5 static void a5_att_block(const float *q, const float *const *kp, const float *const *vp, int nb,
@@ -476,15 +504,22 @@ T5 static void a5_att_block(const float *q, const float *const *kp, const float 
 }
 
 static const rosa__kernels k_avx2;
-T2 static void a2_att_block(const float *q, const float *const *kp, const float *const *vp, int nb,
-                            int D, float scale, float *mx, float *sum, float *acc) {
-    if (D % 32) {
-        rosa__att_block_generic(&k_avx2, q, kp, vp, nb, D, scale, mx, sum, acc);
-        return;
-    }
-    float sc[ROSA_ATT_BLOCK], bm = -INFINITY;
+/* 8 floats at element i of a row of float32 (BF 0) or bf16 (BF 1, widened exactly) */
+T2 static inline __attribute__((always_inline)) __m256 a2_row8(const void *row, int i, const int BF) {
+    return BF ? load_bf16_8((const uint16_t *)row + i) : _mm256_loadu_ps((const float *)row + i);
+}
+
+/* D % 32 == 0; rows float32 (BF 0) or bf16 (BF 1: a key row is widened into kw, then the same
+ * dot product) */
+T2 static inline __attribute__((always_inline)) void a2_att(const float *q, const void *const *kp,
+                                                           const void *const *vp, int nb, int D,
+                                                           float scale, float *mx, float *sum,
+                                                           float *acc, const int BF) {
+    float sc[ROSA_ATT_BLOCK], bm = -INFINITY, kw[1024];
     for (int b = 0; b < nb; b++) {
-        sc[b] = a2_dot_f32(q, kp[b], D) * scale;
+        const float *k = kp[b];
+        if (BF) { a2_bf16_to_f32(kp[b], kw, D); k = kw; }
+        sc[b] = a2_dot_f32(q, k, D) * scale;
         if (sc[b] > bm) bm = sc[b];
     }
     if (bm > *mx) {
@@ -503,16 +538,36 @@ T2 static void a2_att_block(const float *q, const float *const *kp, const float 
         __m256 a2 = _mm256_loadu_ps(acc + d + 16), a3 = _mm256_loadu_ps(acc + d + 24);
         for (int b = 0; b < nb; b++) {
             __m256 p = _mm256_set1_ps(sc[b]);
-            const float *v = vp[b] + d;
-            a0 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v), a0);
-            a1 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 8), a1);
-            a2 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 16), a2);
-            a3 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 24), a3);
+            const void *v = vp[b];
+            a0 = _mm256_fmadd_ps(p, a2_row8(v, d, BF), a0);
+            a1 = _mm256_fmadd_ps(p, a2_row8(v, d + 8, BF), a1);
+            a2 = _mm256_fmadd_ps(p, a2_row8(v, d + 16, BF), a2);
+            a3 = _mm256_fmadd_ps(p, a2_row8(v, d + 24, BF), a3);
         }
         _mm256_storeu_ps(acc + d, a0);
         _mm256_storeu_ps(acc + d + 8, a1);
         _mm256_storeu_ps(acc + d + 16, a2);
         _mm256_storeu_ps(acc + d + 24, a3);
+    }
+}
+
+T2 static void a2_att_block(const float *q, const float *const *kp, const float *const *vp, int nb,
+                            int D, float scale, float *mx, float *sum, float *acc) {
+    if (D % 32) {
+        rosa__att_block_generic(&k_avx2, q, kp, vp, nb, D, scale, mx, sum, acc);
+        return;
+    }
+    a2_att(q, (const void *const *)kp, (const void *const *)vp, nb, D, scale, mx, sum, acc, 0);
+}
+
+T2 static void a2_att_block_group_bf16(const float *q, int G, const uint16_t *const *kp,
+                                       const uint16_t *const *vp, int nb, int D, float scale,
+                                       float *mx, float *sum, float *acc) {
+    for (int g = 0; g < G; g++) {
+        const float *qg = q + (size_t)g * D;
+        float *ag = acc + (size_t)g * D;
+        if (D % 32) rosa__att_block_generic_bf16(&k_avx2, qg, kp, vp, nb, D, scale, mx + g, sum + g, ag);
+        else a2_att(qg, (const void *const *)kp, (const void *const *)vp, nb, D, scale, mx + g, sum + g, ag, 1);
     }
 }
 
@@ -528,6 +583,7 @@ static const rosa__kernels k_avx2 = {
     .gemm_tile = a2_gemm_tile, .gemm_mr = A2_MR, .gemm_nr = 16,
     .exp_f32 = a2_exp_f32, .axpy_f32 = a2_axpy_f32, .scale_f32 = a2_scale_f32,
     .att_block = a2_att_block, .att_block_group = a2_att_block_group,
+    .att_block_group_bf16 = a2_att_block_group_bf16,
     .round_bf16 = rosa__round_bf16_scalar, .gemv_bf16 = rosa__gemv_bf16_avx2};
 #define K_AVX512_COMMON                                                                           \
     .name = "avx512", .dot_f32 = a5_dot_f32, .dot_bf16 = a5_dot_bf16, .dot_f16 = a5_dot_f16,      \
@@ -535,6 +591,7 @@ static const rosa__kernels k_avx2 = {
     .gemm_tile = a5_gemm_tile, .gemm_mr = A5_MR, .gemm_nr = 32, .gemm_pack = a5_gemm_pack,         \
     .exp_f32 = a5_exp_f32, .axpy_f32 = a5_axpy_f32, .scale_f32 = a5_scale_f32,                     \
     .att_block = a5_att_block, .att_block_group = a5_att_block_group,                              \
+    .att_block_group_bf16 = a5_att_block_group_bf16,                                               \
     .round_bf16 = rosa__round_bf16_scalar,                                                         \
     .gemv_bf16 = rosa__gemv_bf16_avx512
 static const rosa__kernels k_avx512 = {K_AVX512_COMMON};

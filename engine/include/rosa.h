@@ -50,8 +50,9 @@ typedef struct rosa_load_opts {
     int no_rosa;           /* 1: ignore all ROSA weights (window-only baseline) */
     const char *precision; /* "f32" or "bf16"; NULL: the device's default (cpu: f32, cuda: bf16).
                               CPU bf16: matrix-product inputs rounded to bf16 (AMX tiles where
-                              the CPU has them), ROSA route projections and the KV cache stay
-                              float32; it agrees with f32 rather than matching it. */
+                              the CPU has them) and the KV cache held in bf16 (half the bytes;
+                              attention sums in float32), ROSA route projections stay float32;
+                              it agrees with f32 rather than matching it. */
     size_t gpu_memory;     /* cuda: bytes of device memory for weights + KV pool + scratch;
                               0: 90% of the free device memory at load */
     int rollback_tokens;   /* rollback horizon H of rosa_session_truncate: sessions keep what
