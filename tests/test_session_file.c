@@ -14,7 +14,6 @@
  *   (a suffix link to itself, an id past the states, random words) is refused with
  *   ROSA_ERR_FORMAT by the route check; a well-formed forgery restores and feeds safely. */
 #include <check.h>
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,18 +36,8 @@ static rosa_model *load_case_prec(const char *name, int no_rosa, const char *pre
     rosa_model *m = NULL;
     ck_assert_msg(rosa_model_load(mdir, &o, &m, err, sizeof err) == 0, "%s: %s", mdir, err);
     if (prompt) {
-        char *p = tu_path("%s/case.json", dir);
-        char *text = tu_read_file(p, NULL);
-        ck_assert_ptr_nonnull(text);
-        cJSON *cj = cJSON_Parse(text);
-        const cJSON *pr = cJSON_GetObjectItem(cj, "prompt");
-        *T = cJSON_GetArraySize(pr);
-        *prompt = malloc((size_t)*T * sizeof(int32_t));
-        int i = 0;
-        for (const cJSON *e = pr->child; e; e = e->next) (*prompt)[i++] = (int32_t)e->valuedouble;
-        cJSON_Delete(cj);
-        free(text);
-        free(p);
+        *prompt = tu_golden_prompt(dir, T);
+        ck_assert_ptr_nonnull(*prompt);
     }
     free(adapter);
     free(mdir);

@@ -7,7 +7,6 @@
  * the original is freed before the copies are fed, so shared memory would show under ASan.
  * The same again in --precision bf16 (bf16 attention caches), without the golden check. */
 #include <check.h>
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,18 +36,9 @@ static void fx_load(fixture *f, const char *name, const char *precision) {
     ck_assert_msg(rosa_model_load(mdir, &o, &f->m, err, sizeof err) == 0, "%s: %s", mdir, err);
     const rosa_model_info *mi = rosa_model_get_info(f->m);
     f->V = mi->vocab;
-    char *p = tu_path("%s/case.json", dir);
-    char *text = tu_read_file(p, NULL);
-    ck_assert_ptr_nonnull(text);
-    cJSON *cj = cJSON_Parse(text);
-    const cJSON *pr = cJSON_GetObjectItem(cj, "prompt");
-    f->T = cJSON_GetArraySize(pr);
-    f->prompt = malloc((size_t)f->T * sizeof(int32_t));
-    int i = 0;
-    for (const cJSON *e = pr->child; e; e = e->next) f->prompt[i++] = (int32_t)e->valuedouble;
-    cJSON_Delete(cj);
-    free(text);
-    free(p);
+    f->prompt = tu_golden_prompt(dir, &f->T);
+    ck_assert_ptr_nonnull(f->prompt);
+    char *p;
     size_t len;
     f->other = malloc((size_t)f->T * sizeof(int32_t));
     for (int t = 0; t < f->T; t++) f->other[t] = (f->prompt[f->T - 1 - t] * 7 + 3) % f->V;

@@ -15,7 +15,6 @@
  * - Arguments: n < 0, n > length, NULL; n == length keeps the logits; H = 0 refuses any step
  *   back; bad --rollback-tokens values; rollback_bytes in rosa_session_memory. */
 #include <check.h>
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,18 +82,9 @@ static void fx_load(fixture *f, int ci) {
     f->m = load(f->tc, f->dir, f->H);
     const rosa_model_info *mi = rosa_model_get_info(f->m);
     f->V = mi->vocab;
-    char *p = tu_path("%s/case.json", f->dir);
-    char *text = tu_read_file(p, NULL);
-    ck_assert_ptr_nonnull(text);
-    cJSON *cj = cJSON_Parse(text);
-    const cJSON *pr = cJSON_GetObjectItem(cj, "prompt");
-    f->T = cJSON_GetArraySize(pr);
-    f->prompt = malloc((size_t)f->T * sizeof(int32_t));
-    int i = 0;
-    for (const cJSON *e = pr->child; e; e = e->next) f->prompt[i++] = (int32_t)e->valuedouble;
-    cJSON_Delete(cj);
-    free(text);
-    free(p);
+    f->prompt = tu_golden_prompt(f->dir, &f->T);
+    ck_assert_ptr_nonnull(f->prompt);
+    char *p;
     size_t len;
     p = tu_path("%s/logits.f32", f->dir);
     f->golden = tu_read_file(p, &len);

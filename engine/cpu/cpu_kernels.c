@@ -98,14 +98,10 @@ static void s_scale_f32(float *y, float a, int n) {
     for (int i = 0; i < n; i++) y[i] *= a;
 }
 
-void rosa__att_block_generic(const rosa__kernels *k, const float *q, const float *const *kp,
-                             const float *const *vp, int nb, int D, float scale, float *mx,
+/* The online softmax's step for a block of nb scores whose maximum is bm: rescale what was
+ * summed so far when the maximum grows, then sc[b] = exp(sc[b] - max). */
+static void att_softmax_step(const rosa__kernels *k, float *sc, int nb, float bm, int D, float *mx,
                              float *sum, float *acc) {
-    float sc[ROSA_ATT_BLOCK], bm = -INFINITY;
-    for (int b = 0; b < nb; b++) {
-        sc[b] = k->dot_f32(q, kp[b], D) * scale;
-        if (sc[b] > bm) bm = sc[b];
-    }
     if (bm > *mx) {
         if (*sum > 0) {
             float f = expf(*mx - bm);
@@ -116,6 +112,17 @@ void rosa__att_block_generic(const rosa__kernels *k, const float *q, const float
     }
     for (int b = 0; b < nb; b++) sc[b] -= *mx;
     k->exp_f32(sc, nb);
+}
+
+void rosa__att_block_generic(const rosa__kernels *k, const float *q, const float *const *kp,
+                             const float *const *vp, int nb, int D, float scale, float *mx,
+                             float *sum, float *acc) {
+    float sc[ROSA_ATT_BLOCK], bm = -INFINITY;
+    for (int b = 0; b < nb; b++) {
+        sc[b] = k->dot_f32(q, kp[b], D) * scale;
+        if (sc[b] > bm) bm = sc[b];
+    }
+    att_softmax_step(k, sc, nb, bm, D, mx, sum, acc);
     for (int b = 0; b < nb; b++) {
         *sum += sc[b];
         k->axpy_f32(sc[b], vp[b], acc, D);
@@ -125,22 +132,13 @@ void rosa__att_block_generic(const rosa__kernels *k, const float *q, const float
 void rosa__att_block_generic_bf16(const rosa__kernels *k, const float *q, const uint16_t *const *kp,
                                   const uint16_t *const *vp, int nb, int D, float scale, float *mx,
                                   float *sum, float *acc) {
-    float sc[ROSA_ATT_BLOCK], bm = -INFINITY, row[1024];
+    float sc[ROSA_ATT_BLOCK], bm = -INFINITY, row[1024]; /* the CPU backend refuses D > 1024 */
     for (int b = 0; b < nb; b++) {
         k->bf16_to_f32(kp[b], row, D);
         sc[b] = k->dot_f32(q, row, D) * scale;
         if (sc[b] > bm) bm = sc[b];
     }
-    if (bm > *mx) {
-        if (*sum > 0) {
-            float f = expf(*mx - bm);
-            *sum *= f;
-            k->scale_f32(acc, f, D);
-        }
-        *mx = bm;
-    }
-    for (int b = 0; b < nb; b++) sc[b] -= *mx;
-    k->exp_f32(sc, nb);
+    att_softmax_step(k, sc, nb, bm, D, mx, sum, acc);
     for (int b = 0; b < nb; b++) {
         *sum += sc[b];
         k->bf16_to_f32(vp[b], row, D);

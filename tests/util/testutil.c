@@ -124,6 +124,23 @@ char *tu_golden_opts(const char *case_dir, rosa_load_opts *o) {
     return adapter;
 }
 
+int32_t *tu_golden_prompt(const char *case_dir, int *T) {
+    char *p = tu_path("%s/case.json", case_dir);
+    char *text = tu_read_file(p, NULL);
+    free(p);
+    cJSON *c = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    const cJSON *pr = cJSON_GetObjectItem(c, "prompt");
+    int n = cJSON_IsArray(pr) ? cJSON_GetArraySize(pr) : 0;
+    int32_t *ids = n ? malloc((size_t)n * sizeof *ids) : NULL;
+    int i = 0;
+    if (ids)
+        for (const cJSON *e = pr->child; e; e = e->next) ids[i++] = (int32_t)e->valuedouble;
+    cJSON_Delete(c);
+    *T = ids ? n : 0;
+    return ids;
+}
+
 int tu_run_suite(Suite *s) {
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

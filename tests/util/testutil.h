@@ -23,6 +23,9 @@ char *tu_tmpdir(void);
  * (malloc'd, caller frees) when CASE_DIR/adapter/rosa_adapter.safetensors exists, else NULL. */
 struct rosa_load_opts;
 char *tu_golden_opts(const char *case_dir, struct rosa_load_opts *o);
+/* The prompt of a golden case (CASE_DIR/case.json "prompt"): malloc'd ids, their count in *T;
+ * NULL when the file or the field is missing. */
+int32_t *tu_golden_prompt(const char *case_dir, int *T);
 /* Run a Check suite; returns the process exit code. */
 struct Suite;
 int tu_run_suite(struct Suite *s);
