@@ -164,7 +164,7 @@ static void check_att_group(const rosa__kernels *k, int D, int nkeys, int G) {
         int nb = nkeys - j0 < ROSA_ATT_BLOCK ? nkeys - j0 : ROSA_ATT_BLOCK;
         const float *kp[ROSA_ATT_BLOCK], *vp[ROSA_ATT_BLOCK];
         for (int b = 0; b < nb; b++) { kp[b] = K + (size_t)(j0 + b) * st; vp[b] = V + (size_t)(j0 + b) * st; }
-        k->att_block_group(q, G, kp, vp, nb, D, scale, mx, sum, acc);
+        k->att_block_group(q, G, kp, vp, nb, D, scale, mx, sum, acc, NULL, NULL);
     }
     for (int g = 0; g < G; g++) {
         float m1 = -INFINITY, s1 = 0;
@@ -179,6 +179,91 @@ static void check_att_group(const rosa__kernels *k, int D, int nkeys, int G) {
                       "%s att group D=%d keys=%d G=%d: head %d differs from att_block", k->name, D, nkeys, G, g);
     }
     free(q); free(K); free(V); free(acc); free(acc1);
+}
+
+/* att_block_group with a key range per query (prefill tiles: rows of a tile end at different
+ * keys, windowed rows start at different keys): each query gets bit for bit what a call for it
+ * alone with its own range gives (so a row's attention does not depend on its tile), its result
+ * is near a double softmax over exactly the keys of its ranges, and the key and value rows
+ * outside every range - NaN here - are never read.  Blocks of 128 keys starting at multiples of
+ * 16; f32 and bf16 rows. */
+static void check_att_ranges(const rosa__kernels *k, int D, int nblocks, int G, int bf) {
+    int nkeys = nblocks * ROSA_ATT_BLOCK;
+    float *q = malloc((size_t)G * D * 4), *Kf = malloc((size_t)nkeys * D * 4), *Vf = malloc((size_t)nkeys * D * 4);
+    uint16_t *K16 = malloc((size_t)nkeys * D * 2), *V16 = malloc((size_t)nkeys * D * 2);
+    float *acc = calloc((size_t)G * D, 4), *acc1 = calloc((size_t)D, 4);
+    int (*lo)[ROSA_ATT_GROUP] = malloc((size_t)nblocks * sizeof *lo), (*hi)[ROSA_ATT_GROUP] = malloc((size_t)nblocks * sizeof *hi);
+    char *used = calloc((size_t)nkeys, 1);
+    for (int i = 0; i < G * D; i++) q[i] = frand() * (1 + i % 3);
+    for (int j = 0; j < nblocks; j++)
+        for (int g = 0; g < G; g++) {
+            int a = rand() % (ROSA_ATT_BLOCK + 1), b = rand() % (ROSA_ATT_BLOCK + 1);
+            if (rand() % 4 == 0) { a = 0; b = ROSA_ATT_BLOCK; } /* whole blocks too */
+            lo[j][g] = a < b ? a : b;
+            hi[j][g] = a < b ? b : a;
+            for (int t = lo[j][g]; t < hi[j][g]; t++) used[j * ROSA_ATT_BLOCK + t] = 1;
+        }
+    for (int j = 0; j < nkeys; j++)
+        for (int d = 0; d < D; d++) {
+            float kf = used[j] ? frand() * (1.0f + 4.0f * j / nkeys) : NAN, vf = used[j] ? frand() : NAN;
+            rosa__round_bf16_scalar(&kf, &K16[(size_t)j * D + d], 1);
+            rosa__round_bf16_scalar(&vf, &V16[(size_t)j * D + d], 1);
+            Kf[(size_t)j * D + d] = bf ? bf16f(K16[(size_t)j * D + d]) : kf;
+            Vf[(size_t)j * D + d] = bf ? bf16f(V16[(size_t)j * D + d]) : vf;
+        }
+    float scale = 1.0f / sqrtf((float)D), mx[ROSA_ATT_GROUP], sum[ROSA_ATT_GROUP];
+    for (int g = 0; g < G; g++) { mx[g] = -INFINITY; sum[g] = 0; }
+    /* one call per block for all G, then G = 1 per query */
+    for (int pass = -1; pass < G; pass++) {
+        float m1 = -INFINITY, s1 = 0;
+        memset(acc1, 0, (size_t)D * 4);
+        for (int j = 0; j < nblocks; j++) {
+            const float *kp[ROSA_ATT_BLOCK], *vp[ROSA_ATT_BLOCK];
+            const uint16_t *kp16[ROSA_ATT_BLOCK], *vp16[ROSA_ATT_BLOCK];
+            for (int b = 0; b < ROSA_ATT_BLOCK; b++) {
+                size_t r = (size_t)(j * ROSA_ATT_BLOCK + b) * D;
+                kp[b] = Kf + r; vp[b] = Vf + r; kp16[b] = K16 + r; vp16[b] = V16 + r;
+            }
+            int n = pass < 0 ? G : 1;
+            const float *qq = pass < 0 ? q : q + (size_t)pass * D;
+            const int *l = pass < 0 ? lo[j] : &lo[j][pass], *h = pass < 0 ? hi[j] : &hi[j][pass];
+            float *mm = pass < 0 ? mx : &m1, *ss = pass < 0 ? sum : &s1, *aa = pass < 0 ? acc : acc1;
+            if (bf) k->att_block_group_bf16(qq, n, kp16, vp16, ROSA_ATT_BLOCK, D, scale, mm, ss, aa, l, h);
+            else k->att_block_group(qq, n, kp, vp, ROSA_ATT_BLOCK, D, scale, mm, ss, aa, l, h);
+        }
+        if (pass < 0) continue;
+        int g = pass;
+        ck_assert_msg(m1 == mx[g] && s1 == sum[g] && !memcmp(acc1, acc + (size_t)g * D, (size_t)D * 4),
+                      "%s att ranges D=%d G=%d bf=%d: query %d differs from a call for it alone", k->name, D, G, bf, g);
+        double m = -INFINITY, z = 0, ref[1024] = {0};
+        int any = 0;
+        for (int j = 0; j < nblocks; j++)
+            for (int t = lo[j][g]; t < hi[j][g]; t++) {
+                const float *kr = Kf + (size_t)(j * ROSA_ATT_BLOCK + t) * D;
+                double sc = 0;
+                for (int d = 0; d < D; d++) sc += (double)q[(size_t)g * D + d] * kr[d];
+                if (sc * scale > m) m = sc * scale;
+                any = 1;
+            }
+        if (!any) {
+            ck_assert_msg(sum[g] == 0 && mx[g] == -INFINITY, "%s att ranges: query %d with no keys changed", k->name, g);
+            continue;
+        }
+        for (int j = 0; j < nblocks; j++)
+            for (int t = lo[j][g]; t < hi[j][g]; t++) {
+                const float *kr = Kf + (size_t)(j * ROSA_ATT_BLOCK + t) * D, *vr = Vf + (size_t)(j * ROSA_ATT_BLOCK + t) * D;
+                double sc = 0;
+                for (int d = 0; d < D; d++) sc += (double)q[(size_t)g * D + d] * kr[d];
+                double p = exp(sc * scale - m);
+                z += p;
+                for (int d = 0; d < D; d++) ref[d] += p * vr[d];
+            }
+        for (int d = 0; d < D; d++)
+            if (!(fabs(acc[(size_t)g * D + d] / sum[g] - ref[d] / z) <= 2e-5))
+                ck_abort_msg("%s att ranges D=%d G=%d bf=%d: query %d out[%d] = %.7g, reference %.7g", k->name, D, G,
+                             bf, g, d, acc[(size_t)g * D + d] / sum[g], ref[d] / z);
+    }
+    free(q); free(Kf); free(Vf); free(K16); free(V16); free(acc); free(acc1); free(lo); free(hi); free(used);
 }
 
 /* att_block_group_bf16 (--precision bf16's cache) over a ring of S slots holding bf16 rows at
@@ -212,8 +297,8 @@ static void check_att_group_bf16(const rosa__kernels *k, int D, int nkeys, int G
             size_t sl = (size_t)((p0 + j0 + b) % S) * st;
             kp[b] = K16 + sl; vp[b] = V16 + sl; kf[b] = Kf + sl; vf[b] = Vf + sl;
         }
-        k->att_block_group_bf16(q, G, kp, vp, nb, D, scale, mx, sum, acc);
-        k->att_block_group(q, G, kf, vf, nb, D, scale, mx2, sum2, acc2);
+        k->att_block_group_bf16(q, G, kp, vp, nb, D, scale, mx, sum, acc, NULL, NULL);
+        k->att_block_group(q, G, kf, vf, nb, D, scale, mx2, sum2, acc2, NULL, NULL);
     }
     for (int g = 0; g < G; g++) {
         ck_assert_msg(mx[g] == mx2[g] && sum[g] == sum2[g] &&
@@ -265,6 +350,9 @@ static void run_set(const rosa__kernels *k, const char *what) {
     for (size_t a = 0; a < sizeof Ds3 / sizeof *Ds3; a++)
         for (size_t b = 0; b < sizeof Ns3 / sizeof *Ns3; b++)
             for (size_t g = 0; g < sizeof Gs3 / sizeof *Gs3; g++) check_att_group_bf16(k, Ds3[a], Ns3[b], Gs3[g]);
+    for (size_t a = 0; a < sizeof Ds3 / sizeof *Ds3; a++)
+        for (size_t g = 0; g < sizeof Gs / sizeof *Gs; g++)
+            for (int bf = 0; bf < 2; bf++) check_att_ranges(k, Ds3[a], 3, Gs[g], bf);
 }
 
 /* AMX tiles against the float32 product of the same bf16-rounded values (tails in rows, weight

@@ -133,9 +133,20 @@ START_TEST(parity_case) {
             ck_assert_int_eq(rosa_session_feed(s, &t, 1, NULL), 0);
         }
         rosa_session_free(s);
+        rosa_model_free(m);
+        /* attention rings of W + H slots with a small rollback horizon H: the CPU backend's
+         * prefill tiles then hold at most H + 1 rows (a tile's newest key must not overwrite
+         * one its oldest row reads) */
+        for (int h = 0; h <= 2; h += 2) {
+            o.rollback_tokens = h;
+            rc = rosa_model_load(dir, &o, &m, err, sizeof err);
+            ck_assert_msg(rc == 0, "%s: load with rollback_tokens %d: %s", name, h, err);
+            double d3 = feed_compare(m, prompt, T, V, ref, whole, 1, NULL);
+            ck_assert_msg(d3 <= TOL, "%s run %d, rollback_tokens %d: logits differ from transformers by %g", name, r, h, d3);
+            rosa_model_free(m);
+        }
         free(ref);
         free(lp);
-        rosa_model_free(m);
     }
     free(prompt);
     cJSON_Delete(c);

@@ -22,7 +22,8 @@ Written per case, under tests/data/parity/<case>/: config.json, model.safetensor
 and logits*.f32 (float32 little-endian [T, V]).  Needs torch and transformers (pip install torch
 transformers); CI only reads the committed output.
 
-Usage: tools/make_parity_fixtures.py [outdir]   (default: tests/data/parity beside this script)
+Usage: tools/make_parity_fixtures.py [--only NAME,NAME] [outdir]   (default: tests/data/parity beside this
+script; --only writes just those cases and leaves the others' committed files as they are)
 PARITY_DEBUG=1 prints the greedy margin of every seed tried.
 """
 import json
@@ -89,6 +90,17 @@ CASES = [
                              rope_parameters={"rope_type": "yarn", "factor": 3.0, "original_max_position_embeddings": 32,
                                               "attention_factor": 1.25, "rope_theta": 1e6}),
      "float32", "p5", 80, []),
+    # head sizes the AVX-512 attention kernel takes (multiples of 64), prompts longer than a prefill
+    # chunk (256) and windows that start inside the 128-key blocks: prefill tiles of several rows
+    ("swa-d128-gqa-f32-p5", dict(head_dim=128, use_sliding_window=True, sliding_window=37,
+                                 layer_types=["full_attention", "sliding_attention", "sliding_attention"],
+                                 rope_parameters={"rope_type": "default", "rope_theta": 1e6}),
+     "float32", "p5", 300,
+     [({"window": 20}, dict(sliding_window=20))]),
+    ("swa-d64-mha-bf16-p5", dict(num_key_value_heads=4, head_dim=64, use_sliding_window=True, sliding_window=29,
+                                 layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+                                 rope_parameters={"rope_type": "default", "rope_theta": 1e4}),
+     "bfloat16", "p5", 270, []),
 ]
 
 
@@ -196,14 +208,21 @@ def make_case(out, name, changes, dtype, layout, T, runs):
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
-                                                              "tests", "data", "parity")
+    args = sys.argv[1:]
+    only = None
+    if len(args) >= 2 and args[0] == "--only":
+        only = set(args[1].split(","))
+        args = args[2:]
+    out = args[0] if args else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data",
+                                             "parity")
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(1)
     names = []
     for name, changes, dtype, layout, T, runs in CASES:
-        case = make_case(out, name, changes, dtype, layout, T, runs)
         names.append(name)
+        if only is not None and name not in only:
+            continue
+        case = make_case(out, name, changes, dtype, layout, T, runs)
         print("%-26s %-8s %-6s T=%-3d runs=%d attention_scaling=%.6g margin=%.3g" % (
             name, dtype, layout, T, len(case["runs"]), case["attention_scaling"],
             min(r["min_greedy_margin"] for r in case["runs"])))

@@ -52,6 +52,7 @@ typedef struct cpu_model {
     /* activations, [rows_cap, ...] */
     int rows_cap;
     float *x, *u, *u2, *q, *k, *v, *att, *tmp, *h2, *g, *up, *rq, *rk, *rv, *y, *inj;
+    float *rope_cs;   /* [rows_cap, D] each row's rotary cos (first D/2) and sin (last D/2) */
     uint8_t *qs, *ks, *vs;
     int16_t *vout;
     int32_t *dest;
@@ -229,12 +230,21 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
 }
 
 /* rotate half: pair (j, j + D/2) by pos * inv_freq[j]; cos and sin scaled by `scale` (yarn's
- * attention factor, 1 otherwise), as transformers scales them */
-static void rope(float *v, const float *inv_freq, float scale, int D, int64_t pos) {
+ * attention factor, 1 otherwise), as transformers scales them.  rope_row computes a row's cos
+ * and sin once per forward call (every layer and head of the row uses them); rope applies them. */
+static void rope_row(float *cs, const float *inv_freq, float scale, int D, int64_t pos) {
     int h = D / 2;
     for (int j = 0; j < h; j++) {
         float ang = (float)pos * inv_freq[j];
-        float c = cosf(ang) * scale, s = sinf(ang) * scale;
+        cs[j] = cosf(ang) * scale;
+        cs[h + j] = sinf(ang) * scale;
+    }
+}
+
+static void rope(float *v, const float *cs, int D) {
+    int h = D / 2;
+    for (int j = 0; j < h; j++) {
+        float c = cs[j], s = cs[h + j];
         float a = v[j], b = v[j + h];
         v[j] = a * c - b * s;
         v[j + h] = b * c + a * s;
@@ -251,7 +261,17 @@ typedef struct {
     int layer, nseq;
 } att_ctx;
 
+/* Attention of one (session, kv head): the session's rows in tiles of up to `rt` consecutive
+ * positions whose query heads of this kv head (rt * group <= ROSA_ATT_GROUP) go through each
+ * block of keys together, so a prefill chunk reads every key and value row once per tile
+ * instead of once per row.  Blocks are the aligned spans [128 j, 128 (j + 1)) of positions,
+ * cut to the tile's keys and started at a multiple of 16; each query masks the keys outside its
+ * own window (att_block_group's lo/hi), so a row's arithmetic is the same in a tile of any size
+ * (prefill in any chunking, decode alone or batched).  A tile's K/V rows enter the cache before
+ * its attention: on a ring of S = W + H slots that is safe for rt <= H + 1 (the newest row of
+ * the tile must not overwrite a key the oldest row still reads). */
 static void att_task(void *vctx, int task, int thread) {
+    (void)thread;
     att_ctx *c = vctx;
     rosa_model *m = c->m;
     cpu_model *cm = m->bctx;
@@ -263,57 +283,70 @@ static void att_task(void *vctx, int task, int thread) {
     int D = m->D, Hq = m->Hq, Hkv = m->Hkv, group = Hq / Hkv;
     float scale = 1.0f / sqrtf((float)D);
     const rosa__kernels *kr = cm->kern;
-    float acc[ROSA_ATT_GROUP * 1024], mx[ROSA_ATT_GROUP], sum[ROSA_ATT_GROUP];
-    float *k32 = NULL, *v32 = NULL;
-    uint16_t *k16 = NULL, *v16 = NULL;
-    if (cm->kv_es == sizeof(uint16_t)) { k16 = kv->k; v16 = kv->v; }
-    else { k32 = kv->k; v32 = kv->v; }
-    for (int i = 0; i < c->ntok[si]; i++) {
-        int row = c->row0[si] + i;
-        int64_t pos = s->pos + i;
-        int64_t slot = S ? pos % S : pos;
-        size_t at = ((size_t)slot * Hkv + kh) * D, src = ((size_t)row * Hkv + kh) * D;
-        if (k16) { /* bf16 mode: the cache holds K and V rounded to bf16 */
-            kr->round_bf16(cm->k + src, k16 + at, D);
-            kr->round_bf16(cm->v + src, v16 + at, D);
-        } else {
-            memcpy(k32 + at, cm->k + src, (size_t)D * sizeof(float));
-            memcpy(v32 + at, cm->v + src, (size_t)D * sizeof(float));
+    float acc[ROSA_ATT_GROUP * 1024], qb[ROSA_ATT_GROUP * 1024], mx[ROSA_ATT_GROUP], sum[ROSA_ATT_GROUP];
+    int lo[ROSA_ATT_GROUP], hi[ROSA_ATT_GROUP];
+    const void *kp[ROSA_ATT_BLOCK], *vp[ROSA_ATT_BLOCK];
+    char *kc = kv->k, *vc = kv->v;
+    size_t es = cm->kv_es, row_bytes = (size_t)D * es, slot_bytes = (size_t)Hkv * D * es;
+    int gstep = group < ROSA_ATT_GROUP ? group : ROSA_ATT_GROUP; /* heads per call */
+    int rt = ROSA_ATT_GROUP / gstep;                              /* rows per tile */
+    if (S && S - W + 1 < rt) rt = (int)(S - W + 1);
+    int n = c->ntok[si];
+    for (int i0 = 0; i0 < n; i0 += rt) {
+        int nt = n - i0 < rt ? n - i0 : rt;
+        for (int i = i0; i < i0 + nt; i++) { /* the tile's keys and values into the cache */
+            int row = c->row0[si] + i;
+            int64_t pos = s->pos + i, slot = S ? pos % S : pos;
+            size_t at = (size_t)slot * Hkv + kh, src = ((size_t)row * Hkv + kh) * D;
+            if (es == sizeof(uint16_t)) { /* bf16 mode: the cache holds K and V rounded to bf16 */
+                kr->round_bf16(cm->k + src, (uint16_t *)kc + at * D, D);
+                kr->round_bf16(cm->v + src, (uint16_t *)vc + at * D, D);
+            } else {
+                memcpy(kc + at * row_bytes, cm->k + src, row_bytes);
+                memcpy(vc + at * row_bytes, cm->v + src, row_bytes);
+            }
         }
-        int64_t first = W ? pos - W + 1 : 0;
+        int64_t p0 = s->pos + i0, p1 = p0 + nt - 1;      /* the tile's positions */
+        int64_t first = W ? p0 - W + 1 : 0;             /* the oldest key any of its rows reads */
         if (first < 0) first = 0;
-        for (int g0 = 0; g0 < group; g0 += ROSA_ATT_GROUP) {
-            /* the query heads g0.. of this kv head together (they read the same keys) */
-            int qh = kh * group + g0, gn = group - g0 < ROSA_ATT_GROUP ? group - g0 : ROSA_ATT_GROUP;
-            const float *q = cm->q + ((size_t)row * Hq + qh) * D;
-            /* softmax over keys first..pos in blocks (kernel att_block_group: scores, running
-             * maximum and sum, weighted values) */
-            for (int g = 0; g < gn; g++) { mx[g] = -INFINITY; sum[g] = 0; }
-            memset(acc, 0, (size_t)gn * D * sizeof *acc);
-            for (int64_t j0 = first; j0 <= pos; j0 += ROSA_ATT_BLOCK) {
-                int nb = pos - j0 + 1 < ROSA_ATT_BLOCK ? (int)(pos - j0 + 1) : ROSA_ATT_BLOCK;
-                if (k16) {
-                    const uint16_t *kp[ROSA_ATT_BLOCK], *vp[ROSA_ATT_BLOCK];
-                    for (int b = 0; b < nb; b++) {
-                        int64_t sl = S ? (j0 + b) % S : j0 + b;
-                        kp[b] = k16 + ((size_t)sl * Hkv + kh) * D;
-                        vp[b] = v16 + ((size_t)sl * Hkv + kh) * D;
-                    }
-                    kr->att_block_group_bf16(q, gn, kp, vp, nb, D, scale, mx, sum, acc);
-                    continue;
-                }
-                const float *kp[ROSA_ATT_BLOCK], *vp[ROSA_ATT_BLOCK];
+        for (int g0 = 0; g0 < group; g0 += gstep) {
+            int gn = group - g0 < gstep ? group - g0 : gstep, G = nt * gn;
+            for (int t = 0; t < nt; t++) /* queries (row i0 + t, head g0 + h) at t * gn + h */
+                memcpy(qb + (size_t)t * gn * D, cm->q + ((size_t)(c->row0[si] + i0 + t) * Hq + kh * group + g0) * D,
+                       (size_t)gn * D * sizeof(float));
+            for (int g = 0; g < G; g++) { mx[g] = -INFINITY; sum[g] = 0; }
+            memset(acc, 0, (size_t)G * D * sizeof *acc);
+            for (int64_t B = first / ROSA_ATT_BLOCK * ROSA_ATT_BLOCK; B <= p1; B += ROSA_ATT_BLOCK) {
+                int64_t j0 = B > (first & ~(int64_t)15) ? B : (first & ~(int64_t)15);
+                int64_t j1 = B + ROSA_ATT_BLOCK - 1 < p1 ? B + ROSA_ATT_BLOCK - 1 : p1;
+                int nb = (int)(j1 - j0 + 1);
+                int64_t sl = S ? j0 % S : j0;
                 for (int b = 0; b < nb; b++) {
-                    int64_t sl = S ? (j0 + b) % S : j0 + b;
-                    kp[b] = k32 + ((size_t)sl * Hkv + kh) * D;
-                    vp[b] = v32 + ((size_t)sl * Hkv + kh) * D;
+                    kp[b] = kc + (size_t)sl * slot_bytes + (size_t)kh * row_bytes;
+                    vp[b] = vc + (size_t)sl * slot_bytes + (size_t)kh * row_bytes;
+                    if (++sl == S) sl = 0;
                 }
-                kr->att_block_group(q, gn, kp, vp, nb, D, scale, mx, sum, acc);
+                for (int t = 0; t < nt; t++) {
+                    int64_t p = p0 + t, f = W ? p - W + 1 : 0;
+                    int64_t l = f - j0, h = p + 1 - j0;
+                    if (l < 0) l = 0;
+                    if (h > nb) h = nb;
+                    if (h < l) h = l;
+                    for (int g = 0; g < gn; g++) { lo[t * gn + g] = (int)l; hi[t * gn + g] = (int)h; }
+                }
+                if (es == sizeof(uint16_t))
+                    kr->att_block_group_bf16(qb, G, (const uint16_t *const *)kp, (const uint16_t *const *)vp,
+                                             nb, D, scale, mx, sum, acc, lo, hi);
+                else
+                    kr->att_block_group(qb, G, (const float *const *)kp, (const float *const *)vp, nb, D,
+                                        scale, mx, sum, acc, lo, hi);
             }
-            for (int g = 0; g < gn; g++) {
-                float *o = cm->att + ((size_t)row * Hq + qh + g) * D;
-                for (int d = 0; d < D; d++) o[d] = acc[(size_t)g * D + d] / sum[g];
-            }
+            for (int t = 0; t < nt; t++)
+                for (int g = 0; g < gn; g++) {
+                    int q = t * gn + g;
+                    float *o = cm->att + ((size_t)(c->row0[si] + i0 + t) * Hq + kh * group + g0 + g) * D;
+                    for (int d = 0; d < D; d++) o[d] = acc[(size_t)q * D + d] / sum[q];
+                }
         }
     }
 }
@@ -348,6 +381,7 @@ static int ensure_rows(rosa_model *m, int N) {
         *f32s[i] = malloc((size_t)N * C * sizeof(float));
     }
     free(cm->q); cm->q = malloc((size_t)N * QD * sizeof(float));
+    free(cm->rope_cs); cm->rope_cs = malloc((size_t)N * m->D * sizeof(float));
     free(cm->att); cm->att = malloc((size_t)N * QD * sizeof(float));
     free(cm->k); cm->k = malloc((size_t)N * KD * sizeof(float));
     free(cm->v); cm->v = malloc((size_t)N * KD * sizeof(float));
@@ -367,7 +401,7 @@ static int ensure_rows(rosa_model *m, int N) {
             if (!cm->x16) return ROSA_ERR_NOMEM;
         }
     }
-    int ok = cm->q && cm->att && cm->k && cm->v && cm->g && cm->up && cm->qs && cm->ks && cm->vs && cm->vout && cm->dest;
+    int ok = cm->q && cm->rope_cs && cm->att && cm->k && cm->v && cm->g && cm->up && cm->qs && cm->ks && cm->vs && cm->vout && cm->dest;
     for (size_t i = 0; i < sizeof f32s / sizeof *f32s; i++) ok = ok && *f32s[i];
     cm->rows_cap = ok ? N : 0;
     return ok ? 0 : ROSA_ERR_NOMEM;
@@ -377,7 +411,7 @@ static void free_rows(cpu_model *cm) {
     float *f[] = {cm->x, cm->u, cm->u2, cm->q, cm->k, cm->v, cm->att, cm->tmp, cm->h2, cm->g, cm->up, cm->rq, cm->rk, cm->rv, cm->y, cm->inj};
     for (size_t i = 0; i < sizeof f / sizeof *f; i++) free(f[i]);
     free(cm->qs); free(cm->ks); free(cm->vs); free(cm->vout); free(cm->dest);
-    free(cm->xr); free(cm->x16);
+    free(cm->xr); free(cm->x16); free(cm->rope_cs);
 }
 
 /* ---------- the backend interface ---------- */
@@ -501,24 +535,158 @@ static int cpu_forward(rosa_model *m, struct rosa_session *const *ss, int nseq, 
     return rc;
 }
 
+/* ---------- row-wise stages, split over the pool ----------
+ * The element-wise work between the matrix products (norms, rotary embedding, SiLU, residual
+ * sums, the ROSA symbols and injections) runs per row, rows split over the pool's threads when
+ * a call has enough of them; each row's arithmetic is the same whichever thread takes it. */
+enum {
+    ROW_EMBED,     /* x = embedding(token); each row's rotary cos/sin */
+    ROW_IN_NORM,   /* [x += tmp (the previous layer's down projection)]; u = in_norm(x) */
+    ROW_SYMBOLS,   /* ROSA route symbols of rq, rk, rv */
+    ROW_INJECT,    /* ROSA: y = inject(vout) */
+    ROW_MIX,       /* ROSA pre_attn: u2 = in_norm((1 - alpha) x + alpha inj) */
+    ROW_QK,        /* q/k norms and rotary embedding; bf16: K and V rounded */
+    ROW_ROUND_ATT, /* bf16 emulation: att rounded */
+    ROW_POST_ATT,  /* x += tmp (o projection) [+ inj]; h2 = post_norm(x) */
+    ROW_SILU,      /* g = silu(g) * up */
+    ROW_FINAL,     /* x += tmp; u = final_norm(x) */
+};
+
+typedef struct {
+    rosa_model *m;
+    const rosa__layer *ly;
+    int stage, add_tmp, rows_per_task, N;
+    const int32_t *tokens;
+    const int64_t *rowpos;
+} rows_ctx;
+
+static void rows_run(rows_ctx *c, int r0, int r1) {
+    rosa_model *m = c->m;
+    cpu_model *cm = m->bctx;
+    const rosa__layer *ly = c->ly;
+    size_t C = m->C, D = m->D, F = m->F;
+    int Hq = m->Hq, Hkv = m->Hkv, R = m->R, M = m->M;
+    float eps = m->cfg.eps;
+    int bf = m->emulate_cuda_bf16;
+    for (int r = r0; r < r1; r++) {
+        float *x = cm->x + r * C;
+        switch (c->stage) {
+        case ROW_EMBED:
+            embed_row(m, c->tokens[r], x);
+            if (bf) round_bf16(x, C); /* the device's table is bf16 */
+            rope_row(cm->rope_cs + r * D, m->inv_freq, m->rope_scale, (int)D, c->rowpos[r]);
+            break;
+        case ROW_IN_NORM:
+        case ROW_FINAL:
+            if (c->add_tmp) {
+                const float *t = cm->tmp + r * C;
+                for (size_t i = 0; i < C; i++) x[i] += t[i];
+            }
+            rmsnorm(cm->u + r * C, x, c->stage == ROW_FINAL ? m->final_norm : ly->in_norm, (int)C, eps);
+            if (bf) round_bf16(cm->u + r * C, C);
+            break;
+        case ROW_SYMBOLS:
+            rosa__symbols(cm->rq + r * C, R, M, cm->qs + (size_t)r * R);
+            rosa__symbols(cm->rk + r * C, R, M, cm->ks + (size_t)r * R);
+            rosa__symbols(cm->rv + r * C, R, M, cm->vs + (size_t)r * R);
+            break;
+        case ROW_INJECT:
+            rosa__inject_y(ly, cm->vout + (size_t)r * R, R, M, cm->y + r * C);
+            if (bf) round_bf16(cm->y + r * C, C);
+            break;
+        case ROW_MIX: {
+            float *mix = cm->tmp + r * C;
+            const float *inj = cm->inj + r * C;
+            for (size_t i = 0; i < C; i++) mix[i] = (1.0f - ly->alpha[i]) * x[i] + ly->alpha[i] * inj[i];
+            rmsnorm(cm->u2 + r * C, mix, ly->in_norm, (int)C, eps);
+            if (bf) round_bf16(cm->u2 + r * C, C);
+            break;
+        }
+        case ROW_QK: {
+            const float *cs = cm->rope_cs + r * D;
+            for (int h = 0; h < Hq; h++) {
+                float *q = cm->q + ((size_t)r * Hq + h) * D;
+                rmsnorm(q, q, ly->q_norm, (int)D, eps);
+                rope(q, cs, (int)D);
+            }
+            for (int h = 0; h < Hkv; h++) {
+                float *k = cm->k + ((size_t)r * Hkv + h) * D;
+                rmsnorm(k, k, ly->k_norm, (int)D, eps);
+                rope(k, cs, (int)D);
+            }
+            if (bf) { /* keys and values enter the cache in bf16 (queries stay f32) */
+                round_bf16(cm->k + (size_t)r * Hkv * D, (size_t)Hkv * D);
+                round_bf16(cm->v + (size_t)r * Hkv * D, (size_t)Hkv * D);
+            }
+            break;
+        }
+        case ROW_ROUND_ATT:
+            round_bf16(cm->att + (size_t)r * Hq * D, (size_t)Hq * D);
+            break;
+        case ROW_POST_ATT: {
+            const float *t = cm->tmp + r * C;
+            for (size_t i = 0; i < C; i++) x[i] += t[i];
+            if (ly->rosa >= 0 && m->inject_mode == ROSA_INJECT_POST_ATTN) {
+                const float *inj = cm->inj + r * C;
+                for (size_t i = 0; i < C; i++) x[i] += inj[i];
+            }
+            rmsnorm(cm->h2 + r * C, x, ly->post_norm, (int)C, eps);
+            if (bf) round_bf16(cm->h2 + r * C, C);
+            break;
+        }
+        case ROW_SILU: {
+            float *g = cm->g + r * F;
+            const float *up = cm->up + r * F;
+            for (size_t i = 0; i < F; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * up[i];
+            if (bf) round_bf16(g, F);
+            break;
+        }
+        }
+    }
+}
+
+static void rows_task(void *vctx, int task, int thread) {
+    (void)thread;
+    rows_ctx *c = vctx;
+    int r0 = task * c->rows_per_task, r1 = r0 + c->rows_per_task;
+    rows_run(c, r0, r1 < c->N ? r1 : c->N);
+}
+
+/* one stage over rows 0..N-1: inline for a few rows (a decode step), else split over the pool */
+static void rows(rosa_model *m, rows_ctx *c, int stage, const rosa__layer *ly, int add_tmp) {
+    cpu_model *cm = m->bctx;
+    c->stage = stage;
+    c->ly = ly;
+    c->add_tmp = add_tmp;
+    if (cm->nthreads < 2 || c->N < 8) {
+        rows_run(c, 0, c->N);
+        return;
+    }
+    int tasks = cm->nthreads * 4 < c->N ? cm->nthreads * 4 : c->N;
+    c->rows_per_task = (c->N + tasks - 1) / tasks;
+    rosa__pool_run(m->pool, (c->N + c->rows_per_task - 1) / c->rows_per_task, rows_task, c);
+}
+
 static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq, const int *ntok,
                         const int *row0, int N, const int32_t *tokens, float *logits) {
     cpu_model *cm = m->bctx;
-    int C = m->C, D = m->D, Hq = m->Hq, Hkv = m->Hkv, F = m->F, R = m->R, M = m->M;
-    float eps = m->cfg.eps;
+    int C = m->C;
     int bf = m->emulate_cuda_bf16; /* bf16 emulation: round where the device stores bf16 */
     for (int l = 0; l < m->L; l++)
         for (int i = 0; i < nseq; i++) {
             cpu_kv *kv = &((cpu_session *)ss[i]->bstate)->kv[l];
             if (kv_reserve(m, kv, rosa__kv_slots(m, l), ss[i]->pos + ntok[i])) return ROSA_ERR_NOMEM;
         }
-    for (int r = 0; r < N; r++) embed_row(m, tokens[r], cm->x + (size_t)r * C);
-    if (bf) round_bf16(cm->x, (size_t)N * C); /* the device's table is bf16 */
+    int64_t *rowpos = malloc((size_t)N * sizeof *rowpos);
+    if (!rowpos) return ROSA_ERR_NOMEM;
+    for (int i = 0; i < nseq; i++)
+        for (int t = 0; t < ntok[i]; t++) rowpos[row0[i] + t] = ss[i]->pos + t;
+    rows_ctx rc = {.m = m, .N = N, .tokens = tokens, .rowpos = rowpos};
+    rows(m, &rc, ROW_EMBED, NULL, 0);
 
     for (int l = 0; l < m->L; l++) {
         const rosa__layer *ly = &m->layer[l];
-        for (int r = 0; r < N; r++) rmsnorm(cm->u + (size_t)r * C, cm->x + (size_t)r * C, ly->in_norm, C, eps);
-        if (bf) round_bf16(cm->u, (size_t)N * C);
+        rows(m, &rc, ROW_IN_NORM, ly, l > 0);
         const float *uatt = cm->u;
         if (ly->rosa >= 0) {
             float *ys[3] = {cm->rq, cm->rk, cm->rv};
@@ -526,71 +694,33 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
             /* always float32: the route symbols are signs of these projections, and bf16 inputs
              * flip the ones near zero (a different retrieval, not a small error) */
             matmul_prec(m, 3, ys, ws, cm->u, N, 0);
-            for (int r = 0; r < N; r++) {
-                rosa__symbols(cm->rq + (size_t)r * C, R, M, cm->qs + (size_t)r * R);
-                rosa__symbols(cm->rk + (size_t)r * C, R, M, cm->ks + (size_t)r * R);
-                rosa__symbols(cm->rv + (size_t)r * C, R, M, cm->vs + (size_t)r * R);
-            }
-            int rc = rosa__rosa_step(m, ss, nseq, ntok, ly->rosa, cm->qs, cm->ks, cm->vs, cm->vout, cm->dest);
-            if (rc) return rc;
-            for (int r = 0; r < N; r++) rosa__inject_y(ly, cm->vout + (size_t)r * R, R, M, cm->y + (size_t)r * C);
-            if (bf) round_bf16(cm->y, (size_t)N * C);
+            rows(m, &rc, ROW_SYMBOLS, ly, 0);
+            int err = rosa__rosa_step(m, ss, nseq, ntok, ly->rosa, cm->qs, cm->ks, cm->vs, cm->vout, cm->dest);
+            if (err) { free(rowpos); return err; }
+            rows(m, &rc, ROW_INJECT, ly, 0);
             matmul(m, cm->inj, cm->y, N, &ly->rout);
             if (m->inject_mode == ROSA_INJECT_PRE_ATTN) {
-                for (int r = 0; r < N; r++) {
-                    float *mix = cm->tmp + (size_t)r * C;
-                    const float *h = cm->x + (size_t)r * C, *inj = cm->inj + (size_t)r * C;
-                    for (int c = 0; c < C; c++) mix[c] = (1.0f - ly->alpha[c]) * h[c] + ly->alpha[c] * inj[c];
-                    rmsnorm(cm->u2 + (size_t)r * C, mix, ly->in_norm, C, eps);
-                }
-                if (bf) round_bf16(cm->u2, (size_t)N * C);
+                rows(m, &rc, ROW_MIX, ly, 0);
                 uatt = cm->u2;
             }
         }
         float *yqkv[3] = {cm->q, cm->k, cm->v};
         const rosa__mat *wqkv[3] = {&ly->q, &ly->k, &ly->v};
         matmul_n(m, 3, yqkv, wqkv, uatt, N);
-        for (int i = 0; i < nseq; i++)
-            for (int t = 0; t < ntok[i]; t++) {
-                int r = row0[i] + t;
-                int64_t pos = ss[i]->pos + t;
-                for (int h = 0; h < Hq; h++) {
-                    float *q = cm->q + ((size_t)r * Hq + h) * D;
-                    rmsnorm(q, q, ly->q_norm, D, eps);
-                    rope(q, m->inv_freq, m->rope_scale, D, pos);
-                }
-                for (int h = 0; h < Hkv; h++) {
-                    float *k = cm->k + ((size_t)r * Hkv + h) * D;
-                    rmsnorm(k, k, ly->k_norm, D, eps);
-                    rope(k, m->inv_freq, m->rope_scale, D, pos);
-                }
-            }
-        if (bf) { /* keys and values enter the cache in bf16 (queries stay f32) */
-            round_bf16(cm->k, (size_t)N * Hkv * D);
-            round_bf16(cm->v, (size_t)N * Hkv * D);
-        }
+        rows(m, &rc, ROW_QK, ly, 0);
         att_ctx ac = {.m = m, .ss = ss, .ntok = ntok, .row0 = row0, .layer = l, .nseq = nseq};
-        rosa__pool_run(m->pool, nseq * Hkv, att_task, &ac);
-        if (bf) round_bf16(cm->att, (size_t)N * Hq * D);
+        rosa__pool_run(m->pool, nseq * m->Hkv, att_task, &ac);
+        if (bf) rows(m, &rc, ROW_ROUND_ATT, ly, 0);
         matmul(m, cm->tmp, cm->att, N, &ly->o);
-        for (size_t i = 0; i < (size_t)N * C; i++) cm->x[i] += cm->tmp[i];
-        if (ly->rosa >= 0 && m->inject_mode == ROSA_INJECT_POST_ATTN)
-            for (size_t i = 0; i < (size_t)N * C; i++) cm->x[i] += cm->inj[i];
-        for (int r = 0; r < N; r++) rmsnorm(cm->h2 + (size_t)r * C, cm->x + (size_t)r * C, ly->post_norm, C, eps);
-        if (bf) round_bf16(cm->h2, (size_t)N * C);
+        rows(m, &rc, ROW_POST_ATT, ly, 0);
         float *ygu[2] = {cm->g, cm->up};
         const rosa__mat *wgu[2] = {&ly->gate, &ly->up};
         matmul_n(m, 2, ygu, wgu, cm->h2, N);
-        for (size_t i = 0; i < (size_t)N * F; i++) {
-            float g = cm->g[i];
-            cm->g[i] = g / (1.0f + expf(-g)) * cm->up[i];
-        }
-        if (bf) round_bf16(cm->g, (size_t)N * F);
+        rows(m, &rc, ROW_SILU, ly, 0);
         matmul(m, cm->tmp, cm->g, N, &ly->down);
-        for (size_t i = 0; i < (size_t)N * C; i++) cm->x[i] += cm->tmp[i];
     }
-    for (int r = 0; r < N; r++) rmsnorm(cm->u + (size_t)r * C, cm->x + (size_t)r * C, m->final_norm, C, eps);
-    if (bf) round_bf16(cm->u, (size_t)N * C);
+    rows(m, &rc, ROW_FINAL, NULL, m->L > 0);
+    free(rowpos);
     /* a session with no rows in this call (ntok 0) keeps its last logits: it has no last row */
     if (logits) {
         matmul(m, logits, cm->u, N, &m->lm_head);

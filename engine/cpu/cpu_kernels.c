@@ -162,18 +162,25 @@ static void s_att_block(const float *q, const float *const *kp, const float *con
 }
 
 static void s_att_block_group(const float *q, int G, const float *const *kp, const float *const *vp,
-                              int nb, int D, float scale, float *mx, float *sum, float *acc) {
-    for (int g = 0; g < G; g++)
-        rosa__att_block_generic(&scalar, q + (size_t)g * D, kp, vp, nb, D, scale, mx + g, sum + g,
-                                acc + (size_t)g * D);
+                              int nb, int D, float scale, float *mx, float *sum, float *acc,
+                              const int *lo, const int *hi) {
+    for (int g = 0; g < G; g++) {
+        int l = lo ? lo[g] : 0, n = (hi ? hi[g] : nb) - l;
+        if (n > 0)
+            rosa__att_block_generic(&scalar, q + (size_t)g * D, kp + l, vp + l, n, D, scale, mx + g,
+                                    sum + g, acc + (size_t)g * D);
+    }
 }
 
 static void s_att_block_group_bf16(const float *q, int G, const uint16_t *const *kp,
                                    const uint16_t *const *vp, int nb, int D, float scale, float *mx,
-                                   float *sum, float *acc) {
-    for (int g = 0; g < G; g++)
-        rosa__att_block_generic_bf16(&scalar, q + (size_t)g * D, kp, vp, nb, D, scale, mx + g,
-                                     sum + g, acc + (size_t)g * D);
+                                   float *sum, float *acc, const int *lo, const int *hi) {
+    for (int g = 0; g < G; g++) {
+        int l = lo ? lo[g] : 0, n = (hi ? hi[g] : nb) - l;
+        if (n > 0)
+            rosa__att_block_generic_bf16(&scalar, q + (size_t)g * D, kp + l, vp + l, n, D, scale,
+                                         mx + g, sum + g, acc + (size_t)g * D);
+    }
 }
 
 static const rosa__kernels scalar = {

@@ -35,17 +35,23 @@ typedef struct rosa__kernels {
      * acc = 0; the output is acc / *sum.  Every kernel set runs the same steps in this order. */
     void (*att_block)(const float *q, const float *const *kp, const float *const *vp, int nb, int D,
                       float scale, float *mx, float *sum, float *acc);
-    /* att_block for the G <= ROSA_ATT_GROUP query heads of one kv head (grouped-query
-     * attention) over the same keys and values: q[G, D], mx[G], sum[G], acc[G, D]; each head's
-     * result is exactly that of att_block on it alone (the keys and values are read once). */
+    /* att_block for G <= ROSA_ATT_GROUP queries over the same keys and values (the query heads
+     * of one kv head, and in prefill those of several rows): q[G, D], mx[G], sum[G], acc[G, D].
+     * Query g takes keys lo[g] <= b < hi[g] of the block (0 <= lo[g] <= hi[g] <= nb; every key
+     * when lo and hi are NULL), the others leave it unchanged.  Each query's result is exactly
+     * that of a call for it alone with the same kp, vp, nb and its own range, so a row's
+     * attention does not depend on the rows it is computed with (the keys and values are read
+     * once for all G).  The AVX-512 set places key b in lane b % 16, so callers that want the
+     * same result for a row in any call start blocks at a multiple of 16 keys. */
     void (*att_block_group)(const float *q, int G, const float *const *kp, const float *const *vp,
-                            int nb, int D, float scale, float *mx, float *sum, float *acc);
+                            int nb, int D, float scale, float *mx, float *sum, float *acc,
+                            const int *lo, const int *hi);
     /* att_block_group over keys and values stored as bf16 (--precision bf16's attention
      * cache): exactly att_block_group on the rows widened to float32 (widening is exact), in
      * every kernel set; the rows are widened as they are read */
     void (*att_block_group_bf16)(const float *q, int G, const uint16_t *const *kp,
                                  const uint16_t *const *vp, int nb, int D, float scale, float *mx,
-                                 float *sum, float *acc);
+                                 float *sum, float *acc, const int *lo, const int *hi);
     /* --precision bf16: out[i] = x[i] rounded to the nearest bf16 (ties to even), as bits */
     void (*round_bf16)(const float *x, uint16_t *out, int n);
     /* Decode's matrix-vector product (one input row): y[r] = sum_k W[r, k] x[k] for r < nrows,

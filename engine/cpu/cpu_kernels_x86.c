@@ -2,8 +2,8 @@
  * compiled for its instruction set with a target attribute and only called after the run-time
  * check in rosa__kernels_avx2/avx512; other architectures get NULL (portable kernels). */
 #include <math.h>
-
 #include <stdlib.h>
+#include <string.h>
 
 #include "cpu/cpu_kernels.h"
 #include "cpu/gemv_x86.h"
@@ -384,14 +384,16 @@ T5 static inline __attribute__((always_inline)) __m512 a5_row16(const void *row,
 
 /* the value sum of GN (1..4) heads for columns d..d+63: acc[g] += sum_b sc[g][b] v_b */
 T5 static inline __attribute__((always_inline)) void a5_att_values(const float (*sc)[ROSA_ATT_BLOCK],
-                                                                  const void *const *vp, int nb, int d,
+                                                                  const void *const *vp, int b_lo, int b_hi,
+                                                                  const unsigned char *used, int d,
                                                                   float *acc, int D, const int GN,
                                                                   const int BF) {
     __m512 a[4][4];
 #pragma GCC unroll 4
     for (int g = 0; g < GN; g++)
         for (int j = 0; j < 4; j++) a[g][j] = _mm512_loadu_ps(acc + (size_t)g * D + d + 16 * j);
-    for (int b = 0; b < nb; b++) {
+    for (int b = b_lo; b < b_hi; b++) {
+        if (!used[b]) continue; /* every query's weight is 0 here */
         const void *v = vp[b];
         __m512 v0 = a5_row16(v, d, BF), v1 = a5_row16(v, d + 16, BF);
         __m512 v2 = a5_row16(v, d + 32, BF), v3 = a5_row16(v, d + 48, BF);
@@ -409,25 +411,61 @@ T5 static inline __attribute__((always_inline)) void a5_att_values(const float (
         for (int j = 0; j < 4; j++) _mm512_storeu_ps(acc + (size_t)g * D + d + 16 * j, a[g][j]);
 }
 
-/* D % 64 == 0, G <= ROSA_ATT_GROUP; rows float32 (BF 0) or bf16 (BF 1) */
+/* a key row of zeros (float32 or bf16) for the lanes of a chunk no query takes (D <= 1024) */
+static const float a5_zero_row[1024] __attribute__((aligned(64)));
+
+/* lanes of the 16 keys b0..b0+15 that lie in [lo, hi) */
+static inline __mmask16 a5_key_mask(int b0, int lo, int hi) {
+    int a = lo - b0, e = hi - b0;
+    if (a < 0) a = 0;
+    if (e > 16) e = 16;
+    if (e <= a) return 0;
+    return (__mmask16)((((1u << (e - a)) - 1u) << a) & 0xffffu);
+}
+
+/* D % 64 == 0, G <= ROSA_ATT_GROUP; rows float32 (BF 0) or bf16 (BF 1).  Query g takes keys
+ * lo[g] <= b < hi[g] (all nb when lo is NULL).  Key b always sits in lane b % 16 of its group
+ * of 16, and keys outside a query's range give it no score, weight 0 and nothing to its sum, so
+ * what a query gets depends on its own range, never on the other queries of the call.  Rows
+ * outside every query's range are never read (a caller may point at slots not yet written). */
 T5 static inline __attribute__((always_inline)) void a5_att_group(const float *q, int G, const void *const *kp,
                                                                  const void *const *vp, int nb, int D,
                                                                  float scale, float *mx, float *sum,
-                                                                 float *acc, const int BF) {
+                                                                 float *acc, const int *lo,
+                                                                 const int *hi, const int BF) {
     float sc[ROSA_ATT_GROUP][ROSA_ATT_BLOCK];
+    int glo[ROSA_ATT_GROUP], ghi[ROSA_ATT_GROUP];
     __m512 vmax[ROSA_ATT_GROUP], vs = _mm512_set1_ps(scale);
-    for (int g = 0; g < G; g++) vmax[g] = _mm512_set1_ps(-INFINITY);
+    int ulo = nb, uhi = 0;              /* the span of the keys some query takes */
+    unsigned char used[ROSA_ATT_BLOCK]; /* the keys some query takes: the only rows read */
+    if (lo) memset(used, 0, (size_t)nb);
+    for (int g = 0; g < G; g++) {
+        vmax[g] = _mm512_set1_ps(-INFINITY);
+        glo[g] = lo ? lo[g] : 0;
+        ghi[g] = hi ? hi[g] : nb;
+        if (glo[g] < ghi[g]) {
+            if (glo[g] < ulo) ulo = glo[g];
+            if (ghi[g] > uhi) uhi = ghi[g];
+            if (lo) memset(used + glo[g], 1, (size_t)(ghi[g] - glo[g]));
+        }
+    }
+    if (!lo) memset(used, 1, (size_t)nb);
     for (int b0 = 0; b0 < nb; b0 += 16) {
         int nk = nb - b0 < 16 ? nb - b0 : 16;
-        __mmask16 m = nk == 16 ? 0xffff : (__mmask16)((1u << nk) - 1);
+        const void *kk[16]; /* the chunk's key rows; the zero row where no query takes the key */
+        for (int i = 0; i < 16; i++) kk[i] = i < nk && used[b0 + i] ? kp[b0 + i] : (const void *)a5_zero_row;
         for (int g = 0; g < G; g++) { /* the 16 key rows stay in cache across the heads */
+            __mmask16 m = a5_key_mask(b0, glo[g], ghi[g]);
+            if (!m) continue;
             const float *qg = q + (size_t)g * D;
+            /* 16 independent sums, one per key, each over d in order */
             __m512 r[16];
-            for (int i = 0; i < 16; i++) {
-                r[i] = _mm512_setzero_ps();
-                if (i >= nk) continue;
-                const void *k = kp[b0 + i];
-                for (int d = 0; d < D; d += 16) r[i] = _mm512_fmadd_ps(_mm512_loadu_ps(qg + d), a5_row16(k, d, BF), r[i]);
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) r[i] = _mm512_setzero_ps();
+            for (int d = 0; d < D; d += 16) {
+                __m512 qd = _mm512_loadu_ps(qg + d);
+#pragma GCC unroll 16
+                for (int i = 0; i < 16; i++) r[i] = _mm512_fmadd_ps(qd, a5_row16(kk[i], d, BF), r[i]);
             }
             a5_transpose16(r);
             __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(r[0], r[1]), _mm512_add_ps(r[2], r[3])),
@@ -435,7 +473,7 @@ T5 static inline __attribute__((always_inline)) void a5_att_group(const float *q
             __m512 t2 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(r[8], r[9]), _mm512_add_ps(r[10], r[11])),
                                       _mm512_add_ps(_mm512_add_ps(r[12], r[13]), _mm512_add_ps(r[14], r[15])));
             t = _mm512_mul_ps(_mm512_add_ps(t, t2), vs);
-            _mm512_mask_storeu_ps(sc[g] + b0, m, t);
+            _mm512_storeu_ps(sc[g] + b0, t);
             vmax[g] = _mm512_mask_max_ps(vmax[g], m, vmax[g], t);
         }
     }
@@ -451,12 +489,15 @@ T5 static inline __attribute__((always_inline)) void a5_att_group(const float *q
         }
         __m512 vm = _mm512_set1_ps(mx[g]), vsum = _mm512_setzero_ps();
         for (int b0 = 0; b0 < nb; b0 += 16) {
-            int nk = nb - b0 < 16 ? nb - b0 : 16;
-            __mmask16 m = nk == 16 ? 0xffff : (__mmask16)((1u << nk) - 1);
-            __m512 e = a5_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sc[g] + b0), vm));
+            __mmask16 m = a5_key_mask(b0, glo[g], ghi[g]);
+            if (!m) { /* no score here: weight 0 (sc[g] holds no scores for these keys) */
+                _mm512_storeu_ps(sc[g] + b0, _mm512_setzero_ps());
+                continue;
+            }
+            __m512 e = a5_exp16(_mm512_sub_ps(_mm512_loadu_ps(sc[g] + b0), vm));
             e = _mm512_maskz_mov_ps(m, e);
             vsum = _mm512_add_ps(vsum, e);
-            _mm512_mask_storeu_ps(sc[g] + b0, m, e);
+            _mm512_storeu_ps(sc[g] + b0, e);
         }
         sum[g] += _mm512_reduce_add_ps(vsum);
     }
@@ -465,42 +506,50 @@ T5 static inline __attribute__((always_inline)) void a5_att_group(const float *q
             const float(*s)[ROSA_ATT_BLOCK] = sc + g0;
             float *ag = acc + (size_t)g0 * D;
             switch (G - g0 < 4 ? G - g0 : 4) {
-            case 1: a5_att_values(s, vp, nb, d, ag, D, 1, BF); break;
-            case 2: a5_att_values(s, vp, nb, d, ag, D, 2, BF); break;
-            case 3: a5_att_values(s, vp, nb, d, ag, D, 3, BF); break;
-            default: a5_att_values(s, vp, nb, d, ag, D, 4, BF); break;
+            case 1: a5_att_values(s, vp, ulo, uhi, used, d, ag, D, 1, BF); break;
+            case 2: a5_att_values(s, vp, ulo, uhi, used, d, ag, D, 2, BF); break;
+            case 3: a5_att_values(s, vp, ulo, uhi, used, d, ag, D, 3, BF); break;
+            default: a5_att_values(s, vp, ulo, uhi, used, d, ag, D, 4, BF); break;
             }
         }
 }
 
 T5 static void a5_att_block_group(const float *q, int G, const float *const *kp, const float *const *vp,
-                                  int nb, int D, float scale, float *mx, float *sum, float *acc) {
-    if (D % 64 || G > ROSA_ATT_GROUP) {
-        for (int g = 0; g < G; g++)
-            rosa__att_block_generic(&k_avx512, q + (size_t)g * D, kp, vp, nb, D, scale, mx + g, sum + g,
-                                    acc + (size_t)g * D);
+                                  int nb, int D, float scale, float *mx, float *sum, float *acc,
+                                  const int *lo, const int *hi) {
+    if (D % 64 || D > 1024 || G > ROSA_ATT_GROUP) {
+        for (int g = 0; g < G; g++) {
+            int l = lo ? lo[g] : 0, n = (hi ? hi[g] : nb) - l;
+            if (n > 0)
+                rosa__att_block_generic(&k_avx512, q + (size_t)g * D, kp + l, vp + l, n, D, scale,
+                                        mx + g, sum + g, acc + (size_t)g * D);
+        }
         return;
     }
-    a5_att_group(q, G, (const void *const *)kp, (const void *const *)vp, nb, D, scale, mx, sum, acc, 0);
+    a5_att_group(q, G, (const void *const *)kp, (const void *const *)vp, nb, D, scale, mx, sum, acc, lo, hi, 0);
 }
 
 /* bf16 rows: the same arithmetic, each element widened (exactly) as it is loaded.  The scores
  * stay float32 products (queries are not rounded), so vdpbf16ps is not used here. */
 T5 static void a5_att_block_group_bf16(const float *q, int G, const uint16_t *const *kp,
                                        const uint16_t *const *vp, int nb, int D, float scale,
-                                       float *mx, float *sum, float *acc) {
-    if (D % 64 || G > ROSA_ATT_GROUP) {
-        for (int g = 0; g < G; g++)
-            rosa__att_block_generic_bf16(&k_avx512, q + (size_t)g * D, kp, vp, nb, D, scale, mx + g,
-                                         sum + g, acc + (size_t)g * D);
+                                       float *mx, float *sum, float *acc, const int *lo,
+                                       const int *hi) {
+    if (D % 64 || D > 1024 || G > ROSA_ATT_GROUP) {
+        for (int g = 0; g < G; g++) {
+            int l = lo ? lo[g] : 0, n = (hi ? hi[g] : nb) - l;
+            if (n > 0)
+                rosa__att_block_generic_bf16(&k_avx512, q + (size_t)g * D, kp + l, vp + l, n, D,
+                                             scale, mx + g, sum + g, acc + (size_t)g * D);
+        }
         return;
     }
-    a5_att_group(q, G, (const void *const *)kp, (const void *const *)vp, nb, D, scale, mx, sum, acc, 1);
+    a5_att_group(q, G, (const void *const *)kp, (const void *const *)vp, nb, D, scale, mx, sum, acc, lo, hi, 1);
 }
 
 T5 static void a5_att_block(const float *q, const float *const *kp, const float *const *vp, int nb,
                             int D, float scale, float *mx, float *sum, float *acc) {
-    a5_att_block_group(q, 1, kp, vp, nb, D, scale, mx, sum, acc);
+    a5_att_block_group(q, 1, kp, vp, nb, D, scale, mx, sum, acc, NULL, NULL);
 }
 
 static const rosa__kernels k_avx2;
@@ -562,19 +611,26 @@ T2 static void a2_att_block(const float *q, const float *const *kp, const float 
 
 T2 static void a2_att_block_group_bf16(const float *q, int G, const uint16_t *const *kp,
                                        const uint16_t *const *vp, int nb, int D, float scale,
-                                       float *mx, float *sum, float *acc) {
+                                       float *mx, float *sum, float *acc, const int *lo,
+                                       const int *hi) {
     for (int g = 0; g < G; g++) {
         const float *qg = q + (size_t)g * D;
         float *ag = acc + (size_t)g * D;
-        if (D % 32) rosa__att_block_generic_bf16(&k_avx2, qg, kp, vp, nb, D, scale, mx + g, sum + g, ag);
-        else a2_att(qg, (const void *const *)kp, (const void *const *)vp, nb, D, scale, mx + g, sum + g, ag, 1);
+        int l = lo ? lo[g] : 0, n = (hi ? hi[g] : nb) - l;
+        if (n <= 0) continue;
+        if (D % 32) rosa__att_block_generic_bf16(&k_avx2, qg, kp + l, vp + l, n, D, scale, mx + g, sum + g, ag);
+        else a2_att(qg, (const void *const *)(kp + l), (const void *const *)(vp + l), n, D, scale, mx + g, sum + g, ag, 1);
     }
 }
 
 T2 static void a2_att_block_group(const float *q, int G, const float *const *kp, const float *const *vp,
-                                  int nb, int D, float scale, float *mx, float *sum, float *acc) {
-    for (int g = 0; g < G; g++)
-        a2_att_block(q + (size_t)g * D, kp, vp, nb, D, scale, mx + g, sum + g, acc + (size_t)g * D);
+                                  int nb, int D, float scale, float *mx, float *sum, float *acc,
+                                  const int *lo, const int *hi) {
+    for (int g = 0; g < G; g++) {
+        int l = lo ? lo[g] : 0, n = (hi ? hi[g] : nb) - l;
+        if (n > 0)
+            a2_att_block(q + (size_t)g * D, kp + l, vp + l, n, D, scale, mx + g, sum + g, acc + (size_t)g * D);
+    }
 }
 
 static const rosa__kernels k_avx2 = {
