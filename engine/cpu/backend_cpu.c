@@ -40,6 +40,7 @@ typedef struct cpu_model {
     int nthreads;
     float *rowbuf;  /* [nthreads, maxcols] converted weight rows */
     float *packbuf; /* [nthreads, ROSA_GEMM_PACK_FLOATS] GEMM panels */
+    float *attbuf;  /* [nthreads, ATT_SPAN x group x (2 D + 2)] attention spans' queries and sums */
     int bf16;       /* --precision bf16: matrix-product inputs rounded to bf16, K/V cached as bf16 */
     size_t kv_es;   /* bytes per cached K/V element: 2 (bf16 mode) or 4 */
     int amx;        /* bf16 mode on a CPU with AMX: bf16 weights multiply on tiles */
@@ -261,17 +262,19 @@ typedef struct {
     int layer, nseq;
 } att_ctx;
 
-/* Attention of one (session, kv head): the session's rows in tiles of up to `rt` consecutive
- * positions whose query heads of this kv head (rt * group <= ROSA_ATT_GROUP) go through each
- * block of keys together, so a prefill chunk reads every key and value row once per tile
- * instead of once per row.  Blocks are the aligned spans [128 j, 128 (j + 1)) of positions,
- * cut to the tile's keys and started at a multiple of 16; each query masks the keys outside its
- * own window (att_block_group's lo/hi), so a row's arithmetic is the same in a tile of any size
- * (prefill in any chunking, decode alone or batched).  A tile's K/V rows enter the cache before
- * its attention: on a ring of S = W + H slots that is safe for rt <= H + 1 (the newest row of
- * the tile must not overwrite a key the oldest row still reads). */
+/* Attention of one (session, kv head), in flash-attention order: the session's rows in spans of
+ * up to ATT_SPAN consecutive positions; for each span its rows' keys and values enter the cache,
+ * then each block of keys (the aligned positions [128 j, 128 (j + 1)), cut to the span's keys
+ * and started at a multiple of 16) is read once from memory while every row of the span passes
+ * over it, in tiles of rows whose query heads of this kv head (tile rows x heads <=
+ * ROSA_ATT_GROUP) go through att_block_group together.  Each query masks the keys outside its
+ * own window and causal end (att_block_group's lo/hi), so a row's arithmetic is the same in a
+ * span and tile of any size (prefill in any chunking, decode alone or batched).  On a ring of
+ * S = W + H slots a span holds at most H + 1 rows (its newest row must not overwrite a key its
+ * oldest row still reads).  Per-thread scratch: the span's gathered queries and running sums. */
+#define ATT_SPAN 64
+
 static void att_task(void *vctx, int task, int thread) {
-    (void)thread;
     att_ctx *c = vctx;
     rosa_model *m = c->m;
     cpu_model *cm = m->bctx;
@@ -283,18 +286,21 @@ static void att_task(void *vctx, int task, int thread) {
     int D = m->D, Hq = m->Hq, Hkv = m->Hkv, group = Hq / Hkv;
     float scale = 1.0f / sqrtf((float)D);
     const rosa__kernels *kr = cm->kern;
-    float acc[ROSA_ATT_GROUP * 1024], qb[ROSA_ATT_GROUP * 1024], mx[ROSA_ATT_GROUP], sum[ROSA_ATT_GROUP];
+    size_t span_q = (size_t)ATT_SPAN * group;           /* queries of a span */
+    float *qb = cm->attbuf + (size_t)thread * span_q * (2 * D + 2); /* [span_q, D] queries */
+    float *acc = qb + span_q * D, *mx = acc + span_q * D, *sum = mx + span_q;
     int lo[ROSA_ATT_GROUP], hi[ROSA_ATT_GROUP];
     const void *kp[ROSA_ATT_BLOCK], *vp[ROSA_ATT_BLOCK];
     char *kc = kv->k, *vc = kv->v;
     size_t es = cm->kv_es, row_bytes = (size_t)D * es, slot_bytes = (size_t)Hkv * D * es;
     int gstep = group < ROSA_ATT_GROUP ? group : ROSA_ATT_GROUP; /* heads per call */
     int rt = ROSA_ATT_GROUP / gstep;                              /* rows per tile */
-    if (S && S - W + 1 < rt) rt = (int)(S - W + 1);
+    int span = ATT_SPAN;
+    if (S && S - W + 1 < span) span = (int)(S - W + 1);
     int n = c->ntok[si];
-    for (int i0 = 0; i0 < n; i0 += rt) {
-        int nt = n - i0 < rt ? n - i0 : rt;
-        for (int i = i0; i < i0 + nt; i++) { /* the tile's keys and values into the cache */
+    for (int i0 = 0; i0 < n; i0 += span) {
+        int ns = n - i0 < span ? n - i0 : span;
+        for (int i = i0; i < i0 + ns; i++) { /* the span's keys and values into the cache */
             int row = c->row0[si] + i;
             int64_t pos = s->pos + i, slot = S ? pos % S : pos;
             size_t at = (size_t)slot * Hkv + kh, src = ((size_t)row * Hkv + kh) * D;
@@ -306,48 +312,60 @@ static void att_task(void *vctx, int task, int thread) {
                 memcpy(vc + at * row_bytes, cm->v + src, row_bytes);
             }
         }
-        int64_t p0 = s->pos + i0, p1 = p0 + nt - 1;      /* the tile's positions */
-        int64_t first = W ? p0 - W + 1 : 0;             /* the oldest key any of its rows reads */
+        /* queries (row i0 + t, head h) at t * group + h */
+        for (int t = 0; t < ns; t++)
+            memcpy(qb + (size_t)t * group * D, cm->q + ((size_t)(c->row0[si] + i0 + t) * Hq + (size_t)kh * group) * D,
+                   (size_t)group * D * sizeof(float));
+        for (int qi = 0; qi < ns * group; qi++) { mx[qi] = -INFINITY; sum[qi] = 0; }
+        memset(acc, 0, (size_t)ns * group * D * sizeof *acc);
+        int64_t p0 = s->pos + i0, p1 = p0 + ns - 1; /* the span's positions */
+        int64_t first = W ? p0 - W + 1 : 0;         /* the oldest key any of its rows reads */
         if (first < 0) first = 0;
-        for (int g0 = 0; g0 < group; g0 += gstep) {
-            int gn = group - g0 < gstep ? group - g0 : gstep, G = nt * gn;
-            for (int t = 0; t < nt; t++) /* queries (row i0 + t, head g0 + h) at t * gn + h */
-                memcpy(qb + (size_t)t * gn * D, cm->q + ((size_t)(c->row0[si] + i0 + t) * Hq + kh * group + g0) * D,
-                       (size_t)gn * D * sizeof(float));
-            for (int g = 0; g < G; g++) { mx[g] = -INFINITY; sum[g] = 0; }
-            memset(acc, 0, (size_t)G * D * sizeof *acc);
-            for (int64_t B = first / ROSA_ATT_BLOCK * ROSA_ATT_BLOCK; B <= p1; B += ROSA_ATT_BLOCK) {
-                int64_t j0 = B > (first & ~(int64_t)15) ? B : (first & ~(int64_t)15);
-                int64_t j1 = B + ROSA_ATT_BLOCK - 1 < p1 ? B + ROSA_ATT_BLOCK - 1 : p1;
-                int nb = (int)(j1 - j0 + 1);
-                int64_t sl = S ? j0 % S : j0;
-                for (int b = 0; b < nb; b++) {
-                    kp[b] = kc + (size_t)sl * slot_bytes + (size_t)kh * row_bytes;
-                    vp[b] = vc + (size_t)sl * slot_bytes + (size_t)kh * row_bytes;
-                    if (++sl == S) sl = 0;
-                }
-                for (int t = 0; t < nt; t++) {
-                    int64_t p = p0 + t, f = W ? p - W + 1 : 0;
+        for (int64_t B = first / ROSA_ATT_BLOCK * ROSA_ATT_BLOCK; B <= p1; B += ROSA_ATT_BLOCK) {
+            int64_t j0 = B > (first & ~(int64_t)15) ? B : (first & ~(int64_t)15);
+            int64_t j1 = B + ROSA_ATT_BLOCK - 1 < p1 ? B + ROSA_ATT_BLOCK - 1 : p1;
+            int nb = (int)(j1 - j0 + 1);
+            int64_t sl = S ? j0 % S : j0;
+            for (int b = 0; b < nb; b++) {
+                kp[b] = kc + (size_t)sl * slot_bytes + (size_t)kh * row_bytes;
+                vp[b] = vc + (size_t)sl * slot_bytes + (size_t)kh * row_bytes;
+                if (++sl == S) sl = 0;
+            }
+            for (int t0 = 0; t0 < ns; t0 += rt) {
+                int nt = ns - t0 < rt ? ns - t0 : rt, live = 0, rl[ROSA_ATT_GROUP], rh[ROSA_ATT_GROUP];
+                for (int t = 0; t < nt; t++) { /* each row's keys in this block */
+                    int64_t p = p0 + t0 + t, f = W ? p - W + 1 : 0;
                     int64_t l = f - j0, h = p + 1 - j0;
                     if (l < 0) l = 0;
                     if (h > nb) h = nb;
                     if (h < l) h = l;
-                    for (int g = 0; g < gn; g++) { lo[t * gn + g] = (int)l; hi[t * gn + g] = (int)h; }
+                    live |= h > l;
+                    rl[t] = (int)l;
+                    rh[t] = (int)h;
                 }
-                if (es == sizeof(uint16_t))
-                    kr->att_block_group_bf16(qb, G, (const uint16_t *const *)kp, (const uint16_t *const *)vp,
-                                             nb, D, scale, mx, sum, acc, lo, hi);
-                else
-                    kr->att_block_group(qb, G, (const float *const *)kp, (const float *const *)vp, nb, D,
-                                        scale, mx, sum, acc, lo, hi);
+                if (!live) continue;
+                /* the tile's queries are contiguous: whole rows (group <= ROSA_ATT_GROUP), or
+                 * gn heads of a one-row tile */
+                for (int g0 = 0; g0 < group; g0 += gstep) {
+                    int gn = group - g0 < gstep ? group - g0 : gstep;
+                    for (int k = 0; k < nt * gn; k++) { lo[k] = rl[k / gn]; hi[k] = rh[k / gn]; }
+                    size_t q0 = (size_t)t0 * group + g0;
+                    if (es == sizeof(uint16_t))
+                        kr->att_block_group_bf16(qb + q0 * D, nt * gn, (const uint16_t *const *)kp,
+                                                 (const uint16_t *const *)vp, nb, D, scale, mx + q0, sum + q0,
+                                                 acc + q0 * D, lo, hi);
+                    else
+                        kr->att_block_group(qb + q0 * D, nt * gn, (const float *const *)kp, (const float *const *)vp,
+                                            nb, D, scale, mx + q0, sum + q0, acc + q0 * D, lo, hi);
+                }
             }
-            for (int t = 0; t < nt; t++)
-                for (int g = 0; g < gn; g++) {
-                    int q = t * gn + g;
-                    float *o = cm->att + ((size_t)(c->row0[si] + i0 + t) * Hq + kh * group + g0 + g) * D;
-                    for (int d = 0; d < D; d++) o[d] = acc[(size_t)q * D + d] / sum[q];
-                }
         }
+        for (int t = 0; t < ns; t++)
+            for (int g = 0; g < group; g++) {
+                size_t qi = (size_t)t * group + g;
+                float *o = cm->att + ((size_t)(c->row0[si] + i0 + t) * Hq + (size_t)kh * group + g) * D;
+                for (int d = 0; d < D; d++) o[d] = acc[qi * D + d] / sum[qi];
+            }
     }
 }
 
@@ -429,7 +447,8 @@ static int cpu_model_init(rosa_model *m, char *err, size_t errlen) {
     if (m->Hq * m->D > cm->maxcols) cm->maxcols = m->Hq * m->D;
     cm->rowbuf = malloc((size_t)cm->nthreads * cm->maxcols * sizeof(float));
     cm->packbuf = malloc((size_t)cm->nthreads * ROSA_GEMM_PACK_FLOATS * sizeof(float));
-    if (!cm->rowbuf || !cm->packbuf) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
+    cm->attbuf = malloc((size_t)cm->nthreads * ATT_SPAN * (m->Hq / m->Hkv) * (2 * (size_t)m->D + 2) * sizeof(float));
+    if (!cm->rowbuf || !cm->packbuf || !cm->attbuf) return rosa__err(err, errlen, ROSA_ERR_NOMEM, "out of memory");
     cm->ldx_cap = (cm->maxcols + 31) & ~31;
     if (cm->bf16 && cm->kern->gemv_bf16_x16) {
         cm->xv16 = malloc((size_t)cm->maxcols * sizeof *cm->xv16);
@@ -449,6 +468,7 @@ static void cpu_model_free(rosa_model *m) {
     free_rows(cm);
     free(cm->rowbuf);
     free(cm->packbuf);
+    free(cm->attbuf);
     free(cm->amxbuf);
     free(cm->xv16);
     free(cm);

@@ -382,38 +382,6 @@ T5 static inline __attribute__((always_inline)) __m512 a5_row16(const void *row,
     return BF ? load_bf16_16((const uint16_t *)row + i) : _mm512_loadu_ps((const float *)row + i);
 }
 
-/* the value sum of GN (1..4) heads for columns d..d+63: acc[g] += sum_b sc[g][b] v_b */
-T5 static inline __attribute__((always_inline)) void a5_att_values(const float (*sc)[ROSA_ATT_BLOCK],
-                                                                  const void *const *vp, int b_lo, int b_hi,
-                                                                  const unsigned char *used, int d,
-                                                                  float *acc, int D, const int GN,
-                                                                  const int BF) {
-    __m512 a[4][4];
-#pragma GCC unroll 4
-    for (int g = 0; g < GN; g++)
-        for (int j = 0; j < 4; j++) a[g][j] = _mm512_loadu_ps(acc + (size_t)g * D + d + 16 * j);
-    for (int b = b_lo; b < b_hi; b++) {
-        if (!used[b]) continue; /* every query's weight is 0 here */
-        const void *v = vp[b];
-        __m512 v0 = a5_row16(v, d, BF), v1 = a5_row16(v, d + 16, BF);
-        __m512 v2 = a5_row16(v, d + 32, BF), v3 = a5_row16(v, d + 48, BF);
-#pragma GCC unroll 4
-        for (int g = 0; g < GN; g++) {
-            __m512 p = _mm512_set1_ps(sc[g][b]);
-            a[g][0] = _mm512_fmadd_ps(p, v0, a[g][0]);
-            a[g][1] = _mm512_fmadd_ps(p, v1, a[g][1]);
-            a[g][2] = _mm512_fmadd_ps(p, v2, a[g][2]);
-            a[g][3] = _mm512_fmadd_ps(p, v3, a[g][3]);
-        }
-    }
-#pragma GCC unroll 4
-    for (int g = 0; g < GN; g++)
-        for (int j = 0; j < 4; j++) _mm512_storeu_ps(acc + (size_t)g * D + d + 16 * j, a[g][j]);
-}
-
-/* a key row of zeros (float32 or bf16) for the lanes of a chunk no query takes (D <= 1024) */
-static const float a5_zero_row[1024] __attribute__((aligned(64)));
-
 /* lanes of the 16 keys b0..b0+15 that lie in [lo, hi) */
 static inline __mmask16 a5_key_mask(int b0, int lo, int hi) {
     int a = lo - b0, e = hi - b0;
@@ -423,49 +391,96 @@ static inline __mmask16 a5_key_mask(int b0, int lo, int hi) {
     return (__mmask16)((((1u << (e - a)) - 1u) << a) & 0xffffu);
 }
 
-/* D % 64 == 0, G <= ROSA_ATT_GROUP; rows float32 (BF 0) or bf16 (BF 1).  Query g takes keys
- * lo[g] <= b < hi[g] (all nb when lo is NULL).  Key b always sits in lane b % 16 of its group
- * of 16, and keys outside a query's range give it no score, weight 0 and nothing to its sum, so
- * what a query gets depends on its own range, never on the other queries of the call.  Rows
- * outside every query's range are never read (a caller may point at slots not yet written). */
+/* A chunk of 16 key (or value) rows copied as float32 into P[d / 16][i][16] (row i's columns
+ * d..d+15 at P + d * 16 + i * 16): cached rows of one kv head lie Hkv x D elements apart (4 KiB
+ * for Qwen3's 8 x 128 float32), so 16 of them fall into the same L1 sets and evict each other
+ * between the queries that read them; the copy is read from L1 by every query, at offsets the
+ * compiler knows.  Rows no query takes (take[i] == 0, or i >= nk) become zeros and are not read. */
+T5 static inline __attribute__((always_inline)) void a5_pack_chunk(const void *const *rows, int nk,
+                                                                  const unsigned char *take, int D,
+                                                                  float *P, const int BF) {
+    for (int i = 0; i < 16; i++) {
+        if (i < nk && take[i]) {
+            const void *r = rows[i];
+            for (int d = 0; d < D; d += 16) _mm512_store_ps(P + (size_t)d * 16 + i * 16, a5_row16(r, d, BF));
+        } else {
+            for (int d = 0; d < D; d += 16) _mm512_store_ps(P + (size_t)d * 16 + i * 16, _mm512_setzero_ps());
+        }
+    }
+}
+
+/* The value sums of GN (1..4) queries over a packed chunk of nk value rows (a5_pack_chunk):
+ * acc[g] += sc[g][b0 + i] v_i in key order, the rows loaded once for the GN queries.  A query's
+ * weight is 0 for keys outside its range (and packed rows no query takes are zeros), so adding
+ * every row of the chunk changes nothing for it there: 0 * v + a == a. */
+T5 static inline __attribute__((always_inline)) void a5_att_values(const float (*sc)[ROSA_ATT_BLOCK], int b0,
+                                                                  int nk, const float *P, float *acc, int D,
+                                                                  const int GN) {
+    for (int d = 0; d < D; d += 64) {
+        const float *pd = P + (size_t)d * 16;
+        __m512 a[4][4];
+#pragma GCC unroll 4
+        for (int g = 0; g < GN; g++)
+            for (int j = 0; j < 4; j++) a[g][j] = _mm512_loadu_ps(acc + (size_t)g * D + d + 16 * j);
+        for (int i = 0; i < nk; i++) {
+            __m512 v0 = _mm512_load_ps(pd + i * 16), v1 = _mm512_load_ps(pd + 256 + i * 16);
+            __m512 v2 = _mm512_load_ps(pd + 512 + i * 16), v3 = _mm512_load_ps(pd + 768 + i * 16);
+#pragma GCC unroll 4
+            for (int g = 0; g < GN; g++) {
+                __m512 p = _mm512_set1_ps(sc[g][b0 + i]);
+                a[g][0] = _mm512_fmadd_ps(p, v0, a[g][0]);
+                a[g][1] = _mm512_fmadd_ps(p, v1, a[g][1]);
+                a[g][2] = _mm512_fmadd_ps(p, v2, a[g][2]);
+                a[g][3] = _mm512_fmadd_ps(p, v3, a[g][3]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int g = 0; g < GN; g++)
+            for (int j = 0; j < 4; j++) _mm512_storeu_ps(acc + (size_t)g * D + d + 16 * j, a[g][j]);
+    }
+}
+
+/* D % 64 == 0, D <= 1024, G <= ROSA_ATT_GROUP; rows float32 (BF 0) or bf16 (BF 1).  Query g
+ * takes keys lo[g] <= b < hi[g] (all nb when lo is NULL).  Keys go in chunks of 16: key b in
+ * lane b % 16 of chunk b / 16.  Keys outside a query's range give it no score, weight 0 and
+ * nothing to its sum, so what a query gets depends on its own range, never on the other queries
+ * of the call.  Rows outside every query's range are never read (a caller may point at slots
+ * not yet written).  Per query: each key's score sums q . k in 16 lanes over d in order, then
+ * the lanes as a tree (a5_transpose16); values are added in key order. */
 T5 static inline __attribute__((always_inline)) void a5_att_group(const float *q, int G, const void *const *kp,
                                                                  const void *const *vp, int nb, int D,
                                                                  float scale, float *mx, float *sum,
                                                                  float *acc, const int *lo,
                                                                  const int *hi, const int BF) {
     float sc[ROSA_ATT_GROUP][ROSA_ATT_BLOCK];
+    float P[16 * 1024] __attribute__((aligned(64))); /* one chunk of keys, then of values */
     int glo[ROSA_ATT_GROUP], ghi[ROSA_ATT_GROUP];
-    __m512 vmax[ROSA_ATT_GROUP], vs = _mm512_set1_ps(scale);
-    int ulo = nb, uhi = 0;              /* the span of the keys some query takes */
     unsigned char used[ROSA_ATT_BLOCK]; /* the keys some query takes: the only rows read */
-    if (lo) memset(used, 0, (size_t)nb);
+    __m512 vmax[ROSA_ATT_GROUP], vs = _mm512_set1_ps(scale);
+    memset(used, lo ? 0 : 1, (size_t)nb);
     for (int g = 0; g < G; g++) {
         vmax[g] = _mm512_set1_ps(-INFINITY);
         glo[g] = lo ? lo[g] : 0;
         ghi[g] = hi ? hi[g] : nb;
-        if (glo[g] < ghi[g]) {
-            if (glo[g] < ulo) ulo = glo[g];
-            if (ghi[g] > uhi) uhi = ghi[g];
-            if (lo) memset(used + glo[g], 1, (size_t)(ghi[g] - glo[g]));
-        }
+        if (lo && glo[g] < ghi[g]) memset(used + glo[g], 1, (size_t)(ghi[g] - glo[g]));
     }
-    if (!lo) memset(used, 1, (size_t)nb);
     for (int b0 = 0; b0 < nb; b0 += 16) {
-        int nk = nb - b0 < 16 ? nb - b0 : 16;
-        const void *kk[16]; /* the chunk's key rows; the zero row where no query takes the key */
-        for (int i = 0; i < 16; i++) kk[i] = i < nk && used[b0 + i] ? kp[b0 + i] : (const void *)a5_zero_row;
-        for (int g = 0; g < G; g++) { /* the 16 key rows stay in cache across the heads */
+        int nk = nb - b0 < 16 ? nb - b0 : 16, any = 0;
+        for (int i = 0; i < nk; i++) any |= used[b0 + i];
+        if (!any) continue;
+        a5_pack_chunk(kp + b0, nk, used + b0, D, P, BF);
+        for (int g = 0; g < G; g++) {
             __mmask16 m = a5_key_mask(b0, glo[g], ghi[g]);
             if (!m) continue;
             const float *qg = q + (size_t)g * D;
-            /* 16 independent sums, one per key, each over d in order */
-            __m512 r[16];
+            __m512 r[16]; /* 16 independent sums, one per key */
 #pragma GCC unroll 16
             for (int i = 0; i < 16; i++) r[i] = _mm512_setzero_ps();
             for (int d = 0; d < D; d += 16) {
                 __m512 qd = _mm512_loadu_ps(qg + d);
+                const float *pd = P + (size_t)d * 16;
 #pragma GCC unroll 16
-                for (int i = 0; i < 16; i++) r[i] = _mm512_fmadd_ps(qd, a5_row16(kk[i], d, BF), r[i]);
+                for (int i = 0; i < 16; i++) r[i] = _mm512_fmadd_ps(qd, _mm512_load_ps(pd + i * 16), r[i]);
             }
             a5_transpose16(r);
             __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(r[0], r[1]), _mm512_add_ps(r[2], r[3])),
@@ -501,17 +516,24 @@ T5 static inline __attribute__((always_inline)) void a5_att_group(const float *q
         }
         sum[g] += _mm512_reduce_add_ps(vsum);
     }
-    for (int d = 0; d < D; d += 64)
+    /* values, a chunk of 16 rows at a time: acc[g] += sc[g][b] v_b for the keys in order */
+    for (int b0 = 0; b0 < nb; b0 += 16) {
+        int nk = nb - b0 < 16 ? nb - b0 : 16, any = 0;
+        for (int i = 0; i < nk; i++) any |= used[b0 + i];
+        if (!any) continue;
+        a5_pack_chunk(vp + b0, nk, used + b0, D, P, BF);
         for (int g0 = 0; g0 < G; g0 += 4) {
-            const float(*s)[ROSA_ATT_BLOCK] = sc + g0;
-            float *ag = acc + (size_t)g0 * D;
-            switch (G - g0 < 4 ? G - g0 : 4) {
-            case 1: a5_att_values(s, vp, ulo, uhi, used, d, ag, D, 1, BF); break;
-            case 2: a5_att_values(s, vp, ulo, uhi, used, d, ag, D, 2, BF); break;
-            case 3: a5_att_values(s, vp, ulo, uhi, used, d, ag, D, 3, BF); break;
-            default: a5_att_values(s, vp, ulo, uhi, used, d, ag, D, 4, BF); break;
+            int gn = G - g0 < 4 ? G - g0 : 4, live = 0;
+            for (int g = g0; g < g0 + gn; g++) live |= a5_key_mask(b0, glo[g], ghi[g]) != 0;
+            if (!live) continue; /* weights 0 */
+            switch (gn) {
+            case 1: a5_att_values(sc + g0, b0, nk, P, acc + (size_t)g0 * D, D, 1); break;
+            case 2: a5_att_values(sc + g0, b0, nk, P, acc + (size_t)g0 * D, D, 2); break;
+            case 3: a5_att_values(sc + g0, b0, nk, P, acc + (size_t)g0 * D, D, 3); break;
+            default: a5_att_values(sc + g0, b0, nk, P, acc + (size_t)g0 * D, D, 4); break;
             }
         }
+    }
 }
 
 T5 static void a5_att_block_group(const float *q, int G, const float *const *kp, const float *const *vp,
