@@ -382,6 +382,9 @@ T5 static inline __attribute__((always_inline)) __m512 a5_row16(const void *row,
     return BF ? load_bf16_16((const uint16_t *)row + i) : _mm512_loadu_ps((const float *)row + i);
 }
 
+/* a key row of zeros (float32 or bf16) for the lanes of an unpacked chunk no query takes */
+static const float a5_zero_row[1024] __attribute__((aligned(64)));
+
 /* lanes of the 16 keys b0..b0+15 that lie in [lo, hi) */
 static inline __mmask16 a5_key_mask(int b0, int lo, int hi) {
     int a = lo - b0, e = hi - b0;
@@ -409,22 +412,37 @@ T5 static inline __attribute__((always_inline)) void a5_pack_chunk(const void *c
     }
 }
 
-/* The value sums of GN (1..4) queries over a packed chunk of nk value rows (a5_pack_chunk):
- * acc[g] += sc[g][b0 + i] v_i in key order, the rows loaded once for the GN queries.  A query's
- * weight is 0 for keys outside its range (and packed rows no query takes are zeros), so adding
- * every row of the chunk changes nothing for it there: 0 * v + a == a. */
+/* The value sums of GN (1..4) queries over a chunk of nk value rows, packed (a5_pack_chunk) or
+ * read where they are (rows vr, those no query takes skipped): acc[g] += sc[g][b0 + i] v_i in
+ * key order, each row loaded once for the GN queries.  A query's weight is 0 for keys outside
+ * its range (and packed rows no query takes are zeros), so adding every row of the chunk
+ * changes nothing for it there (0 * v + a == a): both forms give the same sums. */
 T5 static inline __attribute__((always_inline)) void a5_att_values(const float (*sc)[ROSA_ATT_BLOCK], int b0,
-                                                                  int nk, const float *P, float *acc, int D,
-                                                                  const int GN) {
+                                                                  int nk, const float *P,
+                                                                  const void *const *vr,
+                                                                  const unsigned char *used, float *acc,
+                                                                  int D, const int GN, const int BF,
+                                                                  const int PACK) {
     for (int d = 0; d < D; d += 64) {
-        const float *pd = P + (size_t)d * 16;
+        const float *pd = P + (PACK ? (size_t)d * 16 : 0);
         __m512 a[4][4];
 #pragma GCC unroll 4
         for (int g = 0; g < GN; g++)
             for (int j = 0; j < 4; j++) a[g][j] = _mm512_loadu_ps(acc + (size_t)g * D + d + 16 * j);
         for (int i = 0; i < nk; i++) {
-            __m512 v0 = _mm512_load_ps(pd + i * 16), v1 = _mm512_load_ps(pd + 256 + i * 16);
-            __m512 v2 = _mm512_load_ps(pd + 512 + i * 16), v3 = _mm512_load_ps(pd + 768 + i * 16);
+            __m512 v0, v1, v2, v3;
+            if (PACK) {
+                v0 = _mm512_load_ps(pd + i * 16);
+                v1 = _mm512_load_ps(pd + 256 + i * 16);
+                v2 = _mm512_load_ps(pd + 512 + i * 16);
+                v3 = _mm512_load_ps(pd + 768 + i * 16);
+            } else {
+                if (!used[i]) continue;
+                v0 = a5_row16(vr[i], d, BF);
+                v1 = a5_row16(vr[i], d + 16, BF);
+                v2 = a5_row16(vr[i], d + 32, BF);
+                v3 = a5_row16(vr[i], d + 48, BF);
+            }
 #pragma GCC unroll 4
             for (int g = 0; g < GN; g++) {
                 __m512 p = _mm512_set1_ps(sc[g][b0 + i]);
@@ -451,9 +469,10 @@ T5 static inline __attribute__((always_inline)) void a5_att_group(const float *q
                                                                  const void *const *vp, int nb, int D,
                                                                  float scale, float *mx, float *sum,
                                                                  float *acc, const int *lo,
-                                                                 const int *hi, const int BF) {
+                                                                 const int *hi, const int BF,
+                                                                 const int PACK) {
     float sc[ROSA_ATT_GROUP][ROSA_ATT_BLOCK];
-    float P[16 * 1024] __attribute__((aligned(64))); /* one chunk of keys, then of values */
+    float P[16 * 1024] __attribute__((aligned(64))); /* packed: a chunk of keys, then of values */
     int glo[ROSA_ATT_GROUP], ghi[ROSA_ATT_GROUP];
     unsigned char used[ROSA_ATT_BLOCK]; /* the keys some query takes: the only rows read */
     __m512 vmax[ROSA_ATT_GROUP], vs = _mm512_set1_ps(scale);
@@ -468,7 +487,10 @@ T5 static inline __attribute__((always_inline)) void a5_att_group(const float *q
         int nk = nb - b0 < 16 ? nb - b0 : 16, any = 0;
         for (int i = 0; i < nk; i++) any |= used[b0 + i];
         if (!any) continue;
-        a5_pack_chunk(kp + b0, nk, used + b0, D, P, BF);
+        const void *kk[16]; /* unpacked: the rows, the zero row where no query takes the key */
+        if (PACK) a5_pack_chunk(kp + b0, nk, used + b0, D, P, BF);
+        else
+            for (int i = 0; i < 16; i++) kk[i] = i < nk && used[b0 + i] ? kp[b0 + i] : (const void *)a5_zero_row;
         for (int g = 0; g < G; g++) {
             __mmask16 m = a5_key_mask(b0, glo[g], ghi[g]);
             if (!m) continue;
@@ -478,9 +500,10 @@ T5 static inline __attribute__((always_inline)) void a5_att_group(const float *q
             for (int i = 0; i < 16; i++) r[i] = _mm512_setzero_ps();
             for (int d = 0; d < D; d += 16) {
                 __m512 qd = _mm512_loadu_ps(qg + d);
-                const float *pd = P + (size_t)d * 16;
+                const float *pd = P + (PACK ? (size_t)d * 16 : 0);
 #pragma GCC unroll 16
-                for (int i = 0; i < 16; i++) r[i] = _mm512_fmadd_ps(qd, _mm512_load_ps(pd + i * 16), r[i]);
+                for (int i = 0; i < 16; i++)
+                    r[i] = _mm512_fmadd_ps(qd, PACK ? _mm512_load_ps(pd + i * 16) : a5_row16(kk[i], d, BF), r[i]);
             }
             a5_transpose16(r);
             __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(r[0], r[1]), _mm512_add_ps(r[2], r[3])),
@@ -521,16 +544,19 @@ T5 static inline __attribute__((always_inline)) void a5_att_group(const float *q
         int nk = nb - b0 < 16 ? nb - b0 : 16, any = 0;
         for (int i = 0; i < nk; i++) any |= used[b0 + i];
         if (!any) continue;
-        a5_pack_chunk(vp + b0, nk, used + b0, D, P, BF);
+        if (PACK) a5_pack_chunk(vp + b0, nk, used + b0, D, P, BF);
         for (int g0 = 0; g0 < G; g0 += 4) {
             int gn = G - g0 < 4 ? G - g0 : 4, live = 0;
             for (int g = g0; g < g0 + gn; g++) live |= a5_key_mask(b0, glo[g], ghi[g]) != 0;
             if (!live) continue; /* weights 0 */
+            const void *const *vr = vp + b0;
+            const unsigned char *u = used + b0;
+            float *ag = acc + (size_t)g0 * D;
             switch (gn) {
-            case 1: a5_att_values(sc + g0, b0, nk, P, acc + (size_t)g0 * D, D, 1); break;
-            case 2: a5_att_values(sc + g0, b0, nk, P, acc + (size_t)g0 * D, D, 2); break;
-            case 3: a5_att_values(sc + g0, b0, nk, P, acc + (size_t)g0 * D, D, 3); break;
-            default: a5_att_values(sc + g0, b0, nk, P, acc + (size_t)g0 * D, D, 4); break;
+            case 1: a5_att_values(sc + g0, b0, nk, P, vr, u, ag, D, 1, BF, PACK); break;
+            case 2: a5_att_values(sc + g0, b0, nk, P, vr, u, ag, D, 2, BF, PACK); break;
+            case 3: a5_att_values(sc + g0, b0, nk, P, vr, u, ag, D, 3, BF, PACK); break;
+            default: a5_att_values(sc + g0, b0, nk, P, vr, u, ag, D, 4, BF, PACK); break;
             }
         }
     }
@@ -548,7 +574,9 @@ T5 static void a5_att_block_group(const float *q, int G, const float *const *kp,
         }
         return;
     }
-    a5_att_group(q, G, (const void *const *)kp, (const void *const *)vp, nb, D, scale, mx, sum, acc, lo, hi, 0);
+    /* one or two queries (decode) read the rows where they are; more share a packed copy */
+    if (G > 2) a5_att_group(q, G, (const void *const *)kp, (const void *const *)vp, nb, D, scale, mx, sum, acc, lo, hi, 0, 1);
+    else a5_att_group(q, G, (const void *const *)kp, (const void *const *)vp, nb, D, scale, mx, sum, acc, lo, hi, 0, 0);
 }
 
 /* bf16 rows: the same arithmetic, each element widened (exactly) as it is loaded.  The scores
@@ -566,7 +594,8 @@ T5 static void a5_att_block_group_bf16(const float *q, int G, const uint16_t *co
         }
         return;
     }
-    a5_att_group(q, G, (const void *const *)kp, (const void *const *)vp, nb, D, scale, mx, sum, acc, lo, hi, 1);
+    if (G > 2) a5_att_group(q, G, (const void *const *)kp, (const void *const *)vp, nb, D, scale, mx, sum, acc, lo, hi, 1, 1);
+    else a5_att_group(q, G, (const void *const *)kp, (const void *const *)vp, nb, D, scale, mx, sum, acc, lo, hi, 1, 0);
 }
 
 T5 static void a5_att_block(const float *q, const float *const *kp, const float *const *vp, int nb,
