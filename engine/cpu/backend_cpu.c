@@ -54,6 +54,7 @@ typedef struct cpu_model {
     int rows_cap;
     float *x, *u, *u2, *q, *k, *v, *att, *tmp, *h2, *g, *up, *rq, *rk, *rv, *y, *inj;
     float *rope_cs;   /* [rows_cap, D] each row's rotary cos (first D/2) and sin (last D/2) */
+    int64_t *rowpos;  /* [rows_cap] each row's position in its session */
     uint8_t *qs, *ks, *vs;
     int16_t *vout;
     int32_t *dest;
@@ -400,6 +401,7 @@ static int ensure_rows(rosa_model *m, int N) {
     }
     free(cm->q); cm->q = malloc((size_t)N * QD * sizeof(float));
     free(cm->rope_cs); cm->rope_cs = malloc((size_t)N * m->D * sizeof(float));
+    free(cm->rowpos); cm->rowpos = malloc((size_t)N * sizeof *cm->rowpos);
     free(cm->att); cm->att = malloc((size_t)N * QD * sizeof(float));
     free(cm->k); cm->k = malloc((size_t)N * KD * sizeof(float));
     free(cm->v); cm->v = malloc((size_t)N * KD * sizeof(float));
@@ -419,7 +421,7 @@ static int ensure_rows(rosa_model *m, int N) {
             if (!cm->x16) return ROSA_ERR_NOMEM;
         }
     }
-    int ok = cm->q && cm->rope_cs && cm->att && cm->k && cm->v && cm->g && cm->up && cm->qs && cm->ks && cm->vs && cm->vout && cm->dest;
+    int ok = cm->q && cm->rope_cs && cm->rowpos && cm->att && cm->k && cm->v && cm->g && cm->up && cm->qs && cm->ks && cm->vs && cm->vout && cm->dest;
     for (size_t i = 0; i < sizeof f32s / sizeof *f32s; i++) ok = ok && *f32s[i];
     cm->rows_cap = ok ? N : 0;
     return ok ? 0 : ROSA_ERR_NOMEM;
@@ -429,7 +431,7 @@ static void free_rows(cpu_model *cm) {
     float *f[] = {cm->x, cm->u, cm->u2, cm->q, cm->k, cm->v, cm->att, cm->tmp, cm->h2, cm->g, cm->up, cm->rq, cm->rk, cm->rv, cm->y, cm->inj};
     for (size_t i = 0; i < sizeof f / sizeof *f; i++) free(f[i]);
     free(cm->qs); free(cm->ks); free(cm->vs); free(cm->vout); free(cm->dest);
-    free(cm->xr); free(cm->x16); free(cm->rope_cs);
+    free(cm->xr); free(cm->x16); free(cm->rope_cs); free(cm->rowpos);
 }
 
 /* ---------- the backend interface ---------- */
@@ -697,11 +699,9 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
             cpu_kv *kv = &((cpu_session *)ss[i]->bstate)->kv[l];
             if (kv_reserve(m, kv, rosa__kv_slots(m, l), ss[i]->pos + ntok[i])) return ROSA_ERR_NOMEM;
         }
-    int64_t *rowpos = malloc((size_t)N * sizeof *rowpos);
-    if (!rowpos) return ROSA_ERR_NOMEM;
     for (int i = 0; i < nseq; i++)
-        for (int t = 0; t < ntok[i]; t++) rowpos[row0[i] + t] = ss[i]->pos + t;
-    rows_ctx rc = {.m = m, .N = N, .tokens = tokens, .rowpos = rowpos};
+        for (int t = 0; t < ntok[i]; t++) cm->rowpos[row0[i] + t] = ss[i]->pos + t;
+    rows_ctx rc = {.m = m, .N = N, .tokens = tokens, .rowpos = cm->rowpos};
     rows(m, &rc, ROW_EMBED, NULL, 0);
 
     for (int l = 0; l < m->L; l++) {
@@ -716,7 +716,7 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
             matmul_prec(m, 3, ys, ws, cm->u, N, 0);
             rows(m, &rc, ROW_SYMBOLS, ly, 0);
             int err = rosa__rosa_step(m, ss, nseq, ntok, ly->rosa, cm->qs, cm->ks, cm->vs, cm->vout, cm->dest);
-            if (err) { free(rowpos); return err; }
+            if (err) return err;
             rows(m, &rc, ROW_INJECT, ly, 0);
             matmul(m, cm->inj, cm->y, N, &ly->rout);
             if (m->inject_mode == ROSA_INJECT_PRE_ATTN) {
@@ -740,7 +740,6 @@ static int forward_rows(rosa_model *m, struct rosa_session *const *ss, int nseq,
         matmul(m, cm->tmp, cm->g, N, &ly->down);
     }
     rows(m, &rc, ROW_FINAL, NULL, m->L > 0);
-    free(rowpos);
     /* a session with no rows in this call (ntok 0) keeps its last logits: it has no last row */
     if (logits) {
         matmul(m, logits, cm->u, N, &m->lm_head);

@@ -146,6 +146,28 @@ void rosa__att_block_generic_bf16(const rosa__kernels *k, const float *q, const 
     }
 }
 
+void rosa__att_group_generic(const rosa__kernels *k, const float *q, int G, const float *const *kp,
+                             const float *const *vp, int nb, int D, float scale, float *mx, float *sum,
+                             float *acc, const int *lo, const int *hi) {
+    for (int g = 0; g < G; g++) {
+        int l = lo ? lo[g] : 0, n = (hi ? hi[g] : nb) - l;
+        if (n > 0)
+            rosa__att_block_generic(k, q + (size_t)g * D, kp + l, vp + l, n, D, scale, mx + g, sum + g,
+                                    acc + (size_t)g * D);
+    }
+}
+
+void rosa__att_group_generic_bf16(const rosa__kernels *k, const float *q, int G, const uint16_t *const *kp,
+                                  const uint16_t *const *vp, int nb, int D, float scale, float *mx,
+                                  float *sum, float *acc, const int *lo, const int *hi) {
+    for (int g = 0; g < G; g++) {
+        int l = lo ? lo[g] : 0, n = (hi ? hi[g] : nb) - l;
+        if (n > 0)
+            rosa__att_block_generic_bf16(k, q + (size_t)g * D, kp + l, vp + l, n, D, scale, mx + g,
+                                         sum + g, acc + (size_t)g * D);
+    }
+}
+
 void rosa__round_bf16_scalar(const float *x, uint16_t *out, int n) {
     for (int i = 0; i < n; i++) {
         uint32_t u;
@@ -164,23 +186,13 @@ static void s_att_block(const float *q, const float *const *kp, const float *con
 static void s_att_block_group(const float *q, int G, const float *const *kp, const float *const *vp,
                               int nb, int D, float scale, float *mx, float *sum, float *acc,
                               const int *lo, const int *hi) {
-    for (int g = 0; g < G; g++) {
-        int l = lo ? lo[g] : 0, n = (hi ? hi[g] : nb) - l;
-        if (n > 0)
-            rosa__att_block_generic(&scalar, q + (size_t)g * D, kp + l, vp + l, n, D, scale, mx + g,
-                                    sum + g, acc + (size_t)g * D);
-    }
+    rosa__att_group_generic(&scalar, q, G, kp, vp, nb, D, scale, mx, sum, acc, lo, hi);
 }
 
 static void s_att_block_group_bf16(const float *q, int G, const uint16_t *const *kp,
                                    const uint16_t *const *vp, int nb, int D, float scale, float *mx,
                                    float *sum, float *acc, const int *lo, const int *hi) {
-    for (int g = 0; g < G; g++) {
-        int l = lo ? lo[g] : 0, n = (hi ? hi[g] : nb) - l;
-        if (n > 0)
-            rosa__att_block_generic_bf16(&scalar, q + (size_t)g * D, kp + l, vp + l, n, D, scale,
-                                         mx + g, sum + g, acc + (size_t)g * D);
-    }
+    rosa__att_group_generic_bf16(&scalar, q, G, kp, vp, nb, D, scale, mx, sum, acc, lo, hi);
 }
 
 static const rosa__kernels scalar = {

@@ -75,6 +75,15 @@ const rosa__kernels *rosa__kernels_avx512(void); /* NULL if the CPU lacks AVX-51
 /* gemv_bf16_x16 is set when the CPU has AVX512_BF16 and ROSA_NO_AVX512BF16 is not in the
  * environment (that switch reaches the float32 fallback of bf16 mode on any CPU) */
 
+/* att_block_group / att_block_group_bf16 from the two above: each query alone over its own
+ * range of keys (the portable set's, and the SIMD sets' for shapes their fused version does not
+ * take) */
+void rosa__att_group_generic(const rosa__kernels *k, const float *q, int G, const float *const *kp,
+                             const float *const *vp, int nb, int D, float scale, float *mx, float *sum,
+                             float *acc, const int *lo, const int *hi);
+void rosa__att_group_generic_bf16(const rosa__kernels *k, const float *q, int G, const uint16_t *const *kp,
+                                  const uint16_t *const *vp, int nb, int D, float scale, float *mx,
+                                  float *sum, float *acc, const int *lo, const int *hi);
 float rosa__half_to_float(uint16_t h);
 void rosa__round_bf16_scalar(const float *x, uint16_t *out, int n);
 /* att_block from a kernel set's dot/exp/scale/axpy (the portable set's, and the SIMD sets' for

@@ -566,12 +566,7 @@ T5 static void a5_att_block_group(const float *q, int G, const float *const *kp,
                                   int nb, int D, float scale, float *mx, float *sum, float *acc,
                                   const int *lo, const int *hi) {
     if (D % 64 || D > 1024 || G > ROSA_ATT_GROUP) {
-        for (int g = 0; g < G; g++) {
-            int l = lo ? lo[g] : 0, n = (hi ? hi[g] : nb) - l;
-            if (n > 0)
-                rosa__att_block_generic(&k_avx512, q + (size_t)g * D, kp + l, vp + l, n, D, scale,
-                                        mx + g, sum + g, acc + (size_t)g * D);
-        }
+        rosa__att_group_generic(&k_avx512, q, G, kp, vp, nb, D, scale, mx, sum, acc, lo, hi);
         return;
     }
     /* one or two queries (decode) read the rows where they are; more share a packed copy */
@@ -586,12 +581,7 @@ T5 static void a5_att_block_group_bf16(const float *q, int G, const uint16_t *co
                                        float *mx, float *sum, float *acc, const int *lo,
                                        const int *hi) {
     if (D % 64 || D > 1024 || G > ROSA_ATT_GROUP) {
-        for (int g = 0; g < G; g++) {
-            int l = lo ? lo[g] : 0, n = (hi ? hi[g] : nb) - l;
-            if (n > 0)
-                rosa__att_block_generic_bf16(&k_avx512, q + (size_t)g * D, kp + l, vp + l, n, D,
-                                             scale, mx + g, sum + g, acc + (size_t)g * D);
-        }
+        rosa__att_group_generic_bf16(&k_avx512, q, G, kp, vp, nb, D, scale, mx, sum, acc, lo, hi);
         return;
     }
     if (G > 2) a5_att_group(q, G, (const void *const *)kp, (const void *const *)vp, nb, D, scale, mx, sum, acc, lo, hi, 1, 1);
