@@ -146,10 +146,22 @@ int srv_sessions_fit(srv_sessions *s, size_t target) {
     pthread_mutex_unlock(&s->mu);
     return n;
 }
+/* The bytes a kept session counts for (its caches, automata and tokens); without a session
+ * (rebuild failed) the tokens are dropped too and it counts for nothing. */
+static size_t kept_bytes(rosa_session *rs, int32_t **toks, int64_t *n) {
+    if (!rs) {
+        free(*toks);
+        *toks = NULL;
+        *n = 0;
+        return 0;
+    }
+    rosa_session_mem m;
+    rosa_session_memory(rs, &m);
+    return m.kv_bytes + m.rosa_bytes + (size_t)*n * sizeof(int32_t);
+}
 
 void srv_sessions_release(srv_sessions *s, srv_sess *e, rosa_session *rs, int32_t *toks,
                           int64_t n, double now) {
-    size_t bytes = 0;
     if (e->load) { /* ended before its restore was used */
         pthread_mutex_lock(&s->mu);
         srv_disk_abandon_locked(s, e);
@@ -165,15 +177,7 @@ void srv_sessions_release(srv_sessions *s, srv_sess *e, rosa_session *rs, int32_
         pthread_mutex_unlock(&s->mu);
         return;
     }
-    if (!rs) {
-        free(toks);
-        toks = NULL;
-        n = 0;
-    } else {
-        rosa_session_mem m;
-        rosa_session_memory(rs, &m);
-        bytes = m.kv_bytes + m.rosa_bytes + (size_t)n * sizeof(int32_t);
-    }
+    size_t bytes = kept_bytes(rs, &toks, &n);
     if (e->toks != toks) free(e->toks);
     if (e->rs && e->rs != rs) rosa_session_free(e->rs);
     pthread_mutex_lock(&s->mu);
@@ -206,16 +210,7 @@ srv_sess *srv_sessions_prep_begin(srv_sessions *s, const char *id, uint64_t turn
 
 void srv_sessions_prep_end(srv_sessions *s, srv_sess *e, rosa_session *rs, int32_t *toks,
                            int64_t n) {
-    size_t bytes = 0;
-    if (!rs) {
-        free(toks);
-        toks = NULL;
-        n = 0;
-    } else {
-        rosa_session_mem m;
-        rosa_session_memory(rs, &m);
-        bytes = m.kv_bytes + m.rosa_bytes + (size_t)n * sizeof(int32_t);
-    }
+    size_t bytes = kept_bytes(rs, &toks, &n);
     pthread_mutex_lock(&s->mu);
     e->rs = rs;
     e->toks = toks;
